@@ -1,0 +1,140 @@
+// Package app is the composition root: it builds every component from the
+// configuration, runs them, and shuts them down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/channel"
+	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/engine/track"
+	"github.com/shoptrail/shoptrail/engine/web"
+)
+
+// App is a running Shoptrail.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	Store   *store.Store
+	Tracker *track.Tracker
+
+	public, admin       *http.Server
+	publicLn, adminLn   net.Listener
+	PublicURL, AdminURL string
+}
+
+// New opens the store and builds every component. It does not listen yet.
+func New(cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWrites, Logger: log.With("component", "badger")})
+	if err != nil {
+		return nil, err
+	}
+	var own []string
+	for _, o := range cfg.Sites.AllowedOrigins {
+		if u, err := url.Parse(o); err == nil && u.Hostname() != "" {
+			own = append(own, u.Hostname())
+		}
+	}
+	tr := track.New(st, track.Options{
+		Sites:             channel.Sites{Own: own, Excluded: cfg.Sites.ReferralExclusions},
+		SessionTimeout:    cfg.Tracking.SessionTimeout.Duration,
+		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
+		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
+		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
+		Logger:            log.With("component", "track"),
+	})
+	w := web.New(cfg, st, tr, log.With("component", "web"), time.Now)
+	a := &App{cfg: cfg, log: log, Store: st, Tracker: tr}
+	a.public = newServer(w.Public(), log)
+	a.admin = newServer(w.Admin(), log)
+	return a, nil
+}
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second, // closes slowloris connections
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+}
+
+// Listen binds both listeners; PublicURL and AdminURL are set after it.
+func (a *App) Listen() error {
+	var err error
+	if a.publicLn, err = net.Listen("tcp", a.cfg.HTTP.Public); err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	if a.adminLn, err = net.Listen("tcp", a.cfg.HTTP.Admin); err != nil {
+		a.publicLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	a.PublicURL = "http://" + a.publicLn.Addr().String()
+	a.AdminURL = "http://" + a.adminLn.Addr().String()
+	return nil
+}
+
+// Serve runs until ctx ends, then shuts down in order: stop accepting and
+// drain requests, commit the accepted events, stop the projector, close
+// the store. Call Listen first.
+func (a *App) Serve(ctx context.Context) error {
+	projCtx, stopProj := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Tracker.Run(projCtx) })
+
+	errc := make(chan error, 2)
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{a.public, a.publicLn}, {a.admin, a.adminLn}} {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	a.log.Info("shoptrail is running", "public", a.PublicURL, "admin", a.AdminURL, "data", a.cfg.Storage.Dir)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout.Duration)
+	defer cancel()
+	for _, s := range []*http.Server{a.public, a.admin} {
+		if e := s.Shutdown(sctx); e != nil {
+			err = errors.Join(err, fmt.Errorf("http shutdown: %w", e))
+		}
+	}
+	a.Tracker.Close()
+	stopProj()
+	wg.Wait()
+	if e := a.Store.Close(); e != nil {
+		err = errors.Join(err, e)
+	}
+	a.log.Info("stopped")
+	return err
+}
+
+// Close releases what New opened, for when Serve is never called.
+func (a *App) Close() error {
+	a.Tracker.Close()
+	return a.Store.Close()
+}

@@ -1,0 +1,259 @@
+// Package config holds every setting of Shoptrail, its defaults, and how they
+// are loaded: Default() → config.toml → environment (SHOPTRAIL_SECTION_KEY) →
+// flags, then Validate(), which reports every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. config.example.toml documents every
+// field; a test keeps the two equal.
+type Config struct {
+	HTTP     HTTP     `toml:"http"`
+	Storage  Storage  `toml:"storage"`
+	Sites    Sites    `toml:"sites"`
+	Tracking Tracking `toml:"tracking"`
+	Ingest   Ingest   `toml:"ingest"`
+}
+
+// HTTP configures the two listeners.
+type HTTP struct {
+	Public          string   `toml:"public"`
+	Admin           string   `toml:"admin"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// Storage configures the Badger database.
+type Storage struct {
+	Dir        string `toml:"dir"`
+	SyncWrites bool   `toml:"sync_writes"`
+}
+
+// Sites describes the shop's own web sites.
+type Sites struct {
+	AllowedOrigins     []string `toml:"allowed_origins"`
+	ReferralExclusions []string `toml:"referral_exclusions"`
+}
+
+// Tracking configures sessions, touchpoints and attribution.
+type Tracking struct {
+	SessionTimeout    Duration `toml:"session_timeout"`
+	VisitFromReferrer bool     `toml:"visit_from_referrer"`
+	Lookback          Duration `toml:"lookback"`
+}
+
+// Ingest bounds the ingestion pipeline.
+type Ingest struct {
+	MaxPendingEvents int `toml:"max_pending_events"`
+	MaxBatchEvents   int `toml:"max_batch_events"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{
+			Public:          "127.0.0.1:8080",
+			Admin:           "127.0.0.1:8081",
+			ShutdownTimeout: Duration{10 * time.Second},
+		},
+		Storage: Storage{Dir: "./data"},
+		Sites: Sites{
+			AllowedOrigins:     []string{"http://127.0.0.1:8080", "http://localhost:8080"},
+			ReferralExclusions: []string{"paypal.com", "checkout.stripe.com", "klarna.com"},
+		},
+		Tracking: Tracking{
+			SessionTimeout:    Duration{12 * time.Hour},
+			VisitFromReferrer: true,
+			Lookback:          Duration{720 * time.Hour},
+		},
+		Ingest: Ingest{
+			MaxPendingEvents: 50000,
+			MaxBatchEvents:   5000,
+		},
+	}
+}
+
+// Load returns Default() overlaid with the TOML file at path (if path is not
+// empty) and then with the environment. It does not validate.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %s: %w", path, err)
+		}
+		if undecoded := md.Undecoded(); len(undecoded) > 0 {
+			keys := make([]string, len(undecoded))
+			for i, k := range undecoded {
+				keys[i] = k.String()
+			}
+			return cfg, fmt.Errorf("config: %s: unknown key(s): %s", path, strings.Join(keys, ", "))
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// EnvPrefix starts the name of every environment variable Shoptrail reads.
+const EnvPrefix = "SHOPTRAIL_"
+
+// applyEnv sets fields from SHOPTRAIL_SECTION_KEY variables, e.g.
+// SHOPTRAIL_HTTP_PUBLIC or SHOPTRAIL_TRACKING_SESSION_TIMEOUT. Lists are
+// comma-separated. An unknown SHOPTRAIL_ variable is an error, like an
+// unknown key in the file.
+func applyEnv(cfg *Config, environ []string) error {
+	fields := envFields(cfg)
+	var errs []error
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		f, known := fields[name]
+		if !known {
+			errs = append(errs, fmt.Errorf("config: unknown environment variable %s", name))
+			continue
+		}
+		if err := setField(f, value); err != nil {
+			errs = append(errs, fmt.Errorf("config: %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// envFields maps each environment variable name to the field it sets.
+func envFields(cfg *Config) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	root := reflect.ValueOf(cfg).Elem()
+	for i := range root.NumField() {
+		section := root.Type().Field(i).Tag.Get("toml")
+		sv := root.Field(i)
+		for j := range sv.NumField() {
+			key := sv.Type().Field(j).Tag.Get("toml")
+			out[EnvPrefix+strings.ToUpper(section+"_"+key)] = sv.Field(j)
+		}
+	}
+	return out
+}
+
+func setField(f reflect.Value, value string) error {
+	if d, ok := f.Addr().Interface().(*Duration); ok {
+		return d.UnmarshalText([]byte(value))
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", value)
+		}
+		f.SetBool(b)
+	case reflect.Int:
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", value)
+		}
+		f.SetInt(int64(n))
+	case reflect.Slice:
+		var list []string
+		for _, s := range strings.Split(value, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				list = append(list, s)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// Validate reports every invalid setting at once, each named by its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for key, addr := range map[string]string{"http.public": c.HTTP.Public, "http.admin": c.HTTP.Admin} {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port", addr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(key, "%q has an invalid port", addr)
+		}
+	}
+	if c.HTTP.Public == c.HTTP.Admin && !strings.HasSuffix(c.HTTP.Public, ":0") {
+		bad("http.admin", "must differ from http.public (%q)", c.HTTP.Public)
+	}
+	if c.HTTP.ShutdownTimeout.Duration <= 0 {
+		bad("http.shutdown_timeout", "must be positive")
+	}
+	if strings.TrimSpace(c.Storage.Dir) == "" {
+		bad("storage.dir", "must not be empty")
+	}
+	for _, o := range c.Sites.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("sites.allowed_origins", "%q is not an origin like https://shop.example", o)
+		}
+	}
+	for _, h := range c.Sites.ReferralExclusions {
+		if h == "" || strings.ContainsAny(h, "/: ") {
+			bad("sites.referral_exclusions", "%q is not a host name", h)
+		}
+	}
+	if d := c.Tracking.SessionTimeout.Duration; d < time.Minute || d > 30*24*time.Hour {
+		bad("tracking.session_timeout", "%s is outside 1m..720h", d)
+	}
+	if d := c.Tracking.Lookback.Duration; d < time.Hour || d > 365*24*time.Hour {
+		bad("tracking.lookback", "%s is outside 1h..8760h", d)
+	}
+	if c.Ingest.MaxPendingEvents < 1 {
+		bad("ingest.max_pending_events", "must be at least 1")
+	}
+	if c.Ingest.MaxBatchEvents < 1 {
+		bad("ingest.max_batch_events", "must be at least 1")
+	}
+	return errors.Join(errs...)
+}
+
+// OriginAllowed reports whether a browser Origin may send events.
+func (s Sites) OriginAllowed(origin string) bool {
+	for _, o := range s.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// Duration is a time.Duration written as "12h" or "30m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"12h\" or \"30m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

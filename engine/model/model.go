@@ -1,0 +1,139 @@
+// Package model holds the domain types of Shoptrail. It does no I/O.
+package model
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Canonical event types. Anything else is a custom event.
+const (
+	PageView          = "page_view"
+	ProductView       = "product_view"
+	CategoryView      = "category_view"
+	Search            = "search"
+	AddToCart         = "add_to_cart"
+	RemoveFromCart    = "remove_from_cart"
+	Checkout          = "checkout"
+	Order             = "order"
+	Subscribe         = "subscribe"
+	Login             = "login"
+	VisitFromReferrer = "visit_from_referrer"
+	Unsubscribe       = "unsubscribe"
+)
+
+// Event is one stored event: what the client sent, normalised, plus the
+// fields the server adds. Events are immutable once stored.
+type Event struct {
+	Seq          uint64                     `json:"seq"`
+	ID           string                     `json:"id"`
+	Type         string                     `json:"type"`
+	OriginalType string                     `json:"original_type,omitempty"` // the alias the client used, e.g. "Order Completed"
+	Time         time.Time                  `json:"time"`
+	ReceivedAt   time.Time                  `json:"received_at"`
+	TimeClamped  bool                       `json:"time_clamped,omitempty"`
+	Via          string                     `json:"via"` // "browser" or "api"
+	AnonymousID  string                     `json:"anonymous_id,omitempty"`
+	SessionID    string                     `json:"session_id,omitempty"`
+	Email        string                     `json:"email,omitempty"`
+	URL          string                     `json:"url,omitempty"`
+	Referrer     string                     `json:"referrer,omitempty"`
+	Props        map[string]json.RawMessage `json:"props,omitempty"`
+	Traffic      *Traffic                   `json:"traffic,omitempty"`
+	DerivedFrom  string                     `json:"derived_from,omitempty"` // id of the event this one was generated from
+}
+
+// Via values.
+const (
+	ViaBrowser = "browser"
+	ViaAPI     = "api"
+)
+
+// Traffic describes where a visit came from. It is set on page views that
+// arrive from outside the shop: another site, UTM tags or a click id.
+type Traffic struct {
+	Source       string `json:"source"`
+	Medium       string `json:"medium"`
+	Campaign     string `json:"campaign,omitempty"`
+	Term         string `json:"term,omitempty"`
+	Content      string `json:"content,omitempty"`
+	ClickID      string `json:"click_id,omitempty"` // the parameter name: gclid, fbclid, msclkid...
+	ReferrerHost string `json:"referrer_host,omitempty"`
+	Channel      string `json:"channel"`
+}
+
+// Profile is one shopper. An anonymous profile has no Email; when the shop
+// tells us the email, the anonymous profile is merged into the user's.
+type Profile struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email,omitempty"`
+	AnonymousIDs []string  `json:"anonymous_ids,omitempty"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	Events       int64     `json:"events"`
+	Sessions     int64     `json:"sessions"`
+	Orders       int64     `json:"orders"`
+	// Revenue per currency in minor units (cents).
+	Revenue map[string]int64 `json:"revenue,omitempty"`
+}
+
+// Session is a run of events from one browser with no gap longer than the
+// session timeout.
+type Session struct {
+	ID              string    `json:"id"`
+	ClientSessionID string    `json:"client_session_id,omitempty"`
+	ProfileID       string    `json:"profile_id"`
+	Start           time.Time `json:"start"`
+	Last            time.Time `json:"last"`
+	Events          int64     `json:"events"`
+	PageViews       int64     `json:"page_views"`
+	LandingURL      string    `json:"landing_url,omitempty"`
+	Referrer        string    `json:"referrer,omitempty"`
+	Source          string    `json:"source"`
+	Medium          string    `json:"medium"`
+	Campaign        string    `json:"campaign,omitempty"`
+	Channel         string    `json:"channel"`
+}
+
+// Touchpoint is a visit that started from outside the shop: the first page
+// view of a session, or a page view from another site, with UTM tags or a
+// click id. Attribution credits orders to touchpoints.
+type Touchpoint struct {
+	Time      time.Time `json:"time"`
+	EventID   string    `json:"event_id"`
+	SessionID string    `json:"session_id"`
+	URL       string    `json:"url,omitempty"`
+	Traffic
+}
+
+// APIKey is a credential for the public API. Only a hash of the secret is
+// kept; the secret is shown once, at creation.
+type APIKey struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Prefix    string    `json:"prefix"` // the first characters of the key, to recognise it
+	Hash      []byte    `json:"hash"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+	LastUsed  time.Time `json:"last_used,omitzero"`
+	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+// API key scopes.
+const (
+	ScopeEventsWrite = "events:write"
+	ScopeEventsRead  = "events:read"
+	ScopeUsersRead   = "users:read"
+	ScopeUsersWrite  = "users:write"
+)
+
+// AllScopes returns every scope, the default for a new key.
+func AllScopes() []string {
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite}
+}
+
+// HasScope reports whether the key grants scope.
+func (k APIKey) HasScope(scope string) bool {
+	return slices.Contains(k.Scopes, scope)
+}

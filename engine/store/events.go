@@ -1,0 +1,183 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+)
+
+// Append stores events at the end of the log in one transaction, assigning
+// each its seq. An event whose id was stored before (within dedupTTL), or
+// earlier in the same call, is not stored again: dup[i] reports it. Append
+// returns after the commit, so a nil error means the events are durable
+// against a crash of the process (and against power loss with SyncWrites).
+func (s *Store) Append(evs []*model.Event) (dup []bool, err error) {
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	dup = make([]bool, len(evs))
+	return dup, s.appendChunk(evs, dup)
+}
+
+func (s *Store) appendChunk(evs []*model.Event, dup []bool) error {
+	var next uint64
+	err := s.db.Update(func(txn *badger.Txn) error {
+		next = s.nextSeq
+		seen := make(map[string]struct{}, len(evs))
+		for i, ev := range evs {
+			dup[i] = false
+			if _, ok := seen[ev.ID]; ok {
+				dup[i] = true
+				continue
+			}
+			idKey := key(pEventID, ev.ID)
+			switch _, err := txn.Get(idKey); {
+			case err == nil:
+				dup[i] = true
+				continue
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			seen[ev.ID] = struct{}{}
+			ev.Seq = next
+			next++
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("encode event %q: %w", ev.ID, err)
+			}
+			if err := txn.Set(eventKey(ev.Seq), b); err != nil {
+				return err
+			}
+			if err := txn.SetEntry(badger.NewEntry(idKey, uint64Bytes(ev.Seq)).WithTTL(dedupTTL)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, badger.ErrTxnTooBig) && len(evs) > 1 {
+		h := len(evs) / 2
+		if err := s.appendChunk(evs[:h], dup[:h]); err != nil {
+			return err
+		}
+		return s.appendChunk(evs[h:], dup[h:])
+	}
+	if err != nil {
+		return fmt.Errorf("store: append events: %w", err)
+	}
+	s.nextSeq = next
+	return nil
+}
+
+// EventsAfter returns up to max events with seq > after, oldest first.
+func (s *Store) EventsAfter(after uint64, max int) ([]*model.Event, error) {
+	var out []*model.Event
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pEvent), PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Seek(eventKey(after + 1)); it.Valid() && len(out) < max; it.Next() {
+			ev, err := decodeEvent(it.Item())
+			if err != nil {
+				return err
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Event returns the event with the given id, if it is still remembered
+// (see dedupTTL), or ErrNotFound.
+func (s *Store) Event(id string) (*model.Event, error) {
+	var ev *model.Event
+	err := s.db.View(func(txn *badger.Txn) error {
+		seq, err := getUint64(txn, key(pEventID, id))
+		if err != nil {
+			return err
+		}
+		item, err := txn.Get(eventKey(seq))
+		if err != nil {
+			return err
+		}
+		ev, err = decodeEvent(item)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		err = ErrNotFound
+	}
+	return ev, err
+}
+
+// Visit is called for each event of a scan, newest first; it returns false
+// to stop the scan.
+type Visit func(ev *model.Event) (more bool, err error)
+
+// ScanLog visits the events with lo <= seq <= hi, newest first.
+func (s *Store) ScanLog(hi, lo uint64, visit Visit) error {
+	if hi < lo {
+		return nil
+	}
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pEvent), Reverse: true, PrefetchValues: true, PrefetchSize: 50})
+		defer it.Close()
+		for it.Seek(eventKey(hi)); it.Valid(); it.Next() {
+			if seqOfEventKey(it.Item().Key()) < lo {
+				return nil
+			}
+			ev, err := decodeEvent(it.Item())
+			if err != nil {
+				return err
+			}
+			if more, err := visit(ev); err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ScanProfileEvents visits the events of a profile with seq <= hi, newest
+// first. It sees the events the projection has folded (up to Checkpoint).
+func (s *Store) ScanProfileEvents(profileID string, hi uint64, visit Visit) error {
+	return s.scanIndex(sub(pProfileEv, profileID), hi, visit)
+}
+
+// ScanTypeEvents visits the events of one type with seq <= hi, newest first.
+// It sees the events the projection has folded (up to Checkpoint).
+func (s *Store) ScanTypeEvents(typ string, hi uint64, visit Visit) error {
+	return s.scanIndex(sub(pTypeEv, typ), hi, visit)
+}
+
+func (s *Store) scanIndex(pfx []byte, hi uint64, visit Visit) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, Reverse: true})
+		defer it.Close()
+		start := append(append([]byte{}, pfx...), uint64Bytes(hi)...)
+		for it.Seek(start); it.Valid(); it.Next() {
+			item, err := txn.Get(eventKey(lastUint64(it.Item().Key())))
+			if err != nil {
+				return fmt.Errorf("store: index %q points to a missing event: %w", it.Item().Key(), err)
+			}
+			ev, err := decodeEvent(item)
+			if err != nil {
+				return err
+			}
+			if more, err := visit(ev); err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func decodeEvent(item *badger.Item) (*model.Event, error) {
+	ev := new(model.Event)
+	err := item.Value(func(b []byte) error { return json.Unmarshal(b, ev) })
+	if err != nil {
+		return nil, fmt.Errorf("store: decode event %x: %w", item.Key(), err)
+	}
+	return ev, nil
+}

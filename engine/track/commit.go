@@ -1,0 +1,126 @@
+package track
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+// Errors of the committer.
+var (
+	// ErrOverloaded means too many events wait for a commit: the caller
+	// should answer 503 with Retry-After rather than queue more.
+	ErrOverloaded = errors.New("track: too many events waiting to be stored")
+	// ErrClosed means the committer has stopped.
+	ErrClosed = errors.New("track: shutting down")
+)
+
+// committer appends events to the log with group commit: requests that
+// arrive while a commit runs share the next one, so under load one Badger
+// transaction carries many requests, and each request is answered only
+// after its events are committed.
+type committer struct {
+	st         *store.Store
+	maxPending int64
+	maxBatch   int
+	onCommit   func()
+
+	pending atomic.Int64 // events accepted but not yet committed
+	mu      sync.RWMutex // guards closed against sends on a closed reqs
+	closed  bool
+	reqs    chan *request
+	done    chan struct{}
+}
+
+type request struct {
+	evs  []*model.Event
+	dup  []bool
+	err  error
+	done chan struct{}
+}
+
+func newCommitter(st *store.Store, maxPending, maxBatch int, onCommit func()) *committer {
+	c := &committer{
+		st:         st,
+		maxPending: int64(maxPending),
+		maxBatch:   maxBatch,
+		onCommit:   onCommit,
+		reqs:       make(chan *request, 1024),
+		done:       make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// commit stores evs and returns which were duplicates.
+func (c *committer) commit(evs []*model.Event) ([]bool, error) {
+	n := int64(len(evs))
+	if c.pending.Add(n) > c.maxPending {
+		c.pending.Add(-n)
+		return nil, ErrOverloaded
+	}
+	r := &request{evs: evs, done: make(chan struct{})}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		c.pending.Add(-n)
+		return nil, ErrClosed
+	}
+	c.reqs <- r
+	c.mu.RUnlock()
+	<-r.done
+	return r.dup, r.err
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	var batch []*request
+	var evs []*model.Event
+	for r := range c.reqs {
+		batch, evs = append(batch[:0], r), append(evs[:0], r.evs...)
+	drain:
+		for len(evs) < c.maxBatch {
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				evs = append(evs, r.evs...)
+			default:
+				break drain
+			}
+		}
+		dup, err := c.st.Append(evs)
+		off := 0
+		for _, r := range batch {
+			if err == nil {
+				r.dup = dup[off : off+len(r.evs)]
+			}
+			r.err = err
+			off += len(r.evs)
+			close(r.done)
+		}
+		c.pending.Add(-int64(len(evs)))
+		clear(evs)
+		if c.onCommit != nil {
+			c.onCommit()
+		}
+	}
+}
+
+// close commits what was accepted and stops. Callers must have stopped
+// calling commit (the HTTP servers are shut down first); a late call gets
+// ErrClosed.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.reqs)
+	}
+	c.mu.Unlock()
+	<-c.done
+}

@@ -1,0 +1,185 @@
+// Package track turns what shoppers do into stored events and keeps the
+// profiles, sessions and touchpoints derived from them.
+//
+// The hot path (Ingest) decodes, validates and appends events to the log
+// with group commit, and answers after the commit. Everything derived is
+// folded from the log asynchronously by the projector (project.go), which
+// keeps its checkpoint in the same transaction as its results and can be
+// rebuilt from the log.
+package track
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/channel"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
+)
+
+// Options configures a Tracker.
+type Options struct {
+	Sites             channel.Sites
+	SessionTimeout    time.Duration
+	VisitFromReferrer bool
+	MaxPendingEvents  int // events waiting for a commit before Ingest answers ErrOverloaded
+	MaxBatchEvents    int // events in one group commit
+	Now               func() time.Time
+	Logger            *slog.Logger
+}
+
+// Tracker ingests events and folds them into projections.
+type Tracker struct {
+	st   *store.Store
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	vfr  atomic.Bool
+	c    *committer
+	proj *projector
+}
+
+// New starts a Tracker's committer. Call Run to fold the log and Close
+// when done.
+func New(st *store.Store, o Options) *Tracker {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = wire.MaxSessionIdle
+	}
+	t := &Tracker{st: st, opts: o, log: o.Logger, now: o.Now}
+	t.vfr.Store(o.VisitFromReferrer)
+	t.proj = newProjector(st, o.SessionTimeout, o.Logger)
+	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), t.proj.notify)
+	return t
+}
+
+// SetVisitFromReferrer turns the automatic visit_from_referrer event on or off.
+func (t *Tracker) SetVisitFromReferrer(on bool) { t.vfr.Store(on) }
+
+// VisitFromReferrer reports whether visit_from_referrer events are generated.
+func (t *Tracker) VisitFromReferrer() bool { return t.vfr.Load() }
+
+// Run folds the log into the projections until ctx ends.
+func (t *Tracker) Run(ctx context.Context) { t.proj.run(ctx) }
+
+// WaitFolded waits until the projections include the event with seq.
+func (t *Tracker) WaitFolded(ctx context.Context, seq uint64) error { return t.proj.wait(ctx, seq) }
+
+// Close commits the events already accepted and stops accepting more.
+func (t *Tracker) Close() { t.c.close() }
+
+// Errors of Ingest that concern the whole batch.
+var (
+	ErrNoEvents   = errors.New("track: the batch has no events")
+	ErrTooManyEvs = fmt.Errorf("track: a batch holds at most %d events", wire.MaxEvents)
+)
+
+// Ingest validates and stores a batch. Invalid events are reported in
+// Response.Errors, and the valid ones are stored all the same. It returns
+// only after the stored events are committed. The Response's Events lists
+// the stored form of each accepted event, in batch order.
+func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
+	var res Result
+	if len(b.Events) == 0 {
+		return res, ErrNoEvents
+	}
+	if len(b.Events) > wire.MaxEvents {
+		return res, ErrTooManyEvs
+	}
+	received := t.now().UTC()
+	var skew time.Duration
+	if via == model.ViaBrowser && b.SentAt != nil {
+		skew = received.Sub(*b.SentAt)
+	}
+	vfr := t.vfr.Load()
+	evs := make([]*model.Event, 0, len(b.Events)+1)
+	clients := 0
+	for i := range b.Events {
+		ev, fe := normalise(&b.Events[i], via, received, skew)
+		if fe != nil {
+			fe.Index = i
+			res.Errors = append(res.Errors, *fe)
+			continue
+		}
+		evs = append(evs, ev)
+		clients++
+		if ev.Type != model.PageView {
+			continue
+		}
+		if tr, ok := t.opts.Sites.Visit(ev.URL, ev.Referrer); ok {
+			ev.Traffic = &tr
+			if vfr {
+				evs = append(evs, visitFromReferrer(ev))
+			}
+		}
+	}
+	res.Rejected = len(res.Errors)
+	if len(evs) == 0 {
+		return res, nil
+	}
+	dup, err := t.c.commit(evs)
+	if err != nil {
+		return res, err
+	}
+	for i, ev := range evs {
+		if ev.DerivedFrom != "" {
+			continue
+		}
+		if dup[i] {
+			res.Duplicates++
+		} else {
+			res.Accepted++
+			res.Stored = append(res.Stored, ev)
+		}
+	}
+	return res, nil
+}
+
+// Result reports what Ingest did with a batch.
+type Result struct {
+	wire.Response
+	Stored []*model.Event `json:"-"`
+}
+
+// visitFromReferrer is the event generated for a visit from another site,
+// UTM tags or a click id. Its id derives from the page view's, so a retried
+// page view does not generate it twice.
+func visitFromReferrer(pv *model.Event) *model.Event {
+	tr := pv.Traffic
+	props := map[string]json.RawMessage{
+		"source":  jsonString(tr.Source),
+		"medium":  jsonString(tr.Medium),
+		"channel": jsonString(tr.Channel),
+	}
+	for k, v := range map[string]string{"referrer_host": tr.ReferrerHost, "campaign": tr.Campaign, "term": tr.Term, "content": tr.Content, "click_id": tr.ClickID} {
+		if v != "" {
+			props[k] = jsonString(v)
+		}
+	}
+	return &model.Event{
+		ID:          "vfr-" + pv.ID,
+		Type:        model.VisitFromReferrer,
+		Time:        pv.Time,
+		ReceivedAt:  pv.ReceivedAt,
+		Via:         pv.Via,
+		AnonymousID: pv.AnonymousID,
+		SessionID:   pv.SessionID,
+		Email:       pv.Email,
+		URL:         pv.URL,
+		Referrer:    pv.Referrer,
+		Props:       props,
+		Traffic:     tr,
+		DerivedFrom: pv.ID,
+	}
+}

@@ -1,0 +1,212 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/engine/track"
+	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
+)
+
+// Server holds what the handlers of both listeners need.
+type Server struct {
+	cfg     config.Config
+	st      *store.Store
+	tracker *track.Tracker
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns the HTTP side of Shoptrail.
+func New(cfg config.Config, st *store.Store, tr *track.Tracker, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{cfg: cfg, st: st, tracker: tr, log: log, now: now}
+}
+
+// Public is the route table of the public listener: what shoppers'
+// browsers and the shop's servers call.
+func (s *Server) Public() http.Handler {
+	mux := http.NewServeMux()
+	// browsers: CORS for the allowed origins, text/plain bodies (no preflight)
+	mux.HandleFunc("POST /t", s.handle(s.allowOrigin(s.collect)))
+	mux.HandleFunc("OPTIONS /t", s.handle(s.allowOrigin(s.preflight)))
+	// servers: API key with a scope
+	mux.HandleFunc("POST /api/v1/events", s.handle(s.requireKey(model.ScopeEventsWrite, s.ingestAPI)))
+	mux.HandleFunc("GET /api/v1/events", s.handle(s.requireKey(model.ScopeEventsRead, s.listEvents)))
+	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("/", s.handle(notFound))
+	return mux
+}
+
+// Admin is the route table of the admin listener (loopback by default).
+func (s *Server) Admin() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("/", s.handle(notFound))
+	return mux
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// allowOrigin lets browsers on the shop's origins send events. A request
+// with an Origin that is not allowed is refused and nothing is stored;
+// requests without an Origin do not come from a browser page.
+func (s *Server) allowOrigin(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		origin := r.Header.Get("Origin")
+		if origin != "" {
+			if !s.cfg.Sites.OriginAllowed(origin) {
+				return errorf(http.StatusForbidden, "origin_not_allowed", "Origin",
+					"origin "+origin+" is not in [sites] allowed_origins")
+			}
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+		}
+		return next(w, r)
+	}
+}
+
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) error {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// requireKey lets a request through with a valid, unrevoked API key that
+// has scope: 401 without one, 403 with a key that lacks the scope.
+func (s *Server) requireKey(scope string, next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		secret, ok := apikey.FromHeader(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shoptrail"`)
+			return errorf(http.StatusUnauthorized, "unauthorized", "Authorization", "send an API key: Authorization: Bearer st_...")
+		}
+		k, err := s.st.APIKeyByHash(apikey.Hash(secret))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && k.Revoked) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shoptrail", error="invalid_token"`)
+			return errorf(http.StatusUnauthorized, "unauthorized", "Authorization", "the API key is unknown or revoked")
+		}
+		if err != nil {
+			return err
+		}
+		if !k.HasScope(scope) {
+			return errorf(http.StatusForbidden, "forbidden", "Authorization", "the API key lacks the scope "+scope)
+		}
+		if now := s.now(); now.Sub(k.LastUsed) > time.Minute {
+			k.LastUsed = now.UTC()
+			if err := s.st.PutAPIKey(k); err != nil {
+				s.log.Warn("record api key use", "key", k.Prefix, "err", err)
+			}
+		}
+		return next(w, r)
+	}
+}
+
+// collect is POST /t, the browser endpoint.
+func (s *Server) collect(w http.ResponseWriter, r *http.Request) error {
+	return s.ingest(w, r, model.ViaBrowser)
+}
+
+// ingestAPI is POST /api/v1/events, the server-side endpoint.
+func (s *Server) ingestAPI(w http.ResponseWriter, r *http.Request) error {
+	return s.ingest(w, r, model.ViaAPI)
+}
+
+// ingestAnswer is the body of an ingestion answer. With invalid events it
+// goes with status 400, names the first problem in "error" and lists all
+// in "errors"; the valid events of the batch are stored all the same.
+type ingestAnswer struct {
+	Error *Error `json:"error,omitempty"`
+	wire.Response
+}
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) error {
+	var b wire.Batch
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
+	if err := dec.Decode(&b); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return errorf(http.StatusBadRequest, "invalid_json", "body", "the body is not a JSON batch {\"events\":[...]}: "+err.Error())
+	}
+	res, err := s.tracker.Ingest(&b, via)
+	switch {
+	case errors.Is(err, track.ErrNoEvents):
+		return errorf(http.StatusBadRequest, "required", "events", "the batch has no events")
+	case errors.Is(err, track.ErrTooManyEvs):
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "events", "a batch holds at most "+strconv.Itoa(wire.MaxEvents)+" events")
+	case err != nil:
+		return err
+	}
+	ans := ingestAnswer{Response: res.Response}
+	status := http.StatusOK
+	if len(res.Errors) > 0 {
+		fe := res.Errors[0]
+		status = http.StatusBadRequest
+		ans.Error = &Error{Code: fe.Code, Field: "events[" + strconv.Itoa(fe.Index) + "]." + fe.Field, Message: fe.Message}
+	}
+	writeJSON(w, status, ans)
+	return nil
+}
+
+// listEvents is GET /api/v1/events.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type"), Limit: 100}
+	if e := v.Get("email"); e != "" {
+		email, err := track.NormaliseEmail(e)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_field", "email", err.Error())
+		}
+		q.Email = email
+	}
+	if since := v.Get("since"); since != "" {
+		t, err := parseTime(since)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_field", "since", "since must be a time like 2026-11-20T10:00:00Z or a date like 2026-11-20")
+		}
+		q.Since = t
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > track.MaxLimit {
+			return errorf(http.StatusBadRequest, "invalid_field", "limit", "limit must be a whole number from 1 to "+strconv.Itoa(track.MaxLimit))
+		}
+		q.Limit = n
+	}
+	evs, err := s.tracker.Events(q)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []track.Listed{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	return nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.DateOnly, strings.TrimSpace(s))
+}

@@ -1,0 +1,184 @@
+// Command shoptrail is the Shoptrail appliance: one binary that tracks a
+// shop's visitors, keeps their profiles and credits sales to channels.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/app"
+	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shoptrail:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage:
+  shoptrail [flags]                          run the appliance
+  shoptrail apikey create --name NAME [--scopes events:write,...]
+  shoptrail apikey list
+  shoptrail apikey revoke ID
+  shoptrail rebuild                          rebuild profiles, sessions and touchpoints from the event log
+
+Flags (before the command):
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("shoptrail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	cfgPath := fs.String("config", "", "path to config.toml (default: built-in defaults)")
+	dataDir := fs.String("data", "", "data directory (overrides [storage] dir)")
+	public := fs.String("public", "", "public listener address (overrides [http] public)")
+	admin := fs.String("admin", "", "admin listener address (overrides [http] admin)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := config.Load(*cfgPath, os.Environ())
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ flag, into *string }{{dataDir, &cfg.Storage.Dir}, {public, &cfg.HTTP.Public}, {admin, &cfg.HTTP.Admin}} {
+		if *f.flag != "" {
+			*f.into = *f.flag
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	switch cmd := fs.Arg(0); cmd {
+	case "", "serve":
+		return serve(ctx, cfg, log, stdout)
+	case "apikey":
+		return apikeyCmd(cfg, fs.Args()[1:], stdout, stderr)
+	case "rebuild":
+		return withStore(cfg, "rebuild the projections", func(st *store.Store) error {
+			if err := st.Rebuild(); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "Projections dropped; they are rebuilt from the event log when shoptrail next starts.")
+			return nil
+		})
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	a, err := app.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := a.Listen(); err != nil {
+		return errors.Join(err, a.Close())
+	}
+	fmt.Fprintf(stdout, "Shoptrail is running.\n  public listener: %s  (tracker, events, API)\n  admin listener:  %s\n  data:            %s\nPress Ctrl+C to stop.\n",
+		a.PublicURL, a.AdminURL, cfg.Storage.Dir)
+	return a.Serve(ctx)
+}
+
+// withStore opens the store for a command that runs while the server is
+// stopped, and explains what to do when it is not.
+func withStore(cfg config.Config, what string, fn func(*store.Store) error) error {
+	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("cannot %s: shoptrail is running on %s. Stop it (Ctrl+C or SIGTERM), run this command again, then start it", what, cfg.Storage.Dir)
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(fn(st), st.Close())
+}
+
+func apikeyCmd(cfg config.Config, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("apikey needs a command: create, list or revoke")
+	}
+	switch args[0] {
+	case "create":
+		fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		name := fs.String("name", "", "a name that says who uses the key (required)")
+		scopes := fs.String("scopes", "", "comma-separated scopes (default: all)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		var sc []string
+		if *scopes != "" {
+			sc = strings.Split(*scopes, ",")
+		}
+		secret, k, err := apikey.New(*name, sc, time.Now())
+		if err != nil {
+			return err
+		}
+		return withStore(cfg, "create an API key", func(st *store.Store) error {
+			if err := st.PutAPIKey(k); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "API key %q (id %s, scopes %s):\n\n  %s\n\nIt is shown only this once; store it now. Use it as: Authorization: Bearer %s\n",
+				k.Name, k.ID, strings.Join(k.Scopes, ","), secret, secret)
+			return nil
+		})
+	case "list":
+		return withStore(cfg, "list API keys", func(st *store.Store) error {
+			keys, err := st.APIKeys()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tCREATED\tLAST USED\tSTATE")
+			for _, k := range keys {
+				state, used := "active", "never"
+				if k.Revoked {
+					state = "revoked"
+				}
+				if !k.LastUsed.IsZero() {
+					used = k.LastUsed.Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(k.Scopes, ","), k.CreatedAt.Format(time.DateTime), used, state)
+			}
+			return tw.Flush()
+		})
+	case "revoke":
+		if len(args) != 2 {
+			return errors.New("usage: shoptrail apikey revoke ID")
+		}
+		return withStore(cfg, "revoke an API key", func(st *store.Store) error {
+			k, err := st.RevokeAPIKey(args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Revoked API key %q (%s).\n", k.Name, k.ID)
+			return nil
+		})
+	}
+	return fmt.Errorf("unknown apikey command %q (create, list, revoke)", args[0])
+}
