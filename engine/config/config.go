@@ -136,16 +136,22 @@ func applyEnv(cfg *Config, environ []string) error {
 // envFields maps each environment variable name to the field it sets.
 func envFields(cfg *Config) map[string]reflect.Value {
 	out := map[string]reflect.Value{}
+	eachField(cfg, func(section, key string, v reflect.Value) {
+		out[EnvPrefix+strings.ToUpper(section+"_"+key)] = v
+	})
+	return out
+}
+
+// eachField calls fn for every setting, named by its TOML section and key.
+func eachField(cfg *Config, fn func(section, key string, v reflect.Value)) {
 	root := reflect.ValueOf(cfg).Elem()
 	for i := range root.NumField() {
 		section := root.Type().Field(i).Tag.Get("toml")
 		sv := root.Field(i)
 		for j := range sv.NumField() {
-			key := sv.Type().Field(j).Tag.Get("toml")
-			out[EnvPrefix+strings.ToUpper(section+"_"+key)] = sv.Field(j)
+			fn(section, sv.Type().Field(j).Tag.Get("toml"), sv.Field(j))
 		}
 	}
-	return out
 }
 
 func setField(f reflect.Value, value string) error {

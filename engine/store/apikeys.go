@@ -59,4 +59,3 @@ func (s *Store) RevokeAPIKey(idOrPrefix string) (model.APIKey, error) {
 	}
 	return model.APIKey{}, fmt.Errorf("api key %q: %w", idOrPrefix, ErrNotFound)
 }
-

@@ -1,0 +1,147 @@
+// Package enginetest starts the real Shoptrail for tests: Badger in a temp
+// dir, both listeners on 127.0.0.1:0, real HTTP.
+package enginetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/app"
+	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/model"
+)
+
+// App is a running app and an API key with every scope.
+type App struct {
+	*app.App
+	Config config.Config
+	Key    string
+}
+
+// Config returns the configuration NewApp uses: defaults, a temp data dir,
+// ephemeral ports.
+func Config(t testing.TB) config.Config {
+	cfg := config.Default()
+	cfg.Storage.Dir = t.TempDir()
+	cfg.HTTP.Public = "127.0.0.1:0"
+	cfg.HTTP.Admin = "127.0.0.1:0"
+	return cfg
+}
+
+// NewApp starts the app; edit changes the configuration first. The app
+// stops when the test ends.
+func NewApp(t testing.TB, edit ...func(*config.Config)) *App {
+	t.Helper()
+	cfg := Config(t)
+	for _, e := range edit {
+		e(&cfg)
+	}
+	return Start(t, cfg)
+}
+
+// Start runs the app with cfg until the test ends.
+func Start(t testing.TB, cfg config.Config) *App {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	a, err := app.New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, k, err := apikey.New("test", model.AllScopes(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store.PutAPIKey(k); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &App{App: a, Config: cfg, Key: secret}
+}
+
+// Do sends a request to the public listener and decodes a JSON answer into
+// out (if not nil). It returns the status.
+func (a *App) Do(t testing.TB, method, path string, body any, out any, header ...string) int {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, a.PublicURL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// Auth is the header pair that sends the app's API key.
+func (a *App) Auth() []string { return []string{"Authorization", "Bearer " + a.Key} }
+
+// Fold waits until the projections include every stored event.
+func (a *App) Fold(t testing.TB) {
+	t.Helper()
+	last, err := a.Store.LastSeq()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Tracker.WaitFolded(ctx, last); err != nil {
+		t.Fatalf("projections did not catch up with seq %d: %v", last, err)
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}

@@ -1,0 +1,117 @@
+package track
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
+)
+
+func TestCheckShape(t *testing.T) {
+	for _, tt := range []struct {
+		json string
+		ok   bool
+	}{
+		{`"short"`, true},
+		{`"` + strings.Repeat("x", 11) + `"`, false},
+		{`"a\"b\\"`, true},
+		{`[1,2,3]`, true},
+		{`[1,2,3,4]`, false},
+		{`[[1],[2],[3]]`, true},
+		{`{"a":{"b":{"c":1}}}`, true},
+		{`{"a":{"b":{"c":{"d":1}}}}`, false},
+		{`{"k":"x,y,z,w,v"}`, true},
+	} {
+		err := checkShape([]byte(tt.json), 3, 10, 3)
+		if (err == nil) != tt.ok {
+			t.Errorf("checkShape(%s) = %v, want ok=%v", tt.json, err, tt.ok)
+		}
+	}
+}
+
+func TestNormaliseEmail(t *testing.T) {
+	for in, want := range map[string]string{
+		" Jane@Example.COM ": "jane@example.com",
+		"a+tag@x.de":         "a+tag@x.de",
+		"jane":               "",
+		"a@x.com\r\nBcc: b":  "",
+		"Jane <j@x.com>":     "",
+		"a@localhost":        "",
+	} {
+		got, err := NormaliseEmail(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("NormaliseEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestOverloadIsRefusedNotQueued(t *testing.T) {
+	st, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := newCommitter(st, 2, 100, nil)
+	defer c.close()
+	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}, {ID: "3"}}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("3 events with room for 2: %v", err)
+	}
+	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}}); err != nil {
+		t.Fatalf("2 events: %v", err)
+	}
+	c.close()
+	if _, err := c.commit([]*model.Event{{ID: "4"}}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+// FuzzNormalise feeds arbitrary request bodies through the decoder and the
+// validation: no panic, and whatever is accepted is within the limits.
+func FuzzNormalise(f *testing.F) {
+	f.Add(`{"events":[{"type":"page_view","anonymous_id":"a","url":"https://s.example/?utm_source=x","referrer":"https://www.google.com/"}]}`)
+	f.Add(`{"sent_at":"2026-11-20T10:00:00Z","events":[{"type":"purchase","anonymous_id":"a","url":"https://s.example/","time":"2026-11-20T09:00:00Z","props":{"transaction_id":1,"value":1e309,"currency":"eur","items":[{"item_id":"1","price":"1","quantity":-1}]}}]}`)
+	f.Add(`{"events":[{"type":"Order Completed","email":"A@B.CO","props":{"order_id":"x","revenue":1,"currency":"EUR","products":[{"sku":"1","price":2}]}}]}`)
+	f.Add(`{"events":[{"type":"x","anonymous_id":"a","url":"https://s.example/","props":{"a":[[[[[[1]]]]]]}}]}`)
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body string) {
+		var b wire.Batch
+		if json.Unmarshal([]byte(body), &b) != nil {
+			return
+		}
+		for i := range b.Events {
+			for _, via := range []string{model.ViaBrowser, model.ViaAPI} {
+				in := b.Events[i]
+				in.Props = cloneProps(in.Props)
+				ev, fe := normalise(&in, via, now, 0)
+				if fe != nil {
+					if fe.Field == "" || fe.Message == "" {
+						t.Fatalf("error without field or message: %+v", fe)
+					}
+					continue
+				}
+				if ev.Time.After(now) || ev.ID == "" || len(ev.ID) > wire.MaxIDLen || (ev.AnonymousID == "" && ev.Email == "") {
+					t.Fatalf("accepted an event outside the limits: %+v", ev)
+				}
+				if _, err := json.Marshal(ev); err != nil {
+					t.Fatalf("accepted event does not encode: %v", err)
+				}
+			}
+		}
+	})
+}
+
+func cloneProps(p map[string]json.RawMessage) map[string]json.RawMessage {
+	if p == nil {
+		return nil
+	}
+	out := make(map[string]json.RawMessage, len(p))
+	for k, v := range p {
+		out[k] = v
+	}
+	return out
+}
