@@ -152,6 +152,9 @@ type Sites struct {
 // page view did not arrive from outside: no UTM tags, no click id, and no
 // referrer from another site.
 func (s Sites) Visit(pageURL, referrer string) (model.Traffic, bool) {
+	if referrer == "" && !mayBeTagged(pageURL) {
+		return model.Traffic{}, false // the common case, decided without parsing
+	}
 	page, _ := url.Parse(pageURL)
 	var q url.Values
 	var pageHost string
@@ -206,6 +209,23 @@ func (s Sites) Visit(pageURL, referrer string) (model.Traffic, bool) {
 	}
 	t.Channel = Group(t.Source, t.Medium, t.Campaign)
 	return t, true
+}
+
+// mayBeTagged reports whether a URL may carry UTM tags or a click id.
+func mayBeTagged(u string) bool {
+	_, q, ok := strings.Cut(u, "?")
+	if !ok {
+		return false
+	}
+	if strings.Contains(q, "utm_") {
+		return true
+	}
+	for _, c := range clickIDs {
+		if strings.Contains(q, c.param+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // DirectTraffic is the traffic of a visit with no known origin.

@@ -78,7 +78,7 @@ func Default() Config {
 		},
 		Ingest: Ingest{
 			MaxPendingEvents: 50000,
-			MaxBatchEvents:   5000,
+			MaxBatchEvents:   2000,
 		},
 	}
 }

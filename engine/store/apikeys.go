@@ -4,14 +4,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 )
 
-// PutAPIKey stores an API key under its hash (creating or updating it).
+// PutAPIKey stores a new API key under its hash.
 func (s *Store) PutAPIKey(k model.APIKey) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	return s.putAPIKey(k)
+}
+
+func (s *Store) putAPIKey(k model.APIKey) error {
 	b, err := json.Marshal(k)
 	if err != nil {
 		return err
@@ -45,8 +52,24 @@ func (s *Store) APIKeys() ([]model.APIKey, error) {
 	return out, err
 }
 
+// TouchAPIKey records that the key with hash was used at t.
+func (s *Store) TouchAPIKey(hash []byte, t time.Time) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	k, err := s.APIKeyByHash(hash)
+	if err != nil {
+		return err
+	}
+	k.LastUsed = t.UTC()
+	return s.putAPIKey(k)
+}
+
 // RevokeAPIKey revokes the key with the given id (or prefix).
 func (s *Store) RevokeAPIKey(idOrPrefix string) (model.APIKey, error) {
+	// Key writes are read-modify-write and Badger runs here without
+	// conflict detection: keyMu serialises them.
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	keys, err := s.APIKeys()
 	if err != nil {
 		return model.APIKey{}, err
@@ -54,7 +77,7 @@ func (s *Store) RevokeAPIKey(idOrPrefix string) (model.APIKey, error) {
 	for _, k := range keys {
 		if k.ID == idOrPrefix || k.Prefix == idOrPrefix {
 			k.Revoked = true
-			return k, s.PutAPIKey(k)
+			return k, s.putAPIKey(k)
 		}
 	}
 	return model.APIKey{}, fmt.Errorf("api key %q: %w", idOrPrefix, ErrNotFound)

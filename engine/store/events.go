@@ -15,6 +15,10 @@ import (
 // earlier in the same call, is not stored again: dup[i] reports it. Append
 // returns after the commit, so a nil error means the events are durable
 // against a crash of the process (and against power loss with SyncWrites).
+//
+// Appends are not pipelined: every Badger transaction waits for the commits
+// before it (its read timestamp), so a second append in flight would only
+// queue behind the first. Callers batch instead (group commit).
 func (s *Store) Append(evs []*model.Event) (dup []bool, err error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
@@ -44,11 +48,7 @@ func (s *Store) appendChunk(evs []*model.Event, dup []bool) error {
 			seen[ev.ID] = struct{}{}
 			ev.Seq = next
 			next++
-			b, err := json.Marshal(ev)
-			if err != nil {
-				return fmt.Errorf("encode event %q: %w", ev.ID, err)
-			}
-			if err := txn.Set(eventKey(ev.Seq), b); err != nil {
+			if err := txn.Set(eventKey(ev.Seq), ev.AppendJSON(make([]byte, 0, 768))); err != nil {
 				return err
 			}
 			if err := txn.SetEntry(badger.NewEntry(idKey, uint64Bytes(ev.Seq)).WithTTL(dedupTTL)); err != nil {

@@ -84,12 +84,12 @@ func (tx *Tx) Session(id string) (model.Session, error) {
 	return s, tx.getJSON(key(pSession, id), &s)
 }
 
-// PutSession stores s and indexes it under its profile.
-func (tx *Tx) PutSession(s model.Session) error {
-	if err := tx.setJSON(key(pSession, s.ID), s); err != nil {
-		return err
-	}
-	return tx.txn.Set(profileSessionKey(s.ProfileID, s.ID), nil)
+// PutSession stores s. A new session must also be indexed: IndexSession.
+func (tx *Tx) PutSession(s model.Session) error { return tx.setJSON(key(pSession, s.ID), s) }
+
+// IndexSession lists a session under its profile.
+func (tx *Tx) IndexSession(profileID, sessionID string) error {
+	return tx.txn.Set(profileSessionKey(profileID, sessionID), nil)
 }
 
 // ClientSession returns the current session id for a browser session id.
@@ -128,8 +128,9 @@ func (tx *Tx) PutTouchpoint(profileID string, seq uint64, tp model.Touchpoint) e
 
 // MoveProfile moves everything of profile from to profile to: its events,
 // sessions, touchpoints and open session, and deletes profile from. Merging
-// the two profile records is the caller's business.
-func (tx *Tx) MoveProfile(from, to string) error {
+// the two profile records is the caller's business. It returns the ids of
+// the sessions it moved.
+func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 	moves := []struct {
 		p   byte
 		fix func(k, v []byte) ([]byte, error)
@@ -139,6 +140,7 @@ func (tx *Tx) MoveProfile(from, to string) error {
 		{pProfSess, func(k, v []byte) ([]byte, error) {
 			// the session record names its profile: rewrite it too
 			id := string(k[len(sub(pProfSess, from)):])
+			moved = append(moved, id)
 			s, err := tx.Session(id)
 			if err != nil {
 				return v, fmt.Errorf("session %q: %w", id, err)
@@ -155,7 +157,7 @@ func (tx *Tx) MoveProfile(from, to string) error {
 			v, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				it.Close()
-				return err
+				return nil, err
 			}
 			keys = append(keys, it.Item().KeyCopy(nil))
 			vals = append(vals, v)
@@ -166,26 +168,26 @@ func (tx *Tx) MoveProfile(from, to string) error {
 			if m.fix != nil {
 				var err error
 				if v, err = m.fix(k, v); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			if err := tx.txn.Delete(k); err != nil {
-				return err
+				return nil, err
 			}
 			if err := tx.txn.Set(append(append([]byte{}, nu...), k[len(old):]...), v); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if sid, err := tx.OpenSession(from); err == nil {
 		if err := tx.SetOpenSession(to, sid); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.txn.Delete(key(pOpenSess, from)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return tx.txn.Delete(key(pProfile, from))
+	return moved, tx.txn.Delete(key(pProfile, from))
 }
 
 func (tx *Tx) getJSON(k []byte, v any) error {

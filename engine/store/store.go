@@ -39,6 +39,7 @@ type Store struct {
 	db  *badger.DB
 	log *slog.Logger
 
+	keyMu    sync.Mutex // serialises API key updates
 	appendMu sync.Mutex // one appender at a time keeps seqs dense and ordered
 	nextSeq  uint64
 
@@ -46,15 +47,22 @@ type Store struct {
 	gcDone chan struct{}
 }
 
-// badgerOptions are chosen from measurements on a 2-core machine (see the
-// README's "Storage" section):
+// badgerOptions are chosen from measurements on a 2-core machine (make
+// bench; figures in the README's "Storage" section):
 //   - a 16 MiB memtable instead of 64 MiB: flushes are 4× smaller, so the p99
 //     of a commit does not jump to hundreds of milliseconds while one runs;
 //     3 memtables let writes continue during a flush;
-//   - values up to 1 MiB stay in the LSM tree (events are ~0.5 KiB), so
+//   - 8 level-0 tables before compaction and 24 before writes stall: bursts
+//     of batched events keep a p99 near 100 ms instead of stalling;
+//   - values up to 1 MiB stay in the LSM tree (events are ~0.7 KiB), so
 //     compaction reclaims space and value-log GC rarely has work;
-//   - Snappy compression needs a block cache; 64 MiB for blocks and 32 MiB
-//     for indices and bloom filters bound memory at roughly 250 MiB;
+//   - no block compression: point reads (deduplication, projections) then
+//     skip decompressing a block each; events are short and compress poorly
+//     one block at a time anyway. 64 MiB of block cache and 32 MiB for
+//     indices and bloom filters bound memory;
+//   - no conflict detection: each key has one writer (the event log the
+//     group committer, the projections the projector), so tracking every
+//     read of a transaction would cost without protecting anything;
 //   - 2 compactors for 2 cores, 128 MiB value-log files so GC can free them.
 func badgerOptions(o Options) badger.Options {
 	opts := badger.DefaultOptions(o.Dir).
@@ -62,14 +70,15 @@ func badgerOptions(o Options) badger.Options {
 		WithSyncWrites(o.SyncWrites).
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(3).
-		WithNumLevelZeroTables(4).
-		WithNumLevelZeroTablesStall(10).
+		WithNumLevelZeroTables(8).
+		WithNumLevelZeroTablesStall(24).
 		WithValueThreshold(1 << 20).
-		WithCompression(options.Snappy).
+		WithCompression(options.None).
 		WithBlockCacheSize(64 << 20).
 		WithIndexCacheSize(32 << 20).
 		WithNumCompactors(2).
 		WithValueLogFileSize(128 << 20).
+		WithDetectConflicts(false).
 		WithLogger(badgerLogger{o.Logger})
 	if o.InMemory {
 		opts.Dir, opts.ValueDir = "", ""

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -26,13 +27,14 @@ type committer struct {
 	st         *store.Store
 	maxPending int64
 	maxBatch   int
-	onCommit   func()
+	onCommit   func(stored []*model.Event) // the events stored, in seq order
 
-	pending atomic.Int64 // events accepted but not yet committed
-	mu      sync.RWMutex // guards closed against sends on a closed reqs
-	closed  bool
-	reqs    chan *request
-	done    chan struct{}
+	pending    atomic.Int64 // events accepted but not yet committed
+	lastCommit atomic.Int64 // unix nanoseconds of the last commit
+	mu         sync.RWMutex // guards closed against sends on a closed reqs
+	closed     bool
+	reqs       chan *request
+	done       chan struct{}
 }
 
 type request struct {
@@ -42,7 +44,7 @@ type request struct {
 	done chan struct{}
 }
 
-func newCommitter(st *store.Store, maxPending, maxBatch int, onCommit func()) *committer {
+func newCommitter(st *store.Store, maxPending, maxBatch int, onCommit func([]*model.Event)) *committer {
 	c := &committer{
 		st:         st,
 		maxPending: int64(maxPending),
@@ -75,12 +77,14 @@ func (c *committer) commit(evs []*model.Event) ([]bool, error) {
 	return r.dup, r.err
 }
 
+// run gathers the requests that wait into one append: under load, one
+// Badger transaction carries many requests.
 func (c *committer) run() {
 	defer close(c.done)
-	var batch []*request
+	var reqs []*request
 	var evs []*model.Event
 	for r := range c.reqs {
-		batch, evs = append(batch[:0], r), append(evs[:0], r.evs...)
+		reqs, evs = append(reqs[:0], r), append(evs[:0], r.evs...)
 	drain:
 		for len(evs) < c.maxBatch {
 			select {
@@ -88,15 +92,24 @@ func (c *committer) run() {
 				if !ok {
 					break drain
 				}
-				batch = append(batch, r)
+				reqs = append(reqs, r)
 				evs = append(evs, r.evs...)
 			default:
 				break drain
 			}
 		}
 		dup, err := c.st.Append(evs)
+		var stored []*model.Event
+		if err == nil {
+			stored = make([]*model.Event, 0, len(evs))
+			for i, ev := range evs {
+				if !dup[i] {
+					stored = append(stored, ev)
+				}
+			}
+		}
 		off := 0
-		for _, r := range batch {
+		for _, r := range reqs {
 			if err == nil {
 				r.dup = dup[off : off+len(r.evs)]
 			}
@@ -105,11 +118,17 @@ func (c *committer) run() {
 			close(r.done)
 		}
 		c.pending.Add(-int64(len(evs)))
+		c.lastCommit.Store(time.Now().UnixNano())
 		clear(evs)
-		if c.onCommit != nil {
-			c.onCommit()
+		if c.onCommit != nil && len(stored) > 0 {
+			c.onCommit(stored)
 		}
 	}
+}
+
+// busy reports whether events arrived in the last moment.
+func (c *committer) busy() bool {
+	return c.pending.Load() > 0 || time.Since(time.Unix(0, c.lastCommit.Load())) < 100*time.Millisecond
 }
 
 // close commits what was accepted and stops. Callers must have stopped

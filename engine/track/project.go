@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
@@ -21,17 +20,68 @@ type projector struct {
 	st      *store.Store
 	timeout time.Duration
 	log     *slog.Logger
+	cache   *state
+	busy    func() bool // whether ingestion is busy
 	wake    chan struct{}
+	urgent  chan struct{} // someone waits for the fold: skip the gathering delay
 
 	mu      sync.Mutex
-	folded  uint64        // checkpoint after the last step
-	advance chan struct{} // closed and replaced when folded moves
+	folded  uint64         // checkpoint after the last step
+	advance chan struct{}  // closed and replaced when folded moves
+	recent  []*model.Event // events just committed, in seq order: spares reading them back
+	latest  uint64         // seq of the newest committed event
 }
 
-const foldChunk = 512 // events per transaction; halved when Badger says too big
+const (
+	// cacheEntries bounds each map of the in-memory working set (about
+	// 0.5 KiB an entry).
+	cacheEntries = 100_000
+	foldChunk    = 4096 // events per transaction; halved when Badger says too big
+	// deferLimit is the backlog up to which folding waits while events
+	// keep arriving (about 10 s at full ingestion rate on 2 cores).
+	deferLimit = 250_000
+	// maxRecent bounds the events kept in memory for the next fold.
+	maxRecent = 16 * foldChunk
+	// foldDelay lets events gather before a fold, so that the events of a
+	// profile or session share one read and one write of it. Projections
+	// lag the log by about this much; the event list reads the log itself.
+	foldDelay = 250 * time.Millisecond
+)
 
 func newProjector(st *store.Store, timeout time.Duration, log *slog.Logger) *projector {
-	return &projector{st: st, timeout: timeout, log: log, wake: make(chan struct{}, 1), advance: make(chan struct{})}
+	return &projector{st: st, timeout: timeout, log: log, cache: newState(cacheEntries), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), advance: make(chan struct{})}
+}
+
+// committed hands the projector events just appended to the log, in seq
+// order, and wakes it. If it is far behind, it drops them and reads the log.
+func (p *projector) committed(evs []*model.Event) {
+	p.mu.Lock()
+	if len(p.recent)+len(evs) > maxRecent {
+		p.recent = nil
+	}
+	p.recent = append(p.recent, evs...)
+	p.latest = max(p.latest, evs[len(evs)-1].Seq)
+	p.mu.Unlock()
+	p.notify()
+}
+
+// next returns up to max events after seq cp: from the recent ones when
+// they continue the checkpoint, from the log otherwise.
+func (p *projector) next(cp uint64, max int) ([]*model.Event, error) {
+	p.mu.Lock()
+	i := 0
+	for i < len(p.recent) && p.recent[i].Seq <= cp {
+		i++
+	}
+	p.recent = p.recent[i:]
+	if len(p.recent) > 0 && p.recent[0].Seq == cp+1 {
+		n := min(max, len(p.recent))
+		evs := slices.Clone(p.recent[:n])
+		p.mu.Unlock()
+		return evs, nil
+	}
+	p.mu.Unlock()
+	return p.st.EventsAfter(cp, max)
 }
 
 // notify tells the projector that the log has grown. It never blocks.
@@ -46,6 +96,18 @@ func (p *projector) run(ctx context.Context) {
 	chunk := foldChunk
 	backoff := time.Second
 	for {
+		// Ingestion has priority: while events keep arriving, folding
+		// waits, up to a backlog of deferLimit events, and then takes a
+		// quarter of the time. The projections catch up at full speed when
+		// the burst is over.
+		throttle := p.busy != nil && p.busy()
+		if throttle && p.backlog() < deferLimit && !p.hurried() {
+			if !sleep(ctx, 50*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		began := time.Now()
 		n, err := p.step(chunk)
 		switch {
 		case errors.Is(err, store.ErrTooBig) && chunk > 1:
@@ -53,23 +115,57 @@ func (p *projector) run(ctx context.Context) {
 			continue
 		case err != nil:
 			p.log.Error("fold events", "err", err, "retry_in", backoff.String())
-			select {
-			case <-ctx.Done():
+			if !sleep(ctx, backoff) {
 				return
-			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, time.Minute)
 			continue
 		}
 		chunk, backoff = foldChunk, time.Second
-		if n > 0 {
-			continue
+		if n == chunk {
+			if throttle && !sleep(ctx, 3*time.Since(began)) {
+				return
+			}
+			continue // a backlog: keep folding
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.wake:
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.urgent:
+		case <-time.After(foldDelay):
+		}
+	}
+}
+
+// sleep waits for d, or returns false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// backlog is how many committed events are not folded yet.
+func (p *projector) backlog() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.latest - min(p.folded, p.latest)
+}
+
+// hurried reports whether someone waits for the fold (WaitFolded).
+func (p *projector) hurried() bool {
+	select {
+	case <-p.urgent:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -79,22 +175,28 @@ func (p *projector) step(max int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	evs, err := p.st.EventsAfter(cp, max)
+	evs, err := p.next(cp, max)
 	if err != nil || len(evs) == 0 {
 		p.setFolded(cp)
 		return 0, err
 	}
+	var f *fold
 	err = p.st.Project(func(tx *store.Tx) error {
+		f = newFold(tx, p.timeout, p.cache)
 		for _, ev := range evs {
-			if err := p.fold(tx, ev); err != nil {
+			if err := f.fold(ev); err != nil {
 				return err
 			}
+		}
+		if err := f.write(); err != nil {
+			return err
 		}
 		return tx.SetCheckpoint(evs[len(evs)-1].Seq)
 	})
 	if err != nil {
 		return 0, err
 	}
+	f.commit()
 	p.setFolded(evs[len(evs)-1].Seq)
 	return len(evs), nil
 }
@@ -118,6 +220,10 @@ func (p *projector) wait(ctx context.Context, seq uint64) error {
 		if folded >= seq {
 			return nil
 		}
+		select {
+		case p.urgent <- struct{}{}:
+		default:
+		}
 		p.notify()
 		select {
 		case <-ctx.Done():
@@ -125,225 +231,4 @@ func (p *projector) wait(ctx context.Context, seq uint64) error {
 		case <-advance:
 		}
 	}
-}
-
-// fold applies one event to the projections.
-func (p *projector) fold(tx *store.Tx, ev *model.Event) error {
-	profileID, err := p.identify(tx, ev)
-	if err != nil {
-		return err
-	}
-	prof, err := tx.Profile(profileID)
-	if errors.Is(err, store.ErrNotFound) {
-		prof = model.Profile{ID: profileID, FirstSeen: ev.Time, LastSeen: ev.Time}
-		if ev.AnonymousID != "" {
-			prof.AnonymousIDs = []string{ev.AnonymousID}
-		}
-	} else if err != nil {
-		return err
-	}
-	if ev.Email != "" {
-		prof.Email = ev.Email
-	}
-	if ev.Time.Before(prof.FirstSeen) {
-		prof.FirstSeen = ev.Time
-	}
-	if ev.Time.After(prof.LastSeen) {
-		prof.LastSeen = ev.Time
-	}
-	prof.Events++
-	if ev.Type == model.Order {
-		cur, minor := OrderTotal(ev)
-		prof.Orders++
-		if prof.Revenue == nil {
-			prof.Revenue = map[string]int64{}
-		}
-		prof.Revenue[cur] += minor
-	}
-
-	sess, isNew, err := p.session(tx, ev, profileID)
-	if err != nil {
-		return err
-	}
-	if isNew {
-		prof.Sessions++
-	}
-	if ev.Type == model.PageView {
-		firstView := sess.PageViews == 0
-		sess.PageViews++
-		if firstView || ev.Traffic != nil {
-			tr := channel.DirectTraffic()
-			if ev.Traffic != nil {
-				tr = *ev.Traffic
-			}
-			if firstView {
-				sess.LandingURL, sess.Referrer = ev.URL, ev.Referrer
-				sess.Source, sess.Medium, sess.Campaign, sess.Channel = tr.Source, tr.Medium, tr.Campaign, tr.Channel
-			}
-			tp := model.Touchpoint{Time: ev.Time, EventID: ev.ID, SessionID: sess.ID, URL: ev.URL, Traffic: tr}
-			if err := tx.PutTouchpoint(profileID, ev.Seq, tp); err != nil {
-				return err
-			}
-		}
-	}
-	if err := tx.PutSession(sess); err != nil {
-		return err
-	}
-	if err := tx.IndexEvent(profileID, ev.Type, ev.Seq); err != nil {
-		return err
-	}
-	return tx.PutProfile(prof)
-}
-
-// identify returns the profile an event belongs to, linking and merging
-// as the event's email and anonymous id require:
-//   - no email: the profile the anonymous id is linked to, or a new
-//     anonymous profile "a:<anonymous id>";
-//   - an email: the user "u:<email>"; an anonymous profile of the same
-//     anonymous id is merged into it (events, sessions and touchpoints
-//     follow); an anonymous id linked to another user is re-linked, and the
-//     history stays with the user it happened to.
-func (p *projector) identify(tx *store.Tx, ev *model.Event) (string, error) {
-	anon := ev.AnonymousID
-	if ev.Email == "" {
-		id, err := tx.AnonymousProfile(anon)
-		if errors.Is(err, store.ErrNotFound) {
-			id = "a:" + anon
-			err = tx.LinkAnonymous(anon, id)
-		}
-		return id, err
-	}
-	user := "u:" + ev.Email
-	if anon == "" {
-		return user, nil
-	}
-	cur, err := tx.AnonymousProfile(anon)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if err := p.addAnonymousID(tx, user, ev); err != nil {
-			return "", err
-		}
-		return user, tx.LinkAnonymous(anon, user)
-	case err != nil:
-		return "", err
-	case cur == user:
-		return user, nil
-	case cur != "a:"+anon: // linked to another user: this browser changed hands
-		if err := p.addAnonymousID(tx, user, ev); err != nil {
-			return "", err
-		}
-		return user, tx.LinkAnonymous(anon, user)
-	}
-	return user, p.merge(tx, cur, user, ev)
-}
-
-// addAnonymousID records anon on the user's profile, creating it if needed.
-func (p *projector) addAnonymousID(tx *store.Tx, user string, ev *model.Event) error {
-	prof, err := tx.Profile(user)
-	if errors.Is(err, store.ErrNotFound) {
-		prof = model.Profile{ID: user, Email: ev.Email, FirstSeen: ev.Time, LastSeen: ev.Time}
-	} else if err != nil {
-		return err
-	}
-	for _, a := range prof.AnonymousIDs {
-		if a == ev.AnonymousID {
-			return nil
-		}
-	}
-	prof.AnonymousIDs = append(prof.AnonymousIDs, ev.AnonymousID)
-	return tx.PutProfile(prof)
-}
-
-// merge folds the anonymous profile anon into user.
-func (p *projector) merge(tx *store.Tx, anon, user string, ev *model.Event) error {
-	a, err := tx.Profile(anon)
-	if err != nil {
-		return err
-	}
-	u, err := tx.Profile(user)
-	if errors.Is(err, store.ErrNotFound) {
-		u = model.Profile{ID: user, Email: ev.Email, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen}
-	} else if err != nil {
-		return err
-	}
-	if a.FirstSeen.Before(u.FirstSeen) {
-		u.FirstSeen = a.FirstSeen
-	}
-	if a.LastSeen.After(u.LastSeen) {
-		u.LastSeen = a.LastSeen
-	}
-	u.Events += a.Events
-	u.Sessions += a.Sessions
-	u.Orders += a.Orders
-	for cur, v := range a.Revenue {
-		if u.Revenue == nil {
-			u.Revenue = map[string]int64{}
-		}
-		u.Revenue[cur] += v
-	}
-	for _, id := range a.AnonymousIDs {
-		known := false
-		for _, have := range u.AnonymousIDs {
-			known = known || have == id
-		}
-		if !known {
-			u.AnonymousIDs = append(u.AnonymousIDs, id)
-		}
-		if err := tx.LinkAnonymous(id, user); err != nil {
-			return err
-		}
-	}
-	if err := tx.MoveProfile(anon, user); err != nil {
-		return err
-	}
-	return tx.PutProfile(u)
-}
-
-// session returns the session an event belongs to, updated with the event
-// (but not yet stored), and whether it is new. A browser session id idle
-// longer than the timeout starts a new session; server-side events without
-// a session id are sessionised per profile by the same rule.
-func (p *projector) session(tx *store.Tx, ev *model.Event, profileID string) (model.Session, bool, error) {
-	var curID string
-	var err error
-	if ev.SessionID != "" {
-		curID, err = tx.ClientSession(ev.SessionID)
-	} else {
-		curID, err = tx.OpenSession(profileID)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return model.Session{}, false, err
-	}
-	if curID != "" {
-		s, err := tx.Session(curID)
-		if err != nil {
-			return s, false, err
-		}
-		if !ev.Time.After(s.Last.Add(p.timeout)) && !ev.Time.Before(s.Start.Add(-p.timeout)) {
-			if ev.Time.Before(s.Start) {
-				s.Start = ev.Time
-			}
-			if ev.Time.After(s.Last) {
-				s.Last = ev.Time
-			}
-			s.Events++
-			s.ProfileID = profileID
-			return s, false, nil
-		}
-	}
-	// A new session. The first one of a browser session id keeps that id;
-	// later ones (after the timeout) get the id of the event that opened them.
-	id := ev.SessionID
-	switch {
-	case id == "":
-		id = "srv-" + strconv.FormatUint(ev.Seq, 36)
-		err = tx.SetOpenSession(profileID, id)
-	case curID != "":
-		id = ev.SessionID + "~" + strconv.FormatUint(ev.Seq, 36)
-		fallthrough
-	default:
-		err = tx.SetClientSession(ev.SessionID, id)
-	}
-	s := model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1}
-	return s, true, err
 }

@@ -60,7 +60,8 @@ func New(st *store.Store, o Options) *Tracker {
 	t := &Tracker{st: st, opts: o, log: o.Logger, now: o.Now}
 	t.vfr.Store(o.VisitFromReferrer)
 	t.proj = newProjector(st, o.SessionTimeout, o.Logger)
-	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), t.proj.notify)
+	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), t.proj.committed)
+	t.proj.busy = t.c.busy
 	return t
 }
 

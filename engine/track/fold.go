@@ -1,0 +1,358 @@
+package track
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/channel"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+// fold applies a run of events to the projections inside one transaction.
+// What it reads comes from its own changes, then from the committed
+// working set (state), then from the store; what it changes is kept here,
+// written to the transaction by write, and handed to state by commit once
+// the transaction has committed.
+type fold struct {
+	tx      *store.Tx
+	timeout time.Duration
+	cache   *state
+
+	profiles    map[string]*model.Profile
+	sessions    map[string]*model.Session
+	links       map[string]string
+	deleted     []string // profiles merged away
+	newSessions []*model.Session
+}
+
+func newFold(tx *store.Tx, timeout time.Duration, cache *state) *fold {
+	return &fold{
+		tx: tx, timeout: timeout, cache: cache,
+		profiles: map[string]*model.Profile{},
+		sessions: map[string]*model.Session{},
+		links:    map[string]string{},
+	}
+}
+
+// write puts the changed profiles and sessions into the transaction.
+// Links are written as they change.
+func (f *fold) write() error {
+	for _, p := range f.profiles {
+		if err := f.tx.PutProfile(*p); err != nil {
+			return err
+		}
+	}
+	for _, s := range f.sessions {
+		if err := f.tx.PutSession(*s); err != nil {
+			return err
+		}
+	}
+	for _, s := range f.newSessions {
+		if err := f.tx.IndexSession(s.ProfileID, s.ID); err != nil {
+			return err
+		}
+	}
+	f.newSessions = f.newSessions[:0]
+	return nil
+}
+
+// commit hands what the committed transaction wrote to the working set.
+func (f *fold) commit() {
+	c := f.cache
+	for _, id := range f.deleted {
+		delete(c.profiles, id)
+		delete(c.links, linkKey(linkOpen, id))
+	}
+	for id, p := range f.profiles {
+		put(c.profiles, c.max, id, cloneProfile(*p))
+	}
+	for id, s := range f.sessions {
+		put(c.sessions, c.max, id, *s)
+	}
+	for k, v := range f.links {
+		if v == "" {
+			delete(c.links, k)
+		} else {
+			put(c.links, c.max, k, v)
+		}
+	}
+}
+
+// profile returns the profile with id, a new one (not yet stored) if there
+// is none.
+func (f *fold) profile(id string, ev *model.Event) (*model.Profile, error) {
+	if p, ok := f.profiles[id]; ok {
+		return p, nil
+	}
+	p, ok := f.cache.profiles[id]
+	if ok {
+		p = cloneProfile(p)
+	} else {
+		var err error
+		p, err = f.tx.Profile(id)
+		if errors.Is(err, store.ErrNotFound) {
+			p = model.Profile{ID: id, FirstSeen: ev.Time, LastSeen: ev.Time}
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	f.profiles[id] = &p
+	return &p, nil
+}
+
+func (f *fold) session(id string) (*model.Session, error) {
+	if s, ok := f.sessions[id]; ok {
+		return s, nil
+	}
+	s, ok := f.cache.sessions[id]
+	if !ok {
+		var err error
+		if s, err = f.tx.Session(id); err != nil {
+			return nil, err
+		}
+	}
+	f.sessions[id] = &s
+	return &s, nil
+}
+
+// link reads an identity or session link; "" when there is none.
+func (f *fold) link(kind byte, k string) (string, error) {
+	lk := linkKey(kind, k)
+	if v, ok := f.links[lk]; ok {
+		return v, nil
+	}
+	if v, ok := f.cache.links[lk]; ok {
+		return v, nil
+	}
+	var v string
+	var err error
+	switch kind {
+	case linkAnon:
+		v, err = f.tx.AnonymousProfile(k)
+	case linkClient:
+		v, err = f.tx.ClientSession(k)
+	case linkOpen:
+		v, err = f.tx.OpenSession(k)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return v, err
+}
+
+func (f *fold) setLink(kind byte, k, v string) error {
+	f.links[linkKey(kind, k)] = v
+	switch kind {
+	case linkAnon:
+		return f.tx.LinkAnonymous(k, v)
+	case linkClient:
+		return f.tx.SetClientSession(k, v)
+	default:
+		return f.tx.SetOpenSession(k, v)
+	}
+}
+
+// fold applies one event.
+func (f *fold) fold(ev *model.Event) error {
+	profileID, err := f.identify(ev)
+	if err != nil {
+		return err
+	}
+	prof, err := f.profile(profileID, ev)
+	if err != nil {
+		return err
+	}
+	if ev.Email != "" {
+		prof.Email = ev.Email
+	}
+	if ev.AnonymousID != "" && !slices.Contains(prof.AnonymousIDs, ev.AnonymousID) {
+		prof.AnonymousIDs = append(prof.AnonymousIDs, ev.AnonymousID)
+	}
+	if ev.Time.Before(prof.FirstSeen) {
+		prof.FirstSeen = ev.Time
+	}
+	if ev.Time.After(prof.LastSeen) {
+		prof.LastSeen = ev.Time
+	}
+	prof.Events++
+	if ev.Type == model.Order {
+		cur, minor := OrderTotal(ev)
+		prof.Orders++
+		if prof.Revenue == nil {
+			prof.Revenue = map[string]int64{}
+		}
+		prof.Revenue[cur] += minor
+	}
+
+	sess, isNew, err := f.sessionOf(ev, profileID)
+	if err != nil {
+		return err
+	}
+	if isNew {
+		prof.Sessions++
+	}
+	if ev.Type == model.PageView {
+		firstView := sess.PageViews == 0
+		sess.PageViews++
+		if firstView || ev.Traffic != nil {
+			tr := channel.DirectTraffic()
+			if ev.Traffic != nil {
+				tr = *ev.Traffic
+			}
+			if firstView {
+				sess.LandingURL, sess.Referrer = ev.URL, ev.Referrer
+				sess.Source, sess.Medium, sess.Campaign, sess.Channel = tr.Source, tr.Medium, tr.Campaign, tr.Channel
+			}
+			tp := model.Touchpoint{Time: ev.Time, EventID: ev.ID, SessionID: sess.ID, URL: ev.URL, Traffic: tr}
+			if err := f.tx.PutTouchpoint(profileID, ev.Seq, tp); err != nil {
+				return err
+			}
+		}
+	}
+	return f.tx.IndexEvent(profileID, ev.Type, ev.Seq)
+}
+
+// identify returns the profile an event belongs to, linking and merging
+// as the event's email and anonymous id require:
+//   - no email: the profile the anonymous id is linked to, or a new
+//     anonymous profile "a:<anonymous id>";
+//   - an email: the user "u:<email>"; an anonymous profile of the same
+//     anonymous id is merged into it (events, sessions and touchpoints
+//     follow); an anonymous id linked to another user is re-linked, and the
+//     history stays with the user it happened to.
+func (f *fold) identify(ev *model.Event) (string, error) {
+	anon := ev.AnonymousID
+	cur := ""
+	if anon != "" {
+		var err error
+		if cur, err = f.link(linkAnon, anon); err != nil {
+			return "", err
+		}
+	}
+	if ev.Email == "" {
+		if cur != "" {
+			return cur, nil
+		}
+		return "a:" + anon, f.setLink(linkAnon, anon, "a:"+anon)
+	}
+	user := "u:" + ev.Email
+	switch {
+	case anon == "", cur == user:
+		return user, nil
+	case cur == "a:"+anon:
+		if err := f.merge(cur, user, ev); err != nil {
+			return "", err
+		}
+	}
+	// no link yet, or linked to another user: this browser changed hands
+	return user, f.setLink(linkAnon, anon, user)
+}
+
+// merge folds the anonymous profile anon into user.
+func (f *fold) merge(anon, user string, ev *model.Event) error {
+	// Moving keys reads the transaction: put what is kept here into it.
+	if err := f.write(); err != nil {
+		return err
+	}
+	a, err := f.profile(anon, ev)
+	if err != nil {
+		return err
+	}
+	u, err := f.profile(user, ev)
+	if err != nil {
+		return err
+	}
+	u.Email = ev.Email
+	if a.FirstSeen.Before(u.FirstSeen) {
+		u.FirstSeen = a.FirstSeen
+	}
+	if a.LastSeen.After(u.LastSeen) {
+		u.LastSeen = a.LastSeen
+	}
+	u.Events += a.Events
+	u.Sessions += a.Sessions
+	u.Orders += a.Orders
+	for cur, v := range a.Revenue {
+		if u.Revenue == nil {
+			u.Revenue = map[string]int64{}
+		}
+		u.Revenue[cur] += v
+	}
+	for _, id := range a.AnonymousIDs {
+		if !slices.Contains(u.AnonymousIDs, id) {
+			u.AnonymousIDs = append(u.AnonymousIDs, id)
+		}
+		if err := f.setLink(linkAnon, id, user); err != nil {
+			return err
+		}
+	}
+	moved, err := f.tx.MoveProfile(anon, user)
+	if err != nil {
+		return err
+	}
+	// what MoveProfile rewrote in the store replaces what is kept here
+	delete(f.profiles, anon)
+	f.deleted = append(f.deleted, anon)
+	for _, id := range moved {
+		s, err := f.tx.Session(id)
+		if err != nil {
+			return err
+		}
+		f.sessions[id] = &s
+	}
+	if open, err := f.tx.OpenSession(user); err == nil {
+		f.links[linkKey(linkOpen, user)] = open
+	}
+	f.links[linkKey(linkOpen, anon)] = ""
+	return nil
+}
+
+// sessionOf returns the session an event belongs to, updated with the
+// event, and whether it is new. A browser session id idle longer than the
+// timeout starts a new session; server-side events without a session id
+// are sessionised per profile by the same rule.
+func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, bool, error) {
+	kind, k := linkClient, ev.SessionID
+	if k == "" {
+		kind, k = linkOpen, profileID
+	}
+	curID, err := f.link(kind, k)
+	if err != nil {
+		return nil, false, err
+	}
+	if curID != "" {
+		s, err := f.session(curID)
+		if err != nil {
+			return nil, false, err
+		}
+		if !ev.Time.After(s.Last.Add(f.timeout)) && !ev.Time.Before(s.Start.Add(-f.timeout)) {
+			if ev.Time.Before(s.Start) {
+				s.Start = ev.Time
+			}
+			if ev.Time.After(s.Last) {
+				s.Last = ev.Time
+			}
+			s.Events++
+			return s, false, nil
+		}
+	}
+	// A new session. The first one of a browser session id keeps that id;
+	// later ones (after the timeout) get the id of the event that opened them.
+	id := ev.SessionID
+	switch {
+	case id == "":
+		id = "srv-" + strconv.FormatUint(ev.Seq, 36)
+	case curID != "":
+		id += "~" + strconv.FormatUint(ev.Seq, 36)
+	}
+	if err := f.setLink(kind, k, id); err != nil {
+		return nil, false, err
+	}
+	s := &model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1}
+	f.sessions[id] = s
+	f.newSessions = append(f.newSessions, s)
+	return s, true, nil
+}
