@@ -18,6 +18,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
 	"github.com/shoptrail/shoptrail/engine/web"
+	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
 
 // App is a running Shoptrail.
@@ -55,7 +56,15 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
 		Logger:            log.With("component", "track"),
 	})
-	w := web.New(cfg, st, tr, log.With("component", "web"), time.Now)
+	assets, err := tracker.Build()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if !assets.Built {
+		log.Warn("this binary was built without the WASM tracker (run make); the snippet still counts page views")
+	}
+	w := web.New(cfg, st, tr, assets, log.With("component", "web"), time.Now)
 	a := &App{cfg: cfg, log: log, Store: st, Tracker: tr}
 	a.public = newServer(w.Public(), log)
 	a.admin = newServer(w.Admin(), log)

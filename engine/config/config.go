@@ -50,6 +50,7 @@ type Tracking struct {
 	SessionTimeout    Duration `toml:"session_timeout"`
 	VisitFromReferrer bool     `toml:"visit_from_referrer"`
 	Lookback          Duration `toml:"lookback"`
+	RespectGPC        bool     `toml:"respect_gpc"`
 }
 
 // Ingest bounds the ingestion pipeline.

@@ -14,6 +14,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
+	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
 
@@ -22,13 +23,14 @@ type Server struct {
 	cfg     config.Config
 	st      *store.Store
 	tracker *track.Tracker
+	assets  *tracker.Assets
 	log     *slog.Logger
 	now     func() time.Time
 }
 
 // New returns the HTTP side of Shoptrail.
-func New(cfg config.Config, st *store.Store, tr *track.Tracker, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: st, tracker: tr, log: log, now: now}
+func New(cfg config.Config, st *store.Store, tr *track.Tracker, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{cfg: cfg, st: st, tracker: tr, assets: assets, log: log, now: now}
 }
 
 // Public is the route table of the public listener: what shoppers'
@@ -41,6 +43,9 @@ func (s *Server) Public() http.Handler {
 	// servers: API key with a scope
 	mux.HandleFunc("POST /api/v1/events", s.handle(s.requireKey(model.ScopeEventsWrite, s.ingestAPI)))
 	mux.HandleFunc("GET /api/v1/events", s.handle(s.requireKey(model.ScopeEventsRead, s.listEvents)))
+	// the tracker: the loader at a stable URL, the rest content-hashed
+	mux.HandleFunc("GET "+tracker.LoaderPath, s.handle(s.serveAsset))
+	mux.HandleFunc("GET /tracker/{file}", s.handle(s.serveAsset))
 	mux.HandleFunc("GET /healthz", s.health)
 	mux.HandleFunc("/", s.handle(notFound))
 	return mux

@@ -1,0 +1,54 @@
+# Shoptrail. `make run` builds everything and starts the appliance;
+# `make test` runs every test. See README.md.
+
+GO        ?= go
+GOROOT    := $(shell $(GO) env GOROOT)
+WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
+DIST      := tracker-wasm/dist
+TRACKER_SRC := $(shell find tracker-wasm -name '*.go' -not -path '*/dist/*')
+
+.PHONY: all build wasm run test test-short bench fuzz vet clean
+
+all: build
+
+# The browser tracker: Go compiled to WebAssembly, with the wasm_exec.js of
+# the same Go version, embedded into the binary from tracker-wasm/dist.
+wasm: $(DIST)/tracker.wasm $(DIST)/wasm_exec.js
+
+$(DIST)/tracker.wasm: $(TRACKER_SRC)
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $@ ./tracker-wasm/cmd/tracker
+
+$(DIST)/wasm_exec.js: $(WASM_EXEC)
+	cp $< $@
+
+build: wasm
+	$(GO) build -trimpath -o shoptrail .
+
+# Starts on the built-in defaults: data in ./data, public listener on
+# 127.0.0.1:8080, admin on 127.0.0.1:8081.
+run: build
+	./shoptrail
+
+vet: wasm
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./tracker-wasm/...
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: the files above need formatting"; exit 1; }
+
+test: vet
+	$(GO) test -race -count=1 ./...
+
+test-short: wasm
+	$(GO) test -short -count=1 ./...
+
+# Ingestion against a bare net/http handler in the same run, and more.
+bench: wasm
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./engine/app/
+
+# Each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzNormalise -fuzztime=$(FUZZTIME) ./engine/track/
+	$(GO) test -run='^$$' -fuzz=FuzzAppendJSON -fuzztime=$(FUZZTIME) ./engine/model/
+
+clean:
+	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js

@@ -1,0 +1,8 @@
+(function(w,d,e,h,g){if(w.shoptrail)return;var s=w.shoptrail=function(){s.q.push(arguments)};s.q=[];s.e=e;s.h=h;
+if(g&&navigator.globalPrivacyControl){s.off=1;return}
+try{var L=w.localStorage,n=Date.now(),r=function(){return w.crypto&&crypto.randomUUID?crypto.randomUUID().replace(/-/g,""):Math.random().toString(36).slice(2)+n.toString(36)},
+a=L.getItem("shoptrail_aid")||r(),i=L.getItem("shoptrail_sid"),t=+L.getItem("shoptrail_last")||0,z=new Date(n).toISOString();
+if(!i||n-t>h*36e5)i=r();L.setItem("shoptrail_aid",a);L.setItem("shoptrail_sid",i);L.setItem("shoptrail_last",""+n);
+var b=JSON.stringify({sent_at:z,events:[{id:r(),type:"page_view",time:z,anonymous_id:a,session_id:i,url:location.href,referrer:d.referrer}]});
+if(!(navigator.sendBeacon&&navigator.sendBeacon(e+"/t",b)))fetch(e+"/t",{method:"POST",body:b,keepalive:true})["catch"](function(){});s.pv=1}catch(x){}
+var c=d.createElement("script");c.async=1;c.src=e+"/tracker.js";(d.head||d.documentElement).appendChild(c)})(window,document,"{{ENDPOINT}}",{{TIMEOUT_HOURS}},{{GPC}});
