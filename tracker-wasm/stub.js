@@ -5,4 +5,5 @@ a=L.getItem("shoptrail_aid")||r(),i=L.getItem("shoptrail_sid"),t=+L.getItem("sho
 if(!i||n-t>h*36e5)i=r();L.setItem("shoptrail_aid",a);L.setItem("shoptrail_sid",i);L.setItem("shoptrail_last",""+n);
 var b=JSON.stringify({sent_at:z,events:[{id:r(),type:"page_view",time:z,anonymous_id:a,session_id:i,url:location.href,referrer:d.referrer}]});
 if(!(navigator.sendBeacon&&navigator.sendBeacon(e+"/t",b)))fetch(e+"/t",{method:"POST",body:b,keepalive:true})["catch"](function(){});s.pv=1}catch(x){}
-var c=d.createElement("script");c.async=1;c.src=e+"/tracker.js";(d.head||d.documentElement).appendChild(c)})(window,document,"{{ENDPOINT}}",{{TIMEOUT_HOURS}},{{GPC}});
+var l=function(){var c=d.createElement("script");c.async=1;c.src=e+"/tracker.js";(d.head||d.documentElement).appendChild(c)};
+if(d.readyState==="complete")l();else w.addEventListener("load",l)})(window,document,"{{ENDPOINT}}",{{TIMEOUT_HOURS}},{{GPC}});

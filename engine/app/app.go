@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/demo"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
 	"github.com/shoptrail/shoptrail/engine/web"
@@ -65,6 +66,14 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		log.Warn("this binary was built without the WASM tracker (run make); the snippet still counts page views")
 	}
 	w := web.New(cfg, st, tr, assets, log.With("component", "web"), time.Now)
+	if cfg.Demo.Enabled {
+		shop, err := demo.New(w.Snippet)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		w.ServeDemo(shop.Handler())
+	}
 	a := &App{cfg: cfg, log: log, Store: st, Tracker: tr}
 	a.public = newServer(w.Public(), log)
 	a.admin = newServer(w.Admin(), log)

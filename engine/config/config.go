@@ -24,6 +24,12 @@ type Config struct {
 	Sites    Sites    `toml:"sites"`
 	Tracking Tracking `toml:"tracking"`
 	Ingest   Ingest   `toml:"ingest"`
+	Demo     Demo     `toml:"demo"`
+}
+
+// Demo configures the demo shop.
+type Demo struct {
+	Enabled bool `toml:"enabled"`
 }
 
 // HTTP configures the two listeners.
@@ -81,6 +87,7 @@ func Default() Config {
 			MaxPendingEvents: 50000,
 			MaxBatchEvents:   2000,
 		},
+		Demo: Demo{Enabled: true},
 	}
 }
 

@@ -24,6 +24,7 @@ type Server struct {
 	st      *store.Store
 	tracker *track.Tracker
 	assets  *tracker.Assets
+	demo    http.Handler // the demo shop; nil when turned off
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -32,6 +33,9 @@ type Server struct {
 func New(cfg config.Config, st *store.Store, tr *track.Tracker, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
 	return &Server{cfg: cfg, st: st, tracker: tr, assets: assets, log: log, now: now}
 }
+
+// ServeDemo serves the demo shop under /demo/ on the public listener.
+func (s *Server) ServeDemo(h http.Handler) { s.demo = h }
 
 // Public is the route table of the public listener: what shoppers'
 // browsers and the shop's servers call.
@@ -47,6 +51,10 @@ func (s *Server) Public() http.Handler {
 	mux.HandleFunc("GET "+tracker.LoaderPath, s.handle(s.serveAsset))
 	mux.HandleFunc("GET /tracker/{file}", s.handle(s.serveAsset))
 	mux.HandleFunc("GET /healthz", s.health)
+	if s.demo != nil {
+		mux.Handle("GET /demo/", s.demo)
+		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
+	}
 	mux.HandleFunc("/", s.handle(notFound))
 	return mux
 }
@@ -67,14 +75,16 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// allowOrigin lets browsers on the shop's origins send events. A request
-// with an Origin that is not allowed is refused and nothing is stored;
-// requests without an Origin do not come from a browser page.
+// allowOrigin lets browsers on the shop's origins send events, and pages
+// served by this listener itself (the demo shop). A request with an Origin
+// that is not allowed is refused and nothing is stored; requests without an
+// Origin do not come from a browser page.
 func (s *Server) allowOrigin(next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		origin := r.Header.Get("Origin")
 		if origin != "" {
-			if !s.cfg.Sites.OriginAllowed(origin) {
+			sameOrigin := strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://") == r.Host
+			if !sameOrigin && !s.cfg.Sites.OriginAllowed(origin) {
 				return errorf(http.StatusForbidden, "origin_not_allowed", "Origin",
 					"origin "+origin+" is not in [sites] allowed_origins")
 			}
@@ -126,6 +136,11 @@ func (s *Server) requireKey(scope string, next handlerFunc) handlerFunc {
 
 // collect is POST /t, the browser endpoint.
 func (s *Server) collect(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Tracking.RespectGPC && r.Header.Get("Sec-GPC") == "1" {
+		// The shopper opted out with Global Privacy Control: store nothing.
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "rejected": 0, "ignored": "Sec-GPC"})
+		return nil
+	}
 	return s.ingest(w, r, model.ViaBrowser)
 }
 

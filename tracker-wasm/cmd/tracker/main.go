@@ -1,41 +1,43 @@
 //go:build js && wasm
 
 // Command tracker is Shoptrail's browser tracker, compiled to WebAssembly.
-// The inline stub (tracker-wasm/stub.js) queues calls to shoptrail(...)
-// until this program has loaded; it then replaces the queue function with
-// its own and replays what was queued, in order.
+// The inline stub (tracker-wasm/stub.js) has already counted the page view
+// and queued calls to shoptrail(...) until this program loaded; it replaces
+// the queue function with its own and replays what was queued, in order.
+// The logic that needs no browser lives in package client.
 package main
 
 import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"strconv"
 	"syscall/js"
 	"time"
 
+	"github.com/shoptrail/shoptrail/tracker-wasm/client"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
 
-const (
-	keyAnon = "shoptrail_aid"
-	keySess = "shoptrail_sid"
-	keyLast = "shoptrail_last" // unix ms of the last event
-)
+// flushDelay gathers the events of a moment into one request.
+const flushDelay = 300 * time.Millisecond
 
 type tracker struct {
+	st       client.Storage
+	outbox   *client.Outbox
 	endpoint string
 	timeout  time.Duration
 	pageSent bool // the stub has sent this page's page_view
 	email    string
-	queue    []wire.Event
+	sending  bool // a fetch is in flight
+	timer    js.Value
 }
 
 func main() {
-	t := &tracker{timeout: wire.MaxSessionIdle}
 	win := js.Global()
+	st := newStorage()
+	t := &tracker{st: st, outbox: client.LoadOutbox(st), timeout: wire.MaxSessionIdle}
 	api := win.Get("shoptrail")
-	var queued []js.Value
+	var queued [][]js.Value
 	if api.Truthy() {
 		if e := api.Get("e"); e.Truthy() {
 			t.endpoint = e.String()
@@ -44,34 +46,39 @@ func main() {
 			t.timeout = time.Duration(h.Float() * float64(time.Hour))
 		}
 		t.pageSent = api.Get("pv").Truthy()
-	}
-	if api.Truthy() && api.Get("q").Truthy() {
-		q := api.Get("q")
-		for i := range q.Length() {
-			queued = append(queued, q.Index(i))
+		if q := api.Get("q"); q.Truthy() {
+			for i := range q.Length() {
+				args := q.Index(i)
+				var a []js.Value
+				for j := range args.Length() {
+					a = append(a, args.Index(j))
+				}
+				queued = append(queued, a)
+			}
 		}
 	}
-	handler := js.FuncOf(func(this js.Value, args []js.Value) any {
-		defer func() { recover() }() // never throw into the shop's page
-		t.call(args)
+	win.Set("shoptrail", js.FuncOf(func(this js.Value, args []js.Value) any {
+		t.safely(func() { t.call(args) })
 		return nil
-	})
-	win.Set("shoptrail", handler)
-	for _, args := range queued {
-		var a []js.Value
-		for i := range args.Length() {
-			a = append(a, args.Index(i))
-		}
-		t.call(a)
+	}))
+	for _, a := range queued {
+		t.safely(func() { t.call(a) })
 	}
-	flush := js.FuncOf(func(js.Value, []js.Value) any {
+	win.Get("document").Call("addEventListener", "visibilitychange", js.FuncOf(func(js.Value, []js.Value) any {
 		if win.Get("document").Get("visibilityState").String() == "hidden" {
-			t.flush(true)
+			t.safely(func() { t.flush(true) })
 		}
 		return nil
-	})
-	win.Get("document").Call("addEventListener", "visibilitychange", flush)
-	select {} // keep the handlers alive
+	}))
+	t.safely(func() { t.flush(false) }) // what earlier pages left in the outbox
+	select {}                            // keep the callbacks alive
+}
+
+// safely runs fn and swallows any panic: the tracker never throws into the
+// shop's page.
+func (t *tracker) safely(fn func()) {
+	defer func() { recover() }()
+	fn()
 }
 
 func (t *tracker) call(args []js.Value) {
@@ -108,83 +115,141 @@ func (t *tracker) call(args []js.Value) {
 }
 
 func (t *tracker) track(typ string, props map[string]json.RawMessage) {
-	loc := js.Global().Get("location").Get("href").String()
 	now := time.Now().UTC()
-	t.queue = append(t.queue, wire.Event{
+	doc := js.Global().Get("document")
+	t.outbox.Add(wire.Event{
 		ID:          newID(),
 		Type:        typ,
 		Time:        &now,
-		AnonymousID: t.anonymousID(),
-		SessionID:   t.sessionID(now),
+		AnonymousID: client.AnonymousID(t.st, newID),
+		SessionID:   client.Session(t.st, now, t.timeout, newID),
 		Email:       t.email,
-		URL:         loc,
-		Referrer:    js.Global().Get("document").Get("referrer").String(),
+		URL:         js.Global().Get("location").Get("href").String(),
+		Referrer:    doc.Get("referrer").String(),
 		Props:       props,
 	})
-	t.flush(false)
+	if typ == "order" || typ == "checkout" {
+		t.flush(false)
+		return
+	}
+	t.schedule(flushDelay)
 }
 
-// flush sends the queued events with fetch(keepalive), or sendBeacon when
-// the page is being hidden.
+func (t *tracker) schedule(d time.Duration) {
+	if t.timer.Truthy() {
+		js.Global().Call("clearTimeout", t.timer)
+	}
+	var cb js.Func
+	cb = js.FuncOf(func(js.Value, []js.Value) any {
+		cb.Release()
+		t.timer = js.Undefined()
+		t.safely(func() { t.flush(false) })
+		return nil
+	})
+	t.timer = js.Global().Call("setTimeout", cb, d.Milliseconds())
+}
+
+// flush sends the outbox: with sendBeacon when the page is being hidden
+// (the browser delivers it after the page is gone), with fetch otherwise,
+// retrying with backoff until the server acknowledges.
 func (t *tracker) flush(leaving bool) {
-	if len(t.queue) == 0 || t.endpoint == "" {
+	now := time.Now()
+	if t.endpoint == "" || len(t.outbox.Events) == 0 {
 		return
 	}
-	now := time.Now().UTC()
-	body, err := json.Marshal(wire.Batch{SentAt: &now, Events: t.queue})
-	if err != nil {
-		t.queue = nil
-		return
-	}
-	t.queue = nil
-	url := t.endpoint + "/t"
-	nav := js.Global().Get("navigator")
-	if leaving && nav.Get("sendBeacon").Truthy() {
-		nav.Call("sendBeacon", url, string(body))
-		return
-	}
-	opts := map[string]any{"method": "POST", "body": string(body), "keepalive": true,
-		"headers": map[string]any{"Content-Type": "text/plain"}}
-	js.Global().Call("fetch", url, opts).Call("catch", js.FuncOf(func(js.Value, []js.Value) any { return nil }))
-}
-
-func (t *tracker) anonymousID() string {
-	ls := js.Global().Get("localStorage")
-	if v := ls.Call("getItem", keyAnon); v.Truthy() {
-		return v.String()
-	}
-	id := newID()
-	ls.Call("setItem", keyAnon, id)
-	return id
-}
-
-// sessionID keeps the session in localStorage: it ends t.timeout after its
-// last event.
-func (t *tracker) sessionID(now time.Time) string {
-	ls := js.Global().Get("localStorage")
-	sid := ls.Call("getItem", keySess)
-	last := ls.Call("getItem", keyLast)
-	ms, _ := strconv.ParseInt(func() string {
-		if last.Truthy() {
-			return last.String()
+	if leaving {
+		body, n := t.outbox.Take(now)
+		nav := js.Global().Get("navigator")
+		if nav.Get("sendBeacon").Truthy() && nav.Call("sendBeacon", t.endpoint+"/t", string(body)).Bool() {
+			t.outbox.Sent(n)
 		}
-		return "0"
-	}(), 10, 64)
-	id := ""
-	if sid.Truthy() && now.Sub(time.UnixMilli(ms)) <= t.timeout {
-		id = sid.String()
-	} else {
-		id = newID()
-		ls.Call("setItem", keySess, id)
+		return
 	}
-	ls.Call("setItem", keyLast, strconv.FormatInt(now.UnixMilli(), 10))
-	return id
+	if t.sending {
+		return
+	}
+	if !t.outbox.Due(now) {
+		t.schedule(time.Until(time.UnixMilli(t.outbox.RetryAt)))
+		return
+	}
+	body, n := t.outbox.Take(now)
+	t.sending = true
+	var ok, fail js.Func
+	done := func() { ok.Release(); fail.Release(); t.sending = false }
+	ok = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		t.safely(func() {
+			defer done()
+			status := args[0].Get("status").Int()
+			// 2xx: stored; 4xx: the server will never take these (it
+			// stored the valid ones of the batch); 429 and 5xx: retry.
+			if status < 500 && status != 429 {
+				t.outbox.Sent(n)
+				if len(t.outbox.Events) > 0 {
+					t.schedule(0)
+				}
+				return
+			}
+			t.schedule(t.outbox.Failed(time.Now()))
+		})
+		return nil
+	})
+	fail = js.FuncOf(func(js.Value, []js.Value) any {
+		t.safely(func() {
+			defer done()
+			t.schedule(t.outbox.Failed(time.Now()))
+		})
+		return nil
+	})
+	opts := map[string]any{
+		"method": "POST", "body": string(body), "keepalive": len(body) < 60<<10,
+		"headers": map[string]any{"Content-Type": "text/plain"},
+	}
+	js.Global().Call("fetch", t.endpoint+"/t", opts).Call("then", ok, fail)
+}
+
+// storage is localStorage, or memory where the browser refuses it.
+type storage struct {
+	ls  js.Value
+	mem map[string]string
+}
+
+func newStorage() *storage {
+	s := &storage{mem: map[string]string{}}
+	func() {
+		defer func() { recover() }()
+		s.ls = js.Global().Get("localStorage")
+	}()
+	return s
+}
+
+func (s *storage) Get(k string) (v string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			v, ok = s.mem[k]
+		}
+	}()
+	if !s.ls.Truthy() {
+		v, ok = s.mem[k]
+		return v, ok
+	}
+	r := s.ls.Call("getItem", k)
+	if r.IsNull() {
+		return "", false
+	}
+	return r.String(), true
+}
+
+func (s *storage) Set(k, v string) {
+	s.mem[k] = v
+	defer func() { recover() }()
+	if s.ls.Truthy() {
+		s.ls.Call("setItem", k, v)
+	}
 }
 
 func toProps(o js.Value) map[string]json.RawMessage {
-	s := js.Global().Get("JSON").Call("stringify", o).String()
 	var m map[string]json.RawMessage
-	if json.Unmarshal([]byte(s), &m) != nil {
+	if json.Unmarshal([]byte(js.Global().Get("JSON").Call("stringify", o).String()), &m) != nil {
 		return nil
 	}
 	return m
