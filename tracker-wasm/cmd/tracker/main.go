@@ -71,7 +71,7 @@ func main() {
 		return nil
 	}))
 	t.safely(func() { t.flush(false) }) // what earlier pages left in the outbox
-	select {}                            // keep the callbacks alive
+	select {}                           // keep the callbacks alive
 }
 
 // safely runs fn and swallows any panic: the tracker never throws into the
