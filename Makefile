@@ -42,7 +42,7 @@ test-short: wasm
 
 # Ingestion against a bare net/http handler in the same run, and more.
 bench: wasm
-	$(GO) test -run='^$$' -bench=. -benchtime=1x ./engine/app/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./engine/app/ ./engine/demo/
 
 # Each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s

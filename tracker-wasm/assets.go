@@ -77,6 +77,15 @@ func (a *Assets) Lookup(path string) (*Asset, bool) {
 	return as, ok
 }
 
+// All returns every asset.
+func (a *Assets) All() []*Asset {
+	out := make([]*Asset, 0, len(a.byPath))
+	for _, as := range a.byPath {
+		out = append(out, as)
+	}
+	return out
+}
+
 func (a *Assets) add(path, ctype string, immutable bool, raw []byte) *Asset {
 	sum := sha256.Sum256(raw)
 	as := &Asset{Path: path, ContentType: ctype, Immutable: immutable, Raw: raw, ETag: `"` + hex.EncodeToString(sum[:8]) + `"`}

@@ -18,7 +18,7 @@ import (
 
 // browser starts a headless Chromium with a fresh profile. It skips the test
 // when no Chromium is installed, except in CI, where .ci/run installs it.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
