@@ -3,8 +3,10 @@ package web_test
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
@@ -67,7 +69,7 @@ func TestTrackerAssets(t *testing.T) {
 }
 
 func TestSnippetIsSmallAndCarriesTheSettings(t *testing.T) {
-	s := tracker.Snippet("https://track.shop.example/", 12*3600e9, true)
+	s := tracker.Snippet("https://track.shop.example/", 12*time.Hour, true)
 	if tracker.StubSize() > 2048 {
 		t.Errorf("the stub is %d bytes, over 2 KB", tracker.StubSize())
 	}
@@ -87,5 +89,15 @@ func TestGlobalPrivacyControl(t *testing.T) {
 	a.Do(t, "GET", "/api/v1/events", nil, &l, a.Auth()...)
 	if len(l.Events) != 1 || l.Events[0].ID != "g2" {
 		t.Fatalf("stored %+v; the Sec-GPC request must store nothing", l.Events)
+	}
+}
+
+func TestREADMEShowsTheRealSnippet(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tracker.Snippet("https://track.shop.example", 12*time.Hour, false); !strings.Contains(string(readme), s) {
+		t.Errorf("README.md's main snippet differs from the stub; it should read:\n%s", s)
 	}
 }
