@@ -17,6 +17,7 @@ import (
 //	e/<seq>                           event (JSON), the log: the source of truth
 //	i/<event id>                      seq of the event with that id; expires after dedupTTL
 //	k/<sha256 of api key>             API key (JSON)
+//	u/<email>                         user attributes set through the Users API (JSON)
 //
 // Projections, derived from the log and dropped by Rebuild:
 //
@@ -34,6 +35,7 @@ const (
 	pEvent      = 'e'
 	pEventID    = 'i'
 	pAPIKey     = 'k'
+	pUser       = 'u'
 	pProfile    = 'p'
 	pAnon       = 'a'
 	pProfileEv  = 'x'

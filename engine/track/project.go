@@ -24,6 +24,7 @@ type projector struct {
 	busy    func() bool // whether ingestion is busy
 	wake    chan struct{}
 	urgent  chan struct{} // someone waits for the fold: skip the gathering delay
+	erase   chan eraseRequest
 
 	mu      sync.Mutex
 	folded  uint64         // checkpoint after the last step
@@ -49,7 +50,7 @@ const (
 )
 
 func newProjector(st *store.Store, timeout time.Duration, log *slog.Logger) *projector {
-	return &projector{st: st, timeout: timeout, log: log, cache: newState(cacheEntries), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), advance: make(chan struct{})}
+	return &projector{st: st, timeout: timeout, log: log, cache: newState(cacheEntries), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), erase: make(chan eraseRequest), advance: make(chan struct{})}
 }
 
 // committed hands the projector events just appended to the log, in seq
@@ -100,6 +101,11 @@ func (p *projector) run(ctx context.Context) {
 		// waits, up to a backlog of deferLimit events, and then takes a
 		// quarter of the time. The projections catch up at full speed when
 		// the burst is over.
+		select {
+		case req := <-p.erase:
+			req.done <- p.eraseNow(req)
+		default:
+		}
 		throttle := p.busy != nil && p.busy()
 		if throttle && p.backlog() < deferLimit && !p.hurried() {
 			if !sleep(ctx, 50*time.Millisecond) {
@@ -132,6 +138,9 @@ func (p *projector) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.wake:
+		case req := <-p.erase:
+			req.done <- p.eraseNow(req)
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -230,5 +239,49 @@ func (p *projector) wait(ctx context.Context, seq uint64) error {
 			return ctx.Err()
 		case <-advance:
 		}
+	}
+}
+
+type eraseRequest struct {
+	email string
+	done  chan eraseResult
+}
+
+type eraseResult struct {
+	events int
+	err    error
+}
+
+// eraseNow folds what the log holds, so that every event of the user is
+// indexed under the profile, then deletes the profile and all it indexes.
+func (p *projector) eraseNow(req eraseRequest) eraseResult {
+	for {
+		n, err := p.step(foldChunk)
+		if err != nil {
+			return eraseResult{err: err}
+		}
+		if n < foldChunk {
+			break
+		}
+	}
+	n, err := p.st.Erase("u:"+req.email, req.email)
+	// what was kept in memory may name what is gone
+	p.cache = newState(cacheEntries)
+	return eraseResult{events: n, err: err}
+}
+
+// requestErase asks the running projector to erase a user and waits.
+func (p *projector) requestErase(ctx context.Context, email string) (int, error) {
+	req := eraseRequest{email: email, done: make(chan eraseResult, 1)}
+	select {
+	case p.erase <- req:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case r := <-req.done:
+		return r.events, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
 }

@@ -14,6 +14,7 @@ type Query struct {
 	AnonymousID string // events sent with this anonymous id
 	Type        string // canonical type or alias
 	Since       time.Time
+	Before      uint64 // only events with a smaller seq: the cursor of the next page
 	Limit       int
 }
 
@@ -47,6 +48,9 @@ func (t *Tracker) Events(q Query) ([]Listed, error) {
 	last, err := t.st.LastSeq()
 	if err != nil {
 		return nil, err
+	}
+	if q.Before > 0 {
+		last = min(last, q.Before-1)
 	}
 
 	// The user a profile id or anonymous id belongs to, memoised per query.
@@ -103,6 +107,7 @@ func (t *Tracker) Events(q Query) ([]Listed, error) {
 		lo = last - maxTail
 	}
 	err = t.st.ScanLog(last, lo, visit)
+	cp = min(cp, last)
 	if err == nil && len(out) < q.Limit && cp > 0 {
 		// 2. the folded part, through the narrowest index
 		switch {

@@ -77,6 +77,13 @@ func (t *Tracker) Run(ctx context.Context) { t.proj.run(ctx) }
 // WaitFolded waits until the projections include the event with seq.
 func (t *Tracker) WaitFolded(ctx context.Context, seq uint64) error { return t.proj.wait(ctx, seq) }
 
+// Erase deletes a user and everything tracked about them: profile,
+// events, sessions, touchpoints, identity links and attributes. It runs in
+// the projector, between folds, and returns how many events it deleted.
+func (t *Tracker) Erase(ctx context.Context, email string) (int, error) {
+	return t.proj.requestErase(ctx, email)
+}
+
 // Close commits the events already accepted and stops accepting more.
 func (t *Tracker) Close() { t.c.close() }
 
