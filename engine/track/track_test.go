@@ -36,12 +36,15 @@ func TestCheckShape(t *testing.T) {
 
 func TestNormaliseEmail(t *testing.T) {
 	for in, want := range map[string]string{
-		" Jane@Example.COM ": "jane@example.com",
-		"a+tag@x.de":         "a+tag@x.de",
-		"jane":               "",
-		"a@x.com\r\nBcc: b":  "",
-		"Jane <j@x.com>":     "",
-		"a@localhost":        "",
+		" Jane@Example.COM ":   "jane@example.com",
+		"a+tag@x.de":           "a+tag@x.de",
+		"jane":                 "",
+		"a@x.com\r\nBcc: b":    "",
+		"Jane <j@x.com>":       "",
+		"a@localhost":          "",
+		"Bob@Bücher.de":        "bob@xn--bcher-kva.de",
+		"bob@xn--bcher-kva.de": "bob@xn--bcher-kva.de",
+		"a@exa_mple.com":       "",
 	} {
 		got, err := NormaliseEmail(in)
 		if got != want || (want == "") != (err != nil) {

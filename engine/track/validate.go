@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
+
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
@@ -131,6 +133,8 @@ func normalise(in *wire.Event, via string, received time.Time, skew time.Duratio
 
 // NormaliseEmail trims an address, checks it, and lower-cases it: Shoptrail
 // treats addresses case-insensitively, as every large mailbox provider does.
+// An internationalised domain is stored in its ASCII (punycode) form, the
+// one mail is sent to: jane@bücher.de is jane@xn--bcher-kva.de.
 func NormaliseEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if strings.ContainsAny(s, "\r\n") {
@@ -143,11 +147,13 @@ func NormaliseEmail(s string) (string, error) {
 	if err != nil || a.Address != s || a.Name != "" {
 		return "", fmt.Errorf("%q is not an email address like jane@example.com", s)
 	}
-	local, domain, _ := strings.Cut(s, "@")
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	ascii, err := idna.Lookup.ToASCII(strings.ToLower(domain))
+	if err != nil || !strings.Contains(ascii, ".") || strings.HasPrefix(ascii, ".") || strings.HasSuffix(ascii, ".") {
 		return "", fmt.Errorf("%q has no valid domain", s)
 	}
-	return strings.ToLower(local + "@" + domain), nil
+	return strings.ToLower(local) + "@" + ascii, nil
 }
 
 func checkURL(s string, required bool) error {

@@ -57,6 +57,13 @@ func TestUsersAPI(t *testing.T) {
 	if st := do(a, t, "PUT", "/api/v1/user/a+tag@shop.example", map[string]any{"city": "Oslo"}, &u, auth...); st != 201 || u["email"] != "a+tag@shop.example" {
 		t.Fatalf("put new: %d %v", st, u)
 	}
+	// an internationalised domain, in the body and URL-encoded in the path
+	if st := do(a, t, "POST", "/api/v1/user", map[string]any{"email": "Jürgen@Bücher.de"}, &u, auth...); st != 201 || u["email"] != "jürgen@xn--bcher-kva.de" {
+		t.Fatalf("IDN: %d %v", st, u)
+	}
+	if st := do(a, t, "GET", "/api/v1/user/j%C3%BCrgen@b%C3%BCcher.de", nil, &u, auth...); st != 200 {
+		t.Fatalf("IDN in the path: %d", st)
+	}
 	var e apiError
 	if st := do(a, t, "PATCH", "/api/v1/user/nobody@shop.example", map[string]any{"city": "x"}, &e, auth...); st != 404 || e.Error.Field != "email" {
 		t.Fatalf("patch unknown: %d %+v", st, e.Error)
