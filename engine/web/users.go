@@ -59,6 +59,27 @@ func (s *Server) lookupUser(email string) (a user.Attrs, p model.Profile, found 
 	return a, p, hasAttrs || hasProfile, nil
 }
 
+// existingUser is lookupUser with a 404 for an unknown user.
+func (s *Server) existingUser(email string) (user.Attrs, model.Profile, error) {
+	a, p, found, err := s.lookupUser(email)
+	if err == nil && !found {
+		err = errorf(http.StatusNotFound, "not_found", "email", "no user "+email)
+	}
+	return a, p, err
+}
+
+// parseLimit reads the limit parameter: 1 to track.MaxLimit, def if absent.
+func parseLimit(v string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > track.MaxLimit {
+		return 0, invalid("limit", "limit must be a whole number from 1 to "+strconv.Itoa(track.MaxLimit))
+	}
+	return n, nil
+}
+
 // userJSON is a user as the API shows it: the attributes, custom ones
 // included, and what the tracker saw.
 func userJSON(a user.Attrs, p model.Profile) map[string]any {
@@ -95,12 +116,9 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, p, found, err := s.lookupUser(email)
+	a, p, err := s.existingUser(email)
 	if err != nil {
 		return err
-	}
-	if !found {
-		return errorf(http.StatusNotFound, "not_found", "email", "no user "+email)
 	}
 	writeJSON(w, http.StatusOK, userJSON(a, p))
 	return nil
@@ -213,12 +231,8 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, _, found, err := s.lookupUser(email)
-	if err != nil {
+	if _, _, err := s.existingUser(email); err != nil {
 		return err
-	}
-	if !found {
-		return errorf(http.StatusNotFound, "not_found", "email", "no user "+email)
 	}
 	n, err := s.tracker.Erase(r.Context(), email)
 	if err != nil {
@@ -236,14 +250,10 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := track.Query{Email: email, Limit: 100}
+	q := track.Query{Email: email}
 	v := r.URL.Query()
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > track.MaxLimit {
-			return invalid("limit", "limit must be a whole number from 1 to "+strconv.Itoa(track.MaxLimit))
-		}
-		q.Limit = n
+	if q.Limit, err = parseLimit(v.Get("limit"), 100); err != nil {
+		return err
 	}
 	if b := v.Get("before"); b != "" {
 		n, err := strconv.ParseUint(b, 10, 64)
@@ -257,10 +267,8 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(evs) == 0 {
-		if _, _, found, err := s.lookupUser(email); err != nil {
+		if _, _, err := s.existingUser(email); err != nil {
 			return err
-		} else if !found {
-			return errorf(http.StatusNotFound, "not_found", "email", "no user "+email)
 		}
 	}
 	out := map[string]any{"events": evs}

@@ -232,7 +232,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) erro
 // listEvents is GET /api/v1/events.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
-	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type"), Limit: 100}
+	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type")}
+	var err error
+	if q.Limit, err = parseLimit(v.Get("limit"), 100); err != nil {
+		return err
+	}
 	if e := v.Get("email"); e != "" {
 		email, err := track.NormaliseEmail(e)
 		if err != nil {
@@ -246,13 +250,6 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "invalid_field", "since", "since must be a time like 2026-11-20T10:00:00Z or a date like 2026-11-20")
 		}
 		q.Since = t
-	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > track.MaxLimit {
-			return errorf(http.StatusBadRequest, "invalid_field", "limit", "limit must be a whole number from 1 to "+strconv.Itoa(track.MaxLimit))
-		}
-		q.Limit = n
 	}
 	evs, err := s.tracker.Events(q)
 	if err != nil {
