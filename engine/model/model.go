@@ -137,3 +137,36 @@ func AllScopes() []string {
 func (k APIKey) HasScope(scope string) bool {
 	return slices.Contains(k.Scopes, scope)
 }
+
+// Product is one product of the shop's feed. A variation (a colour, a size)
+// names its main product in MainID; a main product has MainID "".
+type Product struct {
+	ID            string            `json:"id"`
+	Title         string            `json:"title"`
+	URL           string            `json:"url,omitempty"`
+	Description   string            `json:"description,omitempty"`
+	CategoryIDs   []string          `json:"categoryIds,omitempty"`
+	Categories    []string          `json:"categories,omitempty"`
+	Price         int64             `json:"price"`                   // minor units
+	DiscountPrice int64             `json:"discountPrice,omitempty"` // minor units; 0: none
+	Currency      string            `json:"currency,omitempty"`
+	Photos        []string          `json:"photos,omitempty"`
+	Color         string            `json:"color,omitempty"`
+	Brand         string            `json:"brand,omitempty"`
+	Stock         *int64            `json:"stock,omitempty"` // nil: unknown
+	MainID        string            `json:"mainId,omitempty"`
+	Attributes    map[string]string `json:"attributes,omitempty"` // columns the importer did not map
+	Removed       bool              `json:"removed,omitempty"`    // missing from the last full feed
+	Line          int               `json:"-"`
+}
+
+// EffectivePrice is what the shopper pays: the discount price if any.
+func (p *Product) EffectivePrice() int64 {
+	if p.DiscountPrice > 0 && p.DiscountPrice < p.Price {
+		return p.DiscountPrice
+	}
+	return p.Price
+}
+
+// InStock reports whether the product can be bought (unknown stock counts).
+func (p *Product) InStock() bool { return !p.Removed && (p.Stock == nil || *p.Stock > 0) }
