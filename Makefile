@@ -42,13 +42,14 @@ test-short: wasm
 
 # Ingestion against a bare net/http handler in the same run, and more.
 bench: wasm
-	$(GO) test -run='^$$' -bench=. -benchtime=1x ./engine/app/ ./engine/demo/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./engine/app/ ./engine/demo/ ./engine/catalog/
 
 # Each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzNormalise -fuzztime=$(FUZZTIME) ./engine/track/
 	$(GO) test -run='^$$' -fuzz=FuzzAppendJSON -fuzztime=$(FUZZTIME) ./engine/model/
+	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./engine/feed/
 
 clean:
 	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js

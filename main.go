@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/apikey"
 	"github.com/shoptrail/shoptrail/engine/app"
+	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
@@ -37,6 +39,7 @@ const usage = `Usage:
   shoptrail apikey create --name NAME [--scopes events:write,...]
   shoptrail apikey list
   shoptrail apikey revoke ID
+  shoptrail feed import FILE                 import a product feed (CSV), replacing the catalogue
   shoptrail rebuild                          rebuild profiles, sessions and touchpoints from the event log
 
 Flags (before the command):
@@ -78,6 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, log, stdout)
 	case "apikey":
 		return apikeyCmd(cfg, fs.Args()[1:], stdout, stderr)
+	case "feed":
+		if fs.NArg() != 3 || fs.Arg(1) != "import" {
+			return errors.New("usage: shoptrail feed import FILE")
+		}
+		return feedImport(cfg, fs.Arg(2), log, stdout)
 	case "rebuild":
 		return withStore(cfg, "rebuild the projections", func(st *store.Store) error {
 			if err := st.Rebuild(); err != nil {
@@ -116,6 +124,29 @@ func withStore(cfg config.Config, what string, fn func(*store.Store) error) erro
 		return err
 	}
 	return errors.Join(fn(st), st.Close())
+}
+
+// feedImport imports a feed file while the server is stopped.
+func feedImport(cfg config.Config, path string, log *slog.Logger, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return withStore(cfg, "import the feed", func(st *store.Store) error {
+		cat, err := catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log)
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		rep, err := cat.Import(f, path)
+		fmt.Fprintf(stdout, "%s: %d rows, %d products imported (%d variations), %d skipped, %d removed; %s, delimiter %q\n",
+			path, rep.Rows, rep.Imported, rep.Variations, rep.Skipped, rep.Removed, rep.Encoding, rep.Delimiter)
+		for _, e := range rep.Errors {
+			fmt.Fprintf(stdout, "  line %d: %s %s\n", e.Line, e.Field, e.Message)
+		}
+		return err
+	})
 }
 
 func apikeyCmd(cfg config.Config, args []string, stdout, stderr io.Writer) error {

@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
@@ -28,6 +30,7 @@ type App struct {
 	log     *slog.Logger
 	Store   *store.Store
 	Tracker *track.Tracker
+	Catalog *catalog.Catalog
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -43,13 +46,16 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &App{cfg: cfg, log: log, Store: st}
+	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
+
 	var own []string
 	for _, o := range cfg.Sites.AllowedOrigins {
 		if u, err := url.Parse(o); err == nil && u.Hostname() != "" {
 			own = append(own, u.Hostname())
 		}
 	}
-	tr := track.New(st, track.Options{
+	a.Tracker = track.New(st, track.Options{
 		Sites:             channel.Sites{Own: own, Excluded: cfg.Sites.ReferralExclusions},
 		SessionTimeout:    cfg.Tracking.SessionTimeout.Duration,
 		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
@@ -57,24 +63,24 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
 		Logger:            log.With("component", "track"),
 	})
+	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
+		return fail(err)
+	}
 	assets, err := tracker.Build()
 	if err != nil {
-		st.Close()
-		return nil, err
+		return fail(err)
 	}
 	if !assets.Built {
 		log.Warn("this binary was built without the WASM tracker (run make); the snippet still counts page views")
 	}
-	w := web.New(cfg, st, tr, assets, log.With("component", "web"), time.Now)
+	w := web.New(cfg, st, a.Tracker, a.Catalog, assets, log.With("component", "web"), time.Now)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
 		if err != nil {
-			st.Close()
-			return nil, err
+			return fail(err)
 		}
 		w.ServeDemo(shop.Handler())
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Tracker: tr}
 	a.public = newServer(w.Public(), log)
 	a.admin = newServer(w.Admin(), log)
 	return a, nil
@@ -144,6 +150,9 @@ func (a *App) Serve(ctx context.Context) error {
 	a.Tracker.Close()
 	stopProj()
 	wg.Wait()
+	if e := a.Catalog.Close(); e != nil {
+		err = errors.Join(err, e)
+	}
 	if e := a.Store.Close(); e != nil {
 		err = errors.Join(err, e)
 	}
@@ -153,6 +162,12 @@ func (a *App) Serve(ctx context.Context) error {
 
 // Close releases what New opened, for when Serve is never called.
 func (a *App) Close() error {
-	a.Tracker.Close()
-	return a.Store.Close()
+	var errs []error
+	if a.Tracker != nil {
+		a.Tracker.Close()
+	}
+	if a.Catalog != nil {
+		errs = append(errs, a.Catalog.Close())
+	}
+	return errors.Join(append(errs, a.Store.Close())...)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,15 @@ type Config struct {
 	Tracking Tracking `toml:"tracking"`
 	Ingest   Ingest   `toml:"ingest"`
 	Demo     Demo     `toml:"demo"`
+	Feed     Feed     `toml:"feed"`
+}
+
+// Feed configures the product feed import.
+type Feed struct {
+	// Columns maps a field (id, title, url, category_ids, categories,
+	// description, price, discount_price, photos, color, brand, stock,
+	// main) to the header name a feed uses for it.
+	Columns map[string]string `toml:"columns"`
 }
 
 // Demo configures the demo shop.
@@ -88,6 +98,7 @@ func Default() Config {
 			MaxBatchEvents:   2000,
 		},
 		Demo: Demo{Enabled: true},
+		Feed: Feed{Columns: map[string]string{}},
 	}
 }
 
@@ -240,11 +251,21 @@ func (c Config) Validate() error {
 	if c.Ingest.MaxPendingEvents < 1 {
 		bad("ingest.max_pending_events", "must be at least 1")
 	}
+	for field := range c.Feed.Columns {
+		if !slices.Contains(FeedFields, field) {
+			bad("feed.columns", "%q is not a field (%s)", field, strings.Join(FeedFields, ", "))
+		}
+	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")
 	}
 	return errors.Join(errs...)
 }
+
+// FeedFields are the fields [feed.columns] may map (package feed keeps the
+// same list in Fields; a test compares them).
+var FeedFields = []string{"id", "title", "url", "category_ids", "categories", "description",
+	"price", "discount_price", "photos", "color", "brand", "stock", "main"}
 
 // OriginAllowed reports whether a browser Origin may send events.
 func (s Sites) OriginAllowed(origin string) bool {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/text/encoding/charmap"
 
+	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/model"
 )
 
@@ -168,4 +170,10 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("report %d errors, %d products from %d bytes", len(rep.Errors), n, len(data))
 		}
 	})
+}
+
+func TestConfigKnowsTheFields(t *testing.T) {
+	if !slices.Equal(Fields, config.FeedFields) {
+		t.Errorf("feed.Fields %v, config.FeedFields %v", Fields, config.FeedFields)
+	}
 }

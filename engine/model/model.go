@@ -126,11 +126,13 @@ const (
 	ScopeEventsRead  = "events:read"
 	ScopeUsersRead   = "users:read"
 	ScopeUsersWrite  = "users:write"
+	ScopeProducts    = "products:read"
+	ScopeFeedWrite   = "feed:write"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite}
 }
 
 // HasScope reports whether the key grants scope.

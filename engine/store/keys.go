@@ -18,6 +18,9 @@ import (
 //	i/<event id>                      seq of the event with that id; expires after dedupTTL
 //	k/<sha256 of api key>             API key (JSON)
 //	u/<email>                         user attributes set through the Users API (JSON)
+//	m/catalogue                       the current catalogue generation (uint64)
+//	m/feed/report                     the report of the last feed import (JSON)
+//	g/<generation><product id>        product (JSON) of one catalogue generation
 //
 // Projections, derived from the log and dropped by Rebuild:
 //
@@ -36,6 +39,7 @@ const (
 	pEventID    = 'i'
 	pAPIKey     = 'k'
 	pUser       = 'u'
+	pProduct    = 'g'
 	pProfile    = 'p'
 	pAnon       = 'a'
 	pProfileEv  = 'x'
@@ -56,7 +60,13 @@ const dedupTTL = 8 * 24 * time.Hour
 var (
 	keySchema     = []byte("m/schema")
 	keyCheckpoint = []byte("m/checkpoint")
+	keyCatalogue  = []byte("m/catalogue")
+	keyFeedReport = []byte("m/feed/report")
 )
+
+func generationPrefix(gen uint64) []byte { return binary.BigEndian.AppendUint64(prefix(pProduct), gen) }
+
+func productKey(gen uint64, id string) []byte { return append(generationPrefix(gen), id...) }
 
 func prefix(p byte) []byte { return []byte{p, '/'} }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -24,6 +25,7 @@ type Server struct {
 	cfg     config.Config
 	st      *store.Store
 	tracker *track.Tracker
+	catalog *catalog.Catalog
 	assets  *tracker.Assets
 	demo    http.Handler // the demo shop; nil when turned off
 	log     *slog.Logger
@@ -31,8 +33,8 @@ type Server struct {
 }
 
 // New returns the HTTP side of Shoptrail.
-func New(cfg config.Config, st *store.Store, tr *track.Tracker, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: st, tracker: tr, assets: assets, log: log, now: now}
+func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Catalog, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, assets: assets, log: log, now: now}
 }
 
 // ServeDemo serves the demo shop under /demo/ on the public listener.
@@ -63,6 +65,11 @@ func (s *Server) publicRoutes() []route {
 		{"DELETE", "/api/v1/user/{email}", model.ScopeUsersWrite, s.deleteUser},
 		{"GET", "/api/v1/user/{email}/events", model.ScopeUsersRead, s.userEvents},
 		{"POST", "/api/v1/users/import", model.ScopeUsersWrite, s.importUsers},
+		{"POST", "/api/v1/feed/import", model.ScopeFeedWrite, s.importFeed},
+		{"GET", "/api/v1/feed/report", model.ScopeProducts, s.feedReport},
+		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
+		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
+		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},
 		// anyone
 		{"GET", "/api/v1/openapi.json", "", s.openAPI},
 		{"GET", "/healthz", "", s.health},

@@ -1,0 +1,280 @@
+// Package catalog keeps the shop's products: it imports feeds into Badger
+// (the source of truth), atomically, and keeps the Bleve index (package
+// search) in step with them.
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/feed"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/search"
+)
+
+// ErrBusy means an import is already running: imports are single-flight.
+var ErrBusy = errors.New("catalog: an import is already running")
+
+// Catalog is the product catalogue.
+type Catalog struct {
+	st      *store.Store
+	idx     *search.Index
+	columns map[string]string
+	log     *slog.Logger
+	now     func() time.Time
+
+	importing sync.Mutex
+	families  atomic.Pointer[map[string][]string] // main ID → variation IDs
+}
+
+// Open opens the index in indexDir and reconciles it with the store:
+// a missing, damaged or stale index is rebuilt from Badger.
+func Open(st *store.Store, indexDir string, columns map[string]string, log *slog.Logger) (*Catalog, error) {
+	idx, err := search.Open(indexDir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Catalog{st: st, idx: idx, columns: columns, log: log, now: time.Now}
+	gen, err := st.Catalogue()
+	if err != nil {
+		idx.Close()
+		return nil, err
+	}
+	if gen != 0 && idx.Generation() != gen {
+		log.Info("rebuilding the product index from the store", "generation", gen, "index_generation", idx.Generation())
+	}
+	if err := c.reindex(gen, gen != 0 && idx.Generation() != gen); err != nil {
+		idx.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the index.
+func (c *Catalog) Close() error { return c.idx.Close() }
+
+// Import reads a full feed and replaces the catalogue with it: all or
+// nothing. Rows with problems are skipped and reported by line; products
+// missing from the feed are kept, marked removed. The report is stored and
+// returned, also when the import fails as a whole.
+func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
+	rep := feed.Report{Source: source, Started: c.now().UTC(), Errors: []feed.LineError{}}
+	if !c.importing.TryLock() {
+		return rep, ErrBusy
+	}
+	defer c.importing.Unlock()
+	st, err := c.st.StageCatalogue()
+	if err != nil {
+		return rep, err
+	}
+	err = feed.Read(r, c.columns, &rep, func(p model.Product) error {
+		rep.Imported++
+		if p.MainID != "" {
+			rep.Variations++
+		}
+		return st.Put(p)
+	})
+	if err != nil {
+		st.Discard()
+		rep.Finished, rep.Failure = c.now().UTC(), err.Error()
+		if serr := c.st.SaveFeedReport(rep); serr != nil {
+			c.log.Error("store the feed report", "err", serr)
+		}
+		return rep, err
+	}
+	rep.Finished = c.now().UTC()
+	removed, err := st.Commit(&rep)
+	rep.Removed = removed
+	if err != nil {
+		return rep, err
+	}
+	if removed > 0 {
+		// the stored report was written before the count was known
+		c.st.SaveFeedReport(rep)
+	}
+	if err := c.reindex(st.Generation(), true); err != nil {
+		return rep, fmt.Errorf("catalog: index: %w", err)
+	}
+	c.log.Info("feed imported", "source", source, "imported", rep.Imported, "skipped", rep.Skipped, "removed", removed)
+	return rep, nil
+}
+
+// reindex rebuilds the family map from generation gen and, with rebuild,
+// the search index too.
+func (c *Catalog) reindex(gen uint64, rebuild bool) error {
+	docs := map[string]*search.Doc{}
+	var order []string
+	families := map[string][]string{}
+	var variations []model.Product
+	err := c.st.ScanProducts(gen, func(p model.Product) error {
+		if p.MainID != "" {
+			variations = append(variations, p)
+			return nil
+		}
+		if p.Removed {
+			return nil
+		}
+		docs[p.ID] = docOf(p)
+		order = append(order, p.ID)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range variations {
+		d, ok := docs[v.MainID]
+		if !ok || v.Removed {
+			continue // an orphan variation: found by ID, not by search
+		}
+		families[v.MainID] = append(families[v.MainID], v.ID)
+		if v.Color != "" && !slices.Contains(d.Colors, v.Color) {
+			d.Colors = append(d.Colors, v.Color)
+		}
+		d.InStock = d.InStock || v.InStock()
+		if price := float64(v.EffectivePrice()) / 100; price < d.Price {
+			d.Price = price
+		}
+	}
+	c.families.Store(&families)
+	if !rebuild {
+		return nil
+	}
+	return c.idx.Replace(gen, func(add func(search.Doc) error) error {
+		for _, id := range order {
+			if err := add(*docs[id]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func docOf(p model.Product) *search.Doc {
+	d := &search.Doc{ID: p.ID, Title: p.Title, Description: p.Description, Brand: p.Brand,
+		Categories: p.Categories, CategoryIDs: p.CategoryIDs, Price: float64(p.EffectivePrice()) / 100, InStock: p.InStock()}
+	if p.Color != "" {
+		d.Colors = []string{p.Color}
+	}
+	return d
+}
+
+// Item is a product with its variations, as the API shows it.
+type Item struct {
+	model.Product
+	Variations []model.Product `json:"variations,omitempty"`
+}
+
+// Product returns a product and its variations.
+func (c *Catalog) Product(id string) (Item, error) {
+	items, err := c.items([]string{id})
+	if err == nil && len(items) == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return Item{}, err
+	}
+	return items[0], nil
+}
+
+// items loads products and their variations in one read; IDs no longer in
+// the catalogue are left out.
+func (c *Catalog) items(ids []string) ([]Item, error) {
+	families := *c.families.Load()
+	all := slices.Clone(ids)
+	for _, id := range ids {
+		all = append(all, families[id]...)
+	}
+	ps, err := c.st.Products(all)
+	if err != nil {
+		return nil, err
+	}
+	out := []Item{}
+	for _, id := range ids {
+		p, ok := ps[id]
+		if !ok {
+			continue
+		}
+		it := Item{Product: p}
+		for _, vid := range families[id] {
+			if v, ok := ps[vid]; ok {
+				it.Variations = append(it.Variations, v)
+			}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// Search finds main products, with their variations.
+func (c *Catalog) Search(q search.Query) ([]Item, search.Result, error) {
+	res, err := c.idx.Search(q)
+	if err != nil {
+		return nil, res, err
+	}
+	items, err := c.items(res.IDs)
+	return items, res, err
+}
+
+// Similar returns products like the product id (or its main product).
+func (c *Catalog) Similar(id string, limit int) ([]Item, error) {
+	p, err := c.st.Product(id)
+	if err != nil {
+		return nil, err
+	}
+	if p.MainID != "" {
+		if m, err := c.st.Product(p.MainID); err == nil {
+			p = m
+		}
+	}
+	ids, err := c.idx.Similar(*docOf(p), limit)
+	if err != nil {
+		return nil, err
+	}
+	return c.items(ids)
+}
+
+// TopInCategory returns in-stock products of the product's first category,
+// cheapest first, the product and its variations excluded.
+func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
+	p, err := c.st.Product(id)
+	if err != nil {
+		return nil, err
+	}
+	if p.MainID != "" {
+		if m, err := c.st.Product(p.MainID); err == nil {
+			p = m
+		}
+	}
+	if len(p.CategoryIDs) == 0 && len(p.Categories) == 0 {
+		return []Item{}, nil
+	}
+	cat := ""
+	if len(p.CategoryIDs) > 0 {
+		cat = p.CategoryIDs[len(p.CategoryIDs)-1]
+	} else {
+		cat = p.Categories[len(p.Categories)-1]
+	}
+	res, err := c.idx.Search(search.Query{Category: cat, InStock: true, Sort: "price", Size: limit + 1})
+	if err != nil {
+		return nil, err
+	}
+	ids := slices.DeleteFunc(res.IDs, func(x string) bool { return x == p.ID })
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return c.items(ids)
+}
+
+// Report returns the report of the last import.
+func (c *Catalog) Report() (feed.Report, error) {
+	var r feed.Report
+	err := c.st.FeedReport(&r)
+	return r, err
+}

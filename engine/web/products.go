@@ -1,0 +1,149 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/shoptrail/shoptrail/engine/catalog"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/search"
+)
+
+const maxFeedBody = 1 << 30
+
+// importFeed is POST /api/v1/feed/import: a full CSV feed in the body.
+func (s *Server) importFeed(w http.ResponseWriter, r *http.Request) error {
+	rep, err := s.catalog.Import(http.MaxBytesReader(w, r.Body, maxFeedBody), "api")
+	switch {
+	case errors.Is(err, catalog.ErrBusy):
+		w.Header().Set("Retry-After", "10")
+		return errorf(http.StatusConflict, "busy", "", err.Error())
+	case rep.Failure != "":
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": &Error{Code: "invalid_feed", Field: "body", Message: rep.Failure}, "report": rep})
+		return nil
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// feedReport is GET /api/v1/feed/report: the last import's report.
+func (s *Server) feedReport(w http.ResponseWriter, r *http.Request) error {
+	rep, err := s.catalog.Report()
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "not_found", "", "no feed has been imported yet")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// getProduct is GET /api/v1/products/{id}.
+func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
+	it, err := s.catalog.Product(r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "not_found", "id", "no product "+r.PathValue("id"))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, it)
+	return nil
+}
+
+// searchProducts is GET /api/v1/products/search.
+func (s *Server) searchProducts(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	q := search.Query{Text: v.Get("q"), Category: v.Get("category"), Brand: v.Get("brand"), Color: v.Get("color"), Sort: v.Get("sort")}
+	for _, p := range []struct {
+		name string
+		into **float64
+	}{{"min_price", &q.MinPrice}, {"max_price", &q.MaxPrice}} {
+		if raw := v.Get(p.name); raw != "" {
+			f, err := strconv.ParseFloat(strings.Replace(raw, ",", ".", 1), 64)
+			if err != nil || f < 0 {
+				return invalid(p.name, p.name+" must be an amount such as 49.90")
+			}
+			*p.into = &f
+		}
+	}
+	switch q.Sort {
+	case "", "relevance", "price", "-price", "title":
+	default:
+		return invalid("sort", "sort must be relevance, price, -price or title")
+	}
+	if raw := v.Get("in_stock"); raw != "" {
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return invalid("in_stock", "in_stock must be true or false")
+		}
+		q.InStock = b
+	}
+	for _, p := range []struct {
+		name string
+		into *int
+		max  int
+	}{{"page", &q.Page, 1000}, {"size", &q.Size, 100}} {
+		if raw := v.Get(p.name); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < 1 || n > p.max {
+				return invalid(p.name, p.name+" must be a whole number from 1 to "+strconv.Itoa(p.max))
+			}
+			*p.into = n
+		}
+	}
+	items, res, err := s.catalog.Search(q)
+	if errors.Is(err, search.ErrNoIndex) {
+		items, err = []catalog.Item{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": res.Total, "products": items, "facets": res.Facets})
+	return nil
+}
+
+// recommendations is GET /api/v1/products/{id}/recommendations.
+func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) error {
+	limit := 10
+	if raw := r.URL.Query().Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 50 {
+			return invalid("limit", "limit must be a whole number from 1 to 50")
+		}
+		limit = n
+	}
+	var items []catalog.Item
+	var err error
+	switch kind := r.URL.Query().Get("kind"); kind {
+	case "", "similar":
+		items, err = s.catalog.Similar(r.PathValue("id"), limit)
+	case "top_in_category":
+		items, err = s.catalog.TopInCategory(r.PathValue("id"), limit)
+	default:
+		return invalid("kind", "kind must be similar or top_in_category")
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "not_found", "id", "no product "+r.PathValue("id"))
+	}
+	if errors.Is(err, search.ErrNoIndex) {
+		items, err = []catalog.Item{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []catalog.Item{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"products": items})
+	return nil
+}

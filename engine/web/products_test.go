@@ -1,0 +1,159 @@
+package web_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoptrail/shoptrail/engine/catalog"
+	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/feed"
+)
+
+func sampleFeed(t *testing.T) string {
+	b, err := os.ReadFile("../feed/testdata/feed-sample.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type searchResult struct {
+	Total    int
+	Products []catalog.Item
+	Facets   map[string][]struct {
+		Value string
+		Count int
+	}
+}
+
+func ids(items []catalog.Item) string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestProductFeedAndSearch(t *testing.T) {
+	cfg := enginetest.Config(t)
+	t.Run("first run", func(t *testing.T) {
+		a := enginetest.Start(t, cfg)
+		var rep feed.Report
+		if st := a.Do(t, "POST", "/api/v1/feed/import", sampleFeed(t), &rep, a.Auth()...); st != 200 || rep.Imported != 24 || rep.Variations != 12 {
+			t.Fatalf("import: %d %+v", st, rep)
+		}
+		var it catalog.Item
+		if st := a.Do(t, "GET", "/api/v1/products/1005", nil, &it, a.Auth()...); st != 200 || len(it.Variations) != 3 || it.Title != "Merino Beanie" {
+			t.Fatalf("product: %d %+v", st, it)
+		}
+		var res searchResult
+		// typo tolerance: "runing shoes" finds the running shoes
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search?q=runing+shoes", nil, &res, a.Auth()...)
+		if res.Total < 2 || !strings.Contains(ids(res.Products), "1001") || !strings.Contains(ids(res.Products), "1010") {
+			t.Errorf("runing shoes: %d %s", res.Total, ids(res.Products))
+		}
+		// main products only, with their variations inside
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search?q=beanie", nil, &res, a.Auth()...)
+		if ids(res.Products) != "1005" || len(res.Products[0].Variations) != 3 {
+			t.Errorf("beanie: %s", ids(res.Products))
+		}
+		// filters and facets; the variations' colours count for their main product
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search?category=11&brand=Velora", nil, &res, a.Auth()...)
+		if ids(res.Products) != "1010" {
+			t.Errorf("category+brand: %s", ids(res.Products))
+		}
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search?color=Grey&sort=price", nil, &res, a.Auth()...)
+		if ids(res.Products) != "1012,1021,1017,1005" {
+			t.Errorf("grey by price: %s", ids(res.Products))
+		}
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search?min_price=100&max_price=140&sort=-price", nil, &res, a.Auth()...)
+		if ids(res.Products) != "1010,1002" && ids(res.Products) != "1001,1010" {
+			t.Logf("price band: %s", ids(res.Products))
+		}
+		for _, p := range res.Products {
+			if price := float64(p.EffectivePrice()) / 100; price < 100 || price > 140 {
+				t.Errorf("%s costs %.2f, outside 100..140", p.ID, price)
+			}
+		}
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search", nil, &res, a.Auth()...)
+		if res.Total != 12 || len(res.Facets["brand"]) != 4 {
+			t.Errorf("all: %d, brand facet %+v", res.Total, res.Facets["brand"])
+		}
+		// recommendations
+		var rec struct{ Products []catalog.Item }
+		a.Do(t, "GET", "/api/v1/products/1001/recommendations?kind=similar&limit=5", nil, &rec, a.Auth()...)
+		if len(rec.Products) == 0 || strings.Contains(ids(rec.Products), "1001") || !strings.Contains(ids(rec.Products), "1010") {
+			t.Errorf("similar to 1001: %s", ids(rec.Products))
+		}
+		a.Do(t, "GET", "/api/v1/products/1007/recommendations?kind=top_in_category", nil, &rec, a.Auth()...)
+		if strings.Contains(ids(rec.Products), "1005") || !strings.Contains(ids(rec.Products), "1017") {
+			t.Errorf("top in category of a beanie variation: %s", ids(rec.Products))
+		}
+		for q, field := range map[string]string{"/api/v1/products/search?min_price=x": "min_price", "/api/v1/products/search?sort=best": "sort",
+			"/api/v1/products/search?size=500": "size", "/api/v1/products/1001/recommendations?kind=magic": "kind"} {
+			var e apiError
+			if st := a.Do(t, "GET", q, nil, &e, a.Auth()...); st != 400 || e.Error.Field != field {
+				t.Errorf("%s: %d %+v", q, st, e.Error)
+			}
+		}
+		if st := a.Do(t, "GET", "/api/v1/products/nope", nil, nil, a.Auth()...); st != 404 {
+			t.Errorf("unknown product: %d", st)
+		}
+
+		// a feed that cannot be read changes nothing
+		var bad struct {
+			Error  apiError `json:"-"`
+			Report feed.Report
+		}
+		if st := a.Do(t, "POST", "/api/v1/feed/import", "name;price\nx;1\n", &bad, a.Auth()...); st != 400 || bad.Report.Failure == "" {
+			t.Fatalf("unreadable feed: %d %+v", st, bad)
+		}
+		if st := a.Do(t, "GET", "/api/v1/products/1001", nil, &it, a.Auth()...); st != 200 {
+			t.Fatalf("the catalogue changed after a failed import: %d", st)
+		}
+		// a new full feed: what is missing is marked removed; bad rows are reported
+		lines := strings.Split(sampleFeed(t), "\n")
+		smaller := strings.Join(append(lines[:3], `"";"No ID";"";"";"";"";"1";"";"";"";"";"";""`, `"2001";"Bad";"";"";"";"";"12,5,0";"";"";"";"";"";""`), "\n") + "\n"
+		a.Do(t, "POST", "/api/v1/feed/import", smaller, &rep, a.Auth()...)
+		if rep.Imported != 2 || rep.Removed != 22 || rep.Skipped != 2 || rep.Errors[0].Line != 4 || rep.Errors[1].Line != 5 || rep.Errors[1].Field != "price" {
+			t.Fatalf("second import: %+v", rep)
+		}
+		a.Do(t, "GET", "/api/v1/products/1003", nil, &it, a.Auth()...)
+		if !it.Removed {
+			t.Errorf("1003 is not marked removed: %+v", it)
+		}
+		res = searchResult{}
+		a.Do(t, "GET", "/api/v1/products/search", nil, &res, a.Auth()...)
+		if ids(res.Products) != "1001,1002" {
+			t.Errorf("after the second import: %s", ids(res.Products))
+		}
+		var last feed.Report
+		a.Do(t, "GET", "/api/v1/feed/report", nil, &last, a.Auth()...)
+		if last.Imported != 2 || last.Removed != 22 || len(last.Errors) != 2 {
+			t.Errorf("stored report %+v", last)
+		}
+	})
+	// the index is damaged: the next start rebuilds it from Badger
+	idx := filepath.Join(cfg.Storage.Dir, "search-index")
+	entries, _ := os.ReadDir(idx)
+	for _, e := range entries {
+		if e.IsDir() {
+			os.RemoveAll(filepath.Join(idx, e.Name()))
+		}
+	}
+	a := enginetest.Start(t, cfg)
+	var res searchResult
+	res = searchResult{}
+	a.Do(t, "GET", "/api/v1/products/search?q=trail", nil, &res, a.Auth()...)
+	if ids(res.Products) != "1001" {
+		t.Errorf("after a rebuild: %s", ids(res.Products))
+	}
+}

@@ -1,0 +1,360 @@
+// Package search keeps the product catalogue searchable with Bleve: full
+// text with typo tolerance, facets, filters, sorting, and similar products.
+// The products live in Badger (the source of truth); this index is rebuilt
+// from them whenever it is missing, damaged or behind. It depends on no
+// other Shoptrail package.
+package search
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// Doc is what is indexed of a main product (its variations folded in).
+type Doc struct {
+	ID          string   `json:"id"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Brand       string   `json:"brand"`
+	Categories  []string `json:"categories"`
+	CategoryIDs []string `json:"category_ids"`
+	Colors      []string `json:"colors"`
+	Price       float64  `json:"price"` // the lowest effective price, major units
+	InStock     bool     `json:"in_stock"`
+}
+
+// Index is the product index. It is safe for concurrent use.
+type Index struct {
+	dir string
+	mu  sync.RWMutex
+	idx bleve.Index
+	gen uint64
+}
+
+const currentFile = "CURRENT"
+
+// Open opens the index in dir, or an empty one when there is none or it is
+// damaged: Generation then reports 0 and the caller rebuilds it.
+func Open(dir string) (*Index, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	ix := &Index{dir: dir}
+	name, err := os.ReadFile(filepath.Join(dir, currentFile))
+	if err == nil {
+		gen, perr := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(string(name)), "idx-"), 10, 64)
+		idx, oerr := bleve.Open(filepath.Join(dir, strings.TrimSpace(string(name))))
+		if perr == nil && oerr == nil {
+			if _, derr := idx.DocCount(); derr == nil {
+				ix.idx, ix.gen = idx, gen
+				return ix, nil
+			}
+			idx.Close()
+		}
+	}
+	return ix, nil
+}
+
+// Generation is the catalogue generation the index holds, 0 for none.
+func (ix *Index) Generation() uint64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.gen
+}
+
+func newMapping() mapping.IndexMapping {
+	text := bleve.NewTextFieldMapping()
+	text.Analyzer = en.AnalyzerName
+	text.IncludeTermVectors = false
+	body := bleve.NewTextFieldMapping()
+	body.Analyzer = en.AnalyzerName
+	body.Store, body.IncludeTermVectors, body.IncludeInAll = false, false, false
+	kw := bleve.NewKeywordFieldMapping()
+	kw.Analyzer = keyword.Name
+	kw.IncludeTermVectors = false
+	num := bleve.NewNumericFieldMapping()
+	boolean := bleve.NewBooleanFieldMapping()
+
+	doc := bleve.NewDocumentStaticMapping()
+	doc.AddFieldMappingsAt("title", text)
+	doc.AddFieldMappingsAt("description", body)
+	doc.AddFieldMappingsAt("brand", kw)
+	doc.AddFieldMappingsAt("categories", kw)
+	doc.AddFieldMappingsAt("category_ids", kw)
+	doc.AddFieldMappingsAt("colors", kw)
+	doc.AddFieldMappingsAt("price", num)
+	doc.AddFieldMappingsAt("in_stock", boolean)
+	// the words of categories and brand count in free-text search too
+	words := bleve.NewTextFieldMapping()
+	words.Analyzer = en.AnalyzerName
+	words.Store, words.IncludeTermVectors = false, false
+	doc.AddFieldMappingsAt("category_words", words)
+
+	im := bleve.NewIndexMapping()
+	im.DefaultMapping = doc
+	im.DefaultAnalyzer = en.AnalyzerName
+	im.ScoringModel = "bm25"
+	return im
+}
+
+type indexed struct {
+	Doc
+	CategoryWords string `json:"category_words"`
+}
+
+// Replace builds a new index of generation gen from docs, in a new
+// directory, and switches to it: searches keep using the old index until
+// the new one is complete.
+func (ix *Index) Replace(gen uint64, docs func(add func(Doc) error) error) error {
+	name := "idx-" + strconv.FormatUint(gen, 10)
+	path := filepath.Join(ix.dir, name)
+	os.RemoveAll(path)
+	idx, err := bleve.New(path, newMapping())
+	if err != nil {
+		return fmt.Errorf("search: create index: %w", err)
+	}
+	b := idx.NewBatch()
+	add := func(d Doc) error {
+		if err := b.Index(d.ID, indexed{d, strings.Join(append(append([]string{}, d.Categories...), d.Brand), " ")}); err != nil {
+			return err
+		}
+		if b.Size() >= 1000 {
+			if err := idx.Batch(b); err != nil {
+				return err
+			}
+			b.Reset()
+		}
+		return nil
+	}
+	if err := docs(add); err == nil && b.Size() > 0 {
+		err = idx.Batch(b)
+		if err != nil {
+			idx.Close()
+			os.RemoveAll(path)
+			return fmt.Errorf("search: index: %w", err)
+		}
+	} else if err != nil {
+		idx.Close()
+		os.RemoveAll(path)
+		return fmt.Errorf("search: index: %w", err)
+	}
+	tmp := filepath.Join(ix.dir, currentFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(name+"\n"), 0o644); err != nil {
+		idx.Close()
+		return fmt.Errorf("search: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(ix.dir, currentFile)); err != nil {
+		idx.Close()
+		return fmt.Errorf("search: %w", err)
+	}
+	ix.mu.Lock()
+	old, oldGen := ix.idx, ix.gen
+	ix.idx, ix.gen = idx, gen
+	ix.mu.Unlock()
+	if old != nil {
+		old.Close()
+		if oldGen != gen {
+			os.RemoveAll(filepath.Join(ix.dir, "idx-"+strconv.FormatUint(oldGen, 10)))
+		}
+	}
+	return nil
+}
+
+// Close closes the index.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.idx == nil {
+		return nil
+	}
+	err := ix.idx.Close()
+	ix.idx = nil
+	return err
+}
+
+// Query is a product search.
+type Query struct {
+	Text               string
+	Category           string // a category title or ID
+	Brand, Color       string
+	MinPrice, MaxPrice *float64
+	InStock            bool
+	Sort               string // "" (relevance), "price", "-price", "title"
+	Page, Size         int    // Page from 1
+}
+
+// Result is a page of matching product IDs and the facets of all matches.
+type Result struct {
+	Total  uint64                 `json:"total"`
+	IDs    []string               `json:"-"`
+	Facets map[string][]FacetTerm `json:"facets"`
+}
+
+// FacetTerm is one value of a facet and how many products have it.
+type FacetTerm struct {
+	Value string `json:"value"`
+	Count int    `json:"count"`
+}
+
+// ErrNoIndex means no catalogue has been indexed yet.
+var ErrNoIndex = errors.New("search: no catalogue indexed yet")
+
+// Search runs q. Text matches title, categories and brand with one typo
+// allowed per word ("runing shoes" finds running shoes), and the
+// description exactly.
+func (ix *Index) Search(q Query) (Result, error) {
+	var must []query.Query
+	if t := strings.TrimSpace(q.Text); t != "" {
+		var words []query.Query
+		for _, field := range []string{"title", "category_words", "description"} {
+			m := bleve.NewMatchQuery(t)
+			m.SetField(field)
+			m.SetOperator(query.MatchQueryOperatorAnd)
+			switch field {
+			case "title":
+				m.SetBoost(3)
+				m.SetFuzziness(1)
+			case "category_words":
+				m.SetFuzziness(1)
+			}
+			words = append(words, m)
+		}
+		must = append(must, bleve.NewDisjunctionQuery(words...))
+	}
+	if q.Category != "" {
+		must = append(must, bleve.NewDisjunctionQuery(term(q.Category, "categories"), term(q.Category, "category_ids")))
+	}
+	if q.Brand != "" {
+		must = append(must, term(q.Brand, "brand"))
+	}
+	if q.Color != "" {
+		must = append(must, term(q.Color, "colors"))
+	}
+	if q.MinPrice != nil || q.MaxPrice != nil {
+		inclusive := true
+		r := bleve.NewNumericRangeInclusiveQuery(q.MinPrice, q.MaxPrice, &inclusive, &inclusive)
+		r.SetField("price")
+		must = append(must, r)
+	}
+	if q.InStock {
+		b := bleve.NewBoolFieldQuery(true)
+		b.SetField("in_stock")
+		must = append(must, b)
+	}
+	var root query.Query = bleve.NewMatchAllQuery()
+	if len(must) > 0 {
+		root = bleve.NewConjunctionQuery(must...)
+	}
+	size := q.Size
+	if size <= 0 || size > 100 {
+		size = 20
+	}
+	page := max(q.Page, 1)
+	req := bleve.NewSearchRequestOptions(root, size, (page-1)*size, false)
+	switch q.Sort {
+	case "price":
+		req.SortBy([]string{"price", "_id"})
+	case "-price":
+		req.SortBy([]string{"-price", "_id"})
+	case "title":
+		req.SortBy([]string{"title", "_id"})
+	default:
+		if strings.TrimSpace(q.Text) == "" {
+			req.SortBy([]string{"_id"}) // no relevance to rank by: a stable order
+		}
+		// with text: Bleve's default, score descending
+	}
+	for _, f := range []string{"brand", "colors", "categories"} {
+		req.AddFacet(f, bleve.NewFacetRequest(f, 20))
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.idx == nil {
+		return Result{}, ErrNoIndex
+	}
+	res, err := ix.idx.Search(req)
+	if err != nil {
+		return Result{}, fmt.Errorf("search: %w", err)
+	}
+	out := Result{Total: res.Total, Facets: map[string][]FacetTerm{}}
+	for _, h := range res.Hits {
+		out.IDs = append(out.IDs, h.ID)
+	}
+	for name, f := range res.Facets {
+		terms := []FacetTerm{}
+		if f.Terms != nil {
+			for _, t := range f.Terms.Terms() {
+				terms = append(terms, FacetTerm{t.Term, t.Count})
+			}
+		}
+		out.Facets[name] = terms
+	}
+	return out, nil
+}
+
+func term(v, field string) query.Query {
+	t := bleve.NewTermQuery(v)
+	t.SetField(field)
+	return t
+}
+
+// Similar returns up to limit products like d: sharing words of its title,
+// its categories or brand, in a price band of half to twice its price, in
+// stock, not d itself.
+func (ix *Index) Similar(d Doc, limit int) ([]string, error) {
+	var should []query.Query
+	if d.Title != "" {
+		m := bleve.NewMatchQuery(d.Title)
+		m.SetField("title")
+		m.SetBoost(2)
+		should = append(should, m)
+	}
+	for _, c := range d.Categories {
+		t := term(c, "categories").(*query.TermQuery)
+		t.SetBoost(1.5)
+		should = append(should, t)
+	}
+	if d.Brand != "" {
+		should = append(should, term(d.Brand, "brand"))
+	}
+	if len(should) == 0 {
+		return nil, nil
+	}
+	lo, hi := d.Price/2, d.Price*2
+	inclusive := true
+	band := bleve.NewNumericRangeInclusiveQuery(&lo, &hi, &inclusive, &inclusive)
+	band.SetField("price")
+	stock := bleve.NewBoolFieldQuery(true)
+	stock.SetField("in_stock")
+	b := bleve.NewBooleanQuery()
+	b.AddMust(band, stock)
+	b.AddShould(should...)
+	b.SetMinShould(1)
+	b.AddMustNot(bleve.NewDocIDQuery([]string{d.ID}))
+	req := bleve.NewSearchRequestOptions(b, limit, 0, false)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.idx == nil {
+		return nil, ErrNoIndex
+	}
+	res, err := ix.idx.Search(req)
+	if err != nil {
+		return nil, fmt.Errorf("search: similar: %w", err)
+	}
+	var ids []string
+	for _, h := range res.Hits {
+		ids = append(ids, h.ID)
+	}
+	return ids, nil
+}
