@@ -3,6 +3,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,17 +56,18 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			own = append(own, u.Hostname())
 		}
 	}
+	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
+		return fail(err)
+	}
 	a.Tracker = track.New(st, track.Options{
 		Sites:             channel.Sites{Own: own, Excluded: cfg.Sites.ReferralExclusions},
 		SessionTimeout:    cfg.Tracking.SessionTimeout.Duration,
 		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
+		KnownProduct:      a.Catalog.Known,
 		Logger:            log.With("component", "track"),
 	})
-	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
-		return fail(err)
-	}
 	assets, err := tracker.Build()
 	if err != nil {
 		return fail(err)
@@ -80,6 +82,13 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			return fail(err)
 		}
 		w.ServeDemo(shop.Handler())
+		// the demo shop's products, so that search and recommendations
+		// have something to show; a real feed import replaces them
+		if gen, err := st.Catalogue(); err == nil && gen == 0 {
+			if _, err := a.Catalog.Import(bytes.NewReader(demo.Feed()), "demo"); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	a.public = newServer(w.Public(), log)
 	a.admin = newServer(w.Admin(), log)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,25 @@ type Catalog struct {
 	now     func() time.Time
 
 	importing sync.Mutex
-	families  atomic.Pointer[map[string][]string] // main ID → variation IDs
+	shape     atomic.Pointer[shape]
+}
+
+// shape is what the catalogue's products are to each other, kept in memory.
+type shape struct {
+	families map[string][]string // main ID → variation IDs
+	mainOf   map[string]string   // variation ID → main ID
+	known    map[string]bool     // every product ID, removed ones too
+}
+
+// Known reports whether a product ID is in the catalogue.
+func (c *Catalog) Known(id string) bool { return c.shape.Load().known[id] }
+
+// main returns the main product's ID of a product.
+func (sh *shape) main(id string) string {
+	if m, ok := sh.mainOf[id]; ok {
+		return m
+	}
+	return id
 }
 
 // Open opens the index in indexDir and reconciles it with the store:
@@ -111,9 +130,10 @@ func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
 func (c *Catalog) reindex(gen uint64, rebuild bool) error {
 	docs := map[string]*search.Doc{}
 	var order []string
-	families := map[string][]string{}
+	sh := &shape{families: map[string][]string{}, mainOf: map[string]string{}, known: map[string]bool{}}
 	var variations []model.Product
 	err := c.st.ScanProducts(gen, func(p model.Product) error {
+		sh.known[p.ID] = true
 		if p.MainID != "" {
 			variations = append(variations, p)
 			return nil
@@ -133,7 +153,8 @@ func (c *Catalog) reindex(gen uint64, rebuild bool) error {
 		if !ok || v.Removed {
 			continue // an orphan variation: found by ID, not by search
 		}
-		families[v.MainID] = append(families[v.MainID], v.ID)
+		sh.families[v.MainID] = append(sh.families[v.MainID], v.ID)
+		sh.mainOf[v.ID] = v.MainID
 		if v.Color != "" && !slices.Contains(d.Colors, v.Color) {
 			d.Colors = append(d.Colors, v.Color)
 		}
@@ -142,7 +163,7 @@ func (c *Catalog) reindex(gen uint64, rebuild bool) error {
 			d.Price = price
 		}
 	}
-	c.families.Store(&families)
+	c.shape.Store(sh)
 	if !rebuild {
 		return nil
 	}
@@ -186,7 +207,7 @@ func (c *Catalog) Product(id string) (Item, error) {
 // items loads products and their variations in one read; IDs no longer in
 // the catalogue are left out.
 func (c *Catalog) items(ids []string) ([]Item, error) {
-	families := *c.families.Load()
+	families := c.shape.Load().families
 	all := slices.Clone(ids)
 	for _, id := range ids {
 		all = append(all, families[id]...)
@@ -270,6 +291,49 @@ func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
 		ids = ids[:limit]
 	}
 	return c.items(ids)
+}
+
+// Together returns the products most often viewed (kind
+// store.ViewedTogether) or bought (store.BoughtTogether) together with the
+// product id, as main products: counts of a family's variations add up.
+func (c *Catalog) Together(kind byte, id string, limit int) ([]Item, error) {
+	if _, err := c.st.Product(id); err != nil {
+		return nil, err
+	}
+	sh := c.shape.Load()
+	main := sh.main(id)
+	family := append([]string{main}, sh.families[main]...)
+	score := map[string]uint64{}
+	for _, member := range family {
+		counts, err := c.st.PairCounts(kind, member, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, ct := range counts {
+			if other := sh.main(ct.ID); other != main && sh.known[ct.ID] {
+				score[other] += ct.Count
+			}
+		}
+	}
+	ids := make([]string, 0, len(score))
+	for other := range score {
+		ids = append(ids, other)
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if score[a] != score[b] {
+			return int(score[b]) - int(score[a])
+		}
+		return strings.Compare(a, b)
+	})
+	items, err := c.items(ids)
+	if err != nil {
+		return nil, err
+	}
+	items = slices.DeleteFunc(items, func(it Item) bool { return it.Removed })
+	if len(items) > limit {
+		items = items[:limit]
+	}
+	return items, nil
 }
 
 // Report returns the report of the last import.

@@ -33,6 +33,10 @@ type Product struct {
 	Variations                                      []*Product
 }
 
+// Feed returns the demo catalogue as a CSV feed, in the format of the
+// reference article.
+func Feed() []byte { return feedCSV }
+
 // Shop serves the demo pages.
 type Shop struct {
 	products []*Product // main products, in feed order

@@ -94,7 +94,13 @@ type Session struct {
 	Medium          string    `json:"medium"`
 	Campaign        string    `json:"campaign,omitempty"`
 	Channel         string    `json:"channel"`
+	// Products viewed in the session, at most MaxSessionProducts, for
+	// "viewed together" counts.
+	Products []string `json:"products,omitempty"`
 }
+
+// MaxSessionProducts bounds Session.Products.
+const MaxSessionProducts = 20
 
 // Touchpoint is a visit that started from outside the shop: the first page
 // view of a session, or a page view from another site, with UTM tags or a

@@ -33,6 +33,9 @@ import (
 //	o/<profile id>                    open server-side session id of a profile
 //	q/<profile id>\0<session id>      the profile's sessions
 //	t/<profile id>\0<time><seq>       touchpoint (JSON), by time
+//	v/<product id>\0<product id>      how often the two were viewed in one session (uint64)
+//	b/<product id>\0<product id>      how often the two were bought in one order (uint64)
+//	n/<product id>                    events naming a product ID the catalogue lacks (uint64)
 const (
 	pMeta       = 'm'
 	pEvent      = 'e'
@@ -49,10 +52,14 @@ const (
 	pOpenSess   = 'o'
 	pProfSess   = 'q'
 	pTouch      = 't'
+	pViewedWith = 'v'
+	pBoughtWith = 'b'
+	pUnknownPID = 'n'
 )
 
 // projectionPrefixes are dropped by Rebuild, together with the checkpoint.
-var projectionPrefixes = []byte{pProfile, pAnon, pProfileEv, pTypeEv, pSession, pClientSess, pOpenSess, pProfSess, pTouch}
+var projectionPrefixes = []byte{pProfile, pAnon, pProfileEv, pTypeEv, pSession, pClientSess, pOpenSess, pProfSess, pTouch,
+	pViewedWith, pBoughtWith, pUnknownPID}
 
 // dedupTTL is how long an event id is remembered for idempotent retries.
 const dedupTTL = 8 * 24 * time.Hour

@@ -1,6 +1,7 @@
 package track
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -26,14 +27,24 @@ type fold struct {
 	links       map[string]string
 	deleted     []string // profiles merged away
 	newSessions []*model.Session
+	known       func(productID string) bool
+	pairs       map[pair]int64
+	unknown     map[string]int64
 }
 
-func newFold(tx *store.Tx, timeout time.Duration, cache *state) *fold {
+type pair struct {
+	kind byte
+	a, b string
+}
+
+func newFold(tx *store.Tx, timeout time.Duration, cache *state, known func(string) bool) *fold {
 	return &fold{
-		tx: tx, timeout: timeout, cache: cache,
+		tx: tx, timeout: timeout, cache: cache, known: known,
 		profiles: map[string]*model.Profile{},
 		sessions: map[string]*model.Session{},
 		links:    map[string]string{},
+		pairs:    map[pair]int64{},
+		unknown:  map[string]int64{},
 	}
 }
 
@@ -56,7 +67,70 @@ func (f *fold) write() error {
 		}
 	}
 	f.newSessions = f.newSessions[:0]
+	for p, n := range f.pairs {
+		if err := f.tx.AddPairCount(p.kind, p.a, p.b, n); err != nil {
+			return err
+		}
+	}
+	clear(f.pairs)
+	for id, n := range f.unknown {
+		if err := f.tx.AddUnknownProduct(id, n); err != nil {
+			return err
+		}
+	}
+	clear(f.unknown)
 	return nil
+}
+
+// products counts what an event says about products: IDs the catalogue
+// lacks, products viewed in the same session, products bought in the same
+// order.
+func (f *fold) products(ev *model.Event, sess *model.Session) {
+	var ids []string
+	switch ev.Type {
+	case model.ProductView, model.AddToCart, model.RemoveFromCart:
+		if id, ok := stringish(ev.Props["product_id"]); ok && id != "" {
+			ids = []string{id}
+		}
+	case model.Order:
+		var items []struct {
+			ProductID string `json:"product_id"`
+		}
+		json.Unmarshal(ev.Props["items"], &items)
+		for _, it := range items {
+			if it.ProductID != "" && !slices.Contains(ids, it.ProductID) {
+				ids = append(ids, it.ProductID)
+			}
+		}
+	}
+	for _, id := range ids {
+		if f.known != nil && !f.known(id) {
+			f.unknown[id]++
+		}
+	}
+	both := func(kind byte, a, b string) {
+		f.pairs[pair{kind, a, b}]++
+		f.pairs[pair{kind, b, a}]++
+	}
+	switch ev.Type {
+	case model.ProductView:
+		if len(ids) == 0 || slices.Contains(sess.Products, ids[0]) {
+			return
+		}
+		for _, other := range sess.Products {
+			both(store.ViewedTogether, ids[0], other)
+		}
+		sess.Products = append(sess.Products, ids[0])
+		if len(sess.Products) > model.MaxSessionProducts {
+			sess.Products = sess.Products[1:]
+		}
+	case model.Order:
+		for i, a := range ids {
+			for _, b := range ids[i+1:] {
+				both(store.BoughtTogether, a, b)
+			}
+		}
+	}
 }
 
 // commit hands what the committed transaction wrote to the working set.
@@ -212,6 +286,7 @@ func (f *fold) fold(ev *model.Event) error {
 			}
 		}
 	}
+	f.products(ev, sess)
 	return f.tx.IndexEvent(profileID, ev.Type, ev.Seq)
 }
 

@@ -22,6 +22,7 @@ type projector struct {
 	log     *slog.Logger
 	cache   *state
 	busy    func() bool // whether ingestion is busy
+	known   func(productID string) bool
 	wake    chan struct{}
 	urgent  chan struct{} // someone waits for the fold: skip the gathering delay
 	erase   chan eraseRequest
@@ -191,7 +192,7 @@ func (p *projector) step(max int) (int, error) {
 	}
 	var f *fold
 	err = p.st.Project(func(tx *store.Tx) error {
-		f = newFold(tx, p.timeout, p.cache)
+		f = newFold(tx, p.timeout, p.cache, p.known)
 		for _, ev := range evs {
 			if err := f.fold(ev); err != nil {
 				return err

@@ -30,8 +30,11 @@ type Options struct {
 	VisitFromReferrer bool
 	MaxPendingEvents  int // events waiting for a commit before Ingest answers ErrOverloaded
 	MaxBatchEvents    int // events in one group commit
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// KnownProduct reports whether a product ID is in the catalogue;
+	// events naming others are counted (UnknownProducts). Nil: all known.
+	KnownProduct func(productID string) bool
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Tracker ingests events and folds them into projections.
@@ -62,6 +65,7 @@ func New(st *store.Store, o Options) *Tracker {
 	t.proj = newProjector(st, o.SessionTimeout, o.Logger)
 	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), t.proj.committed)
 	t.proj.busy = t.c.busy
+	t.proj.known = o.KnownProduct
 	return t
 }
 

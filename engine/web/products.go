@@ -129,8 +129,12 @@ func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) error {
 		items, err = s.catalog.Similar(r.PathValue("id"), limit)
 	case "top_in_category":
 		items, err = s.catalog.TopInCategory(r.PathValue("id"), limit)
+	case "viewed_together":
+		items, err = s.catalog.Together(store.ViewedTogether, r.PathValue("id"), limit)
+	case "bought_together":
+		items, err = s.catalog.Together(store.BoughtTogether, r.PathValue("id"), limit)
 	default:
-		return invalid("kind", "kind must be similar or top_in_category")
+		return invalid("kind", "kind must be similar, viewed_together, bought_together or top_in_category")
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "not_found", "id", "no product "+r.PathValue("id"))
@@ -145,5 +149,20 @@ func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) error {
 		items = []catalog.Item{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"products": items})
+	return nil
+}
+
+// unknownProducts is GET /api/v1/feed/unknown-products: product IDs that
+// events named but the catalogue lacks, most frequent first. The feed's ID
+// and the events' product_id must be the same.
+func (s *Server) unknownProducts(w http.ResponseWriter, r *http.Request) error {
+	counts, err := s.st.UnknownProducts(1000)
+	if err != nil {
+		return err
+	}
+	if counts == nil {
+		counts = []store.Count{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"products": counts})
 	return nil
 }

@@ -157,3 +157,51 @@ func TestProductFeedAndSearch(t *testing.T) {
 		t.Errorf("after a rebuild: %s", ids(res.Products))
 	}
 }
+
+func TestTogetherAndUnknownProducts(t *testing.T) {
+	a := enginetest.NewApp(t)
+	a.Do(t, "POST", "/api/v1/feed/import", sampleFeed(t), nil, a.Auth()...)
+	view := func(id, anon, sess, product string) map[string]any {
+		return map[string]any{"id": id, "type": "product_view", "anonymous_id": anon, "session_id": sess,
+			"url": "https://shop.example/p/" + product, "props": map[string]any{"product_id": product}}
+	}
+	var ans answer
+	a.Do(t, "POST", "/t", batch(
+		view("1", "a", "s1", "1001"), view("2", "a", "s1", "1010"), view("3", "a", "s1", "1002"), view("4", "a", "s1", "1001"),
+		view("5", "b", "s2", "1001"), view("6", "b", "s2", "1010"),
+		view("7", "c", "s3", "1006"), view("8", "c", "s3", "1001"), // a variation of the beanie 1005
+		view("9", "c", "s3", "9999"), view("10", "c", "s3", "9999"),
+		map[string]any{"id": "11", "type": "order", "anonymous_id": "b", "session_id": "s2", "url": "https://shop.example/thanks",
+			"props": map[string]any{"order_id": "o1", "value": 10, "currency": "EUR", "items": []any{
+				map[string]any{"product_id": "1001", "price": 5}, map[string]any{"product_id": "1003", "price": 5}, map[string]any{"product_id": "1001", "price": 5}}}},
+	), &ans)
+	if ans.Accepted != 11 {
+		t.Fatalf("%+v", ans)
+	}
+	a.Fold(t)
+	var rec struct{ Products []catalog.Item }
+	a.Do(t, "GET", "/api/v1/products/1001/recommendations?kind=viewed_together", nil, &rec, a.Auth()...)
+	if ids(rec.Products) != "1010,1002,1005" {
+		t.Errorf("viewed together with 1001: %s (want 1010 twice, then 1002 and the beanie's main product)", ids(rec.Products))
+	}
+	rec.Products = nil
+	a.Do(t, "GET", "/api/v1/products/1003/recommendations?kind=bought_together", nil, &rec, a.Auth()...)
+	if ids(rec.Products) != "1001" {
+		t.Errorf("bought together with 1003: %s", ids(rec.Products))
+	}
+	rec.Products = nil
+	a.Do(t, "GET", "/api/v1/products/1007/recommendations?kind=viewed_together", nil, &rec, a.Auth()...)
+	if ids(rec.Products) != "1001" {
+		t.Errorf("viewed together with a variation of 1005: %s", ids(rec.Products))
+	}
+	var unknown struct {
+		Products []struct {
+			ID    string
+			Count int
+		}
+	}
+	a.Do(t, "GET", "/api/v1/feed/unknown-products", nil, &unknown, a.Auth()...)
+	if len(unknown.Products) != 1 || unknown.Products[0].ID != "9999" || unknown.Products[0].Count != 2 {
+		t.Errorf("unknown products %+v", unknown.Products)
+	}
+}

@@ -67,6 +67,7 @@ func (s *Server) publicRoutes() []route {
 		{"POST", "/api/v1/users/import", model.ScopeUsersWrite, s.importUsers},
 		{"POST", "/api/v1/feed/import", model.ScopeFeedWrite, s.importFeed},
 		{"GET", "/api/v1/feed/report", model.ScopeProducts, s.feedReport},
+		{"GET", "/api/v1/feed/unknown-products", model.ScopeProducts, s.unknownProducts},
 		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
 		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
 		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},

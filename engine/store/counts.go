@@ -1,0 +1,78 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"sort"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Counter kinds, aggregated from events; they hold no personal data and
+// stay when a user is erased.
+const (
+	ViewedTogether = pViewedWith
+	BoughtTogether = pBoughtWith
+)
+
+// AddPairCount adds delta to how often products a and b went together.
+func (tx *Tx) AddPairCount(kind byte, a, b string, delta int64) error {
+	return tx.addCount(append(sub(kind, a), b...), delta)
+}
+
+// AddUnknownProduct counts events naming a product ID the catalogue lacks.
+func (tx *Tx) AddUnknownProduct(id string, delta int64) error {
+	return tx.addCount(key(pUnknownPID, id), delta)
+}
+
+func (tx *Tx) addCount(k []byte, delta int64) error {
+	n, err := getUint64(tx.txn, k)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return tx.txn.Set(k, uint64Bytes(n+uint64(delta)))
+}
+
+// Count is an ID and how often it was counted.
+type Count struct {
+	ID    string `json:"id"`
+	Count uint64 `json:"count"`
+}
+
+// PairCounts returns the products that went together with a, most often
+// first.
+func (s *Store) PairCounts(kind byte, a string, limit int) ([]Count, error) {
+	return s.counts(sub(kind, a), limit)
+}
+
+// UnknownProducts returns the product IDs events named that the catalogue
+// lacks, most often first.
+func (s *Store) UnknownProducts(limit int) ([]Count, error) {
+	return s.counts(prefix(pUnknownPID), limit)
+}
+
+func (s *Store) counts(pfx []byte, limit int) ([]Count, error) {
+	var out []Count
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var n uint64
+			if err := it.Item().Value(func(b []byte) error {
+				if len(b) == 8 {
+					n = binary.BigEndian.Uint64(b)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			out = append(out, Count{string(it.Item().Key()[len(pfx):]), n})
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
+}
