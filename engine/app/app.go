@@ -129,6 +129,13 @@ func (a *App) Serve(ctx context.Context) error {
 	projCtx, stopProj := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Tracker.Run(projCtx) })
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	if f := a.cfg.Feed; f.URL != "" {
+		syncer := a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
+			Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
+		wg.Go(func() { syncer.Run(syncCtx) })
+	}
 
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -158,6 +165,7 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.Tracker.Close()
 	stopProj()
+	stopSync()
 	wg.Wait()
 	if e := a.Catalog.Close(); e != nil {
 		err = errors.Join(err, e)

@@ -35,6 +35,12 @@ type Feed struct {
 	// description, price, discount_price, photos, color, brand, stock,
 	// main) to the header name a feed uses for it.
 	Columns map[string]string `toml:"columns"`
+	// URL is fetched every Interval and imported when it changed.
+	URL          string   `toml:"url"`
+	Interval     Duration `toml:"interval"`
+	Timeout      Duration `toml:"timeout"`
+	MaxBytes     int64    `toml:"max_bytes"`
+	AllowPrivate bool     `toml:"allow_private"`
 }
 
 // Demo configures the demo shop.
@@ -98,7 +104,12 @@ func Default() Config {
 			MaxBatchEvents:   2000,
 		},
 		Demo: Demo{Enabled: true},
-		Feed: Feed{Columns: map[string]string{}},
+		Feed: Feed{
+			Columns:  map[string]string{},
+			Interval: Duration{time.Hour},
+			Timeout:  Duration{2 * time.Minute},
+			MaxBytes: 1 << 30,
+		},
 	}
 }
 
@@ -186,12 +197,12 @@ func setField(f reflect.Value, value string) error {
 			return fmt.Errorf("%q is not true or false", value)
 		}
 		f.SetBool(b)
-	case reflect.Int:
-		n, err := strconv.Atoi(value)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not a whole number", value)
 		}
-		f.SetInt(int64(n))
+		f.SetInt(n)
 	case reflect.Slice:
 		var list []string
 		for _, s := range strings.Split(value, ",") {
@@ -255,6 +266,20 @@ func (c Config) Validate() error {
 		if !slices.Contains(FeedFields, field) {
 			bad("feed.columns", "%q is not a field (%s)", field, strings.Join(FeedFields, ", "))
 		}
+	}
+	if u := c.Feed.URL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("feed.url", "must be an http or https URL")
+		}
+	}
+	if c.Feed.Interval.Duration < time.Minute {
+		bad("feed.interval", "must be at least 1m")
+	}
+	if c.Feed.Timeout.Duration <= 0 {
+		bad("feed.timeout", "must be positive")
+	}
+	if c.Feed.MaxBytes < 1 {
+		bad("feed.max_bytes", "must be at least 1")
 	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")
