@@ -108,8 +108,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if err := a.Listen(); err != nil {
 		return errors.Join(err, a.Close())
 	}
-	fmt.Fprintf(stdout, "Shoptrail is running.\n  public listener: %s  (tracker, events, API)\n  admin listener:  %s\n  data:            %s\nPress Ctrl+C to stop.\n",
+	fmt.Fprintf(stdout, "Shoptrail is running.\n  public listener: %s  (tracker, events, API; demo shop at /demo/)\n  admin listener:  %s\n  data:            %s\n",
 		a.PublicURL, a.AdminURL, cfg.Storage.Dir)
+	if token := a.Guard.SetupToken(); token != "" {
+		// printed, never logged: the log may be shipped elsewhere
+		fmt.Fprintf(stdout, "First run: create the admin account at %s/setup?token=%s\n", a.AdminURL, token)
+	}
+	fmt.Fprintln(stdout, "Press Ctrl+C to stop.")
 	return a.Serve(ctx)
 }
 

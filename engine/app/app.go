@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
@@ -32,6 +33,7 @@ type App struct {
 	Store   *store.Store
 	Tracker *track.Tracker
 	Catalog *catalog.Catalog
+	Guard   *admin.Guard
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -90,6 +92,14 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			}
 		}
 	}
+	if a.Guard, err = admin.New(st, log.With("component", "admin"), time.Now); err != nil {
+		return fail(err)
+	}
+	ui, err := web.NewAdminUI(a.Guard)
+	if err != nil {
+		return fail(err)
+	}
+	w.ServeAdmin(ui)
 	a.public = newServer(w.Public(), log)
 	a.admin = newServer(w.Admin(), log)
 	return a, nil

@@ -40,7 +40,12 @@ type shape struct {
 	families map[string][]string // main ID → variation IDs
 	mainOf   map[string]string   // variation ID → main ID
 	known    map[string]bool     // every product ID, removed ones too
+	count    int                 // products not removed
 }
+
+// Count is how many products (variations included, removed ones not) the
+// catalogue holds.
+func (c *Catalog) Count() int { return c.shape.Load().count }
 
 // Known reports whether a product ID is in the catalogue.
 func (c *Catalog) Known(id string) bool { return c.shape.Load().known[id] }
@@ -134,6 +139,9 @@ func (c *Catalog) reindex(gen uint64, rebuild bool) error {
 	var variations []model.Product
 	err := c.st.ScanProducts(gen, func(p model.Product) error {
 		sh.known[p.ID] = true
+		if !p.Removed {
+			sh.count++
+		}
 		if p.MainID != "" {
 			variations = append(variations, p)
 			return nil

@@ -53,6 +53,9 @@ type HTTP struct {
 	Public          string   `toml:"public"`
 	Admin           string   `toml:"admin"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// AdminHosts are host names, besides localhost and loopback
+	// addresses, under which the admin UI answers (DNS rebinding guard).
+	AdminHosts []string `toml:"admin_hosts"`
 }
 
 // Storage configures the Badger database.
@@ -88,6 +91,7 @@ func Default() Config {
 			Public:          "127.0.0.1:8080",
 			Admin:           "127.0.0.1:8081",
 			ShutdownTimeout: Duration{10 * time.Second},
+			AdminHosts:      []string{},
 		},
 		Storage: Storage{Dir: "./data"},
 		Sites: Sites{

@@ -18,6 +18,8 @@ import (
 //	i/<event id>                      seq of the event with that id; expires after dedupTTL
 //	k/<sha256 of api key>             API key (JSON)
 //	u/<email>                         user attributes set through the Users API (JSON)
+//	m/admin                           the admin account (JSON)
+//	A/<sha256 of session id>          an admin session (JSON); expires at its absolute timeout
 //	m/catalogue                       the current catalogue generation (uint64)
 //	m/feed/report                     the report of the last feed import (JSON)
 //	g/<generation><product id>        product (JSON) of one catalogue generation
@@ -43,6 +45,7 @@ const (
 	pAPIKey     = 'k'
 	pUser       = 'u'
 	pProduct    = 'g'
+	pAdminSess  = 'A'
 	pProfile    = 'p'
 	pAnon       = 'a'
 	pProfileEv  = 'x'
@@ -69,6 +72,7 @@ var (
 	keyCheckpoint = []byte("m/checkpoint")
 	keyCatalogue  = []byte("m/catalogue")
 	keyFeedReport = []byte("m/feed/report")
+	keyAdmin      = []byte("m/admin")
 )
 
 func generationPrefix(gen uint64) []byte { return binary.BigEndian.AppendUint64(prefix(pProduct), gen) }

@@ -28,6 +28,7 @@ type Server struct {
 	catalog *catalog.Catalog
 	assets  *tracker.Assets
 	demo    http.Handler // the demo shop; nil when turned off
+	ui      *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	log     *slog.Logger
 	now     func() time.Time
 }
@@ -94,14 +95,6 @@ func (s *Server) Public() http.Handler {
 		mux.Handle("GET /demo/", s.demo)
 		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
 	}
-	mux.HandleFunc("/", s.handle(notFound))
-	return mux
-}
-
-// Admin is the route table of the admin listener (loopback by default).
-func (s *Server) Admin() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.handle(s.health))
 	mux.HandleFunc("/", s.handle(notFound))
 	return mux
 }

@@ -1,0 +1,69 @@
+// Package embedui is the admin UI's templates and static files, embedded
+// into the binary. It depends on no other Shoptrail package: engine/web
+// renders the pages with the data they show.
+package embedui
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"time"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+//go:embed static
+var static embed.FS
+
+// Pages are the admin pages, each parsed with the layout.
+var Pages = []string{"setup", "login", "dashboard"}
+
+// Parse parses every page at startup; a test executes each one.
+func Parse() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "—"
+			}
+			return t.Local().Format("2 Jan 2006 15:04:05")
+		},
+		"thousands": thousands,
+	}
+	out := map[string]*template.Template{}
+	for _, p := range Pages {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/"+p+".html")
+		if err != nil {
+			return nil, fmt.Errorf("embedui: %s: %w", p, err)
+		}
+		out[p] = t
+	}
+	return out, nil
+}
+
+// Static is the static files (CSS, images), served under /static/.
+func Static() fs.FS {
+	sub, _ := fs.Sub(static, "static")
+	return sub
+}
+
+// thousands writes 12345678 as 12 345 678.
+func thousands(n any) string {
+	s := fmt.Sprint(n)
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, "\u202f"...) // a narrow no-break space
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}

@@ -1,0 +1,211 @@
+// Package admin guards the admin UI: the one admin account, created on
+// first run with a one-time setup token; sign-in with throttling; sessions
+// with idle and absolute timeouts, stored hashed.
+package admin
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+// Errors.
+var (
+	ErrSetupDone     = errors.New("admin: the admin account exists already")
+	ErrBadToken      = errors.New("admin: the setup token is wrong")
+	ErrBadLogin      = errors.New("admin: wrong username or password")
+	ErrThrottled     = errors.New("admin: too many failed sign-ins; wait a few minutes")
+	ErrNoSession     = errors.New("admin: not signed in")
+	ErrWeakPassword  = fmt.Errorf("admin: the password needs at least %d characters", MinPassword)
+	ErrBadUsername   = errors.New("admin: the username needs 1 to 64 characters without spaces")
+	errLongPassword  = errors.New("admin: the password may have at most 72 bytes")
+	sessionIdle      = 2 * time.Hour
+	sessionAbsolute  = 24 * time.Hour
+	failureWindow    = 15 * time.Minute
+	maxFailures      = 5
+	maxFailuresTotal = 50 // per window, from all addresses: a distributed guess is slowed too
+)
+
+// MinPassword is the shortest password accepted.
+const MinPassword = 10
+
+// Guard holds the setup token and the sign-in throttle.
+type Guard struct {
+	st  *store.Store
+	log *slog.Logger
+	now func() time.Time
+
+	setupToken string // "" once the account exists
+
+	mu       sync.Mutex
+	failures map[string][]time.Time // by client address
+	all      []time.Time
+}
+
+// New returns the guard. Before setup it makes a one-time setup token and
+// logs where to use it.
+func New(st *store.Store, log *slog.Logger, now func() time.Time) (*Guard, error) {
+	g := &Guard{st: st, log: log, now: now, failures: map[string][]time.Time{}}
+	if _, err := st.Admin(); errors.Is(err, store.ErrNotFound) {
+		g.setupToken = randomToken(18)
+	} else if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// SetupToken is the one-time token, "" once the admin account exists.
+func (g *Guard) SetupToken() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.setupToken
+}
+
+// NeedsSetup reports whether the admin account is still to be created.
+func (g *Guard) NeedsSetup() bool { return g.SetupToken() != "" }
+
+// Setup creates the admin account with the setup token; the token then
+// stops working.
+func (g *Guard) Setup(token, username, password string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.setupToken == "" {
+		return ErrSetupDone
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(g.setupToken)) != 1 {
+		return ErrBadToken
+	}
+	if err := checkCredentials(username, password); err != nil {
+		return err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), 12)
+	if err != nil {
+		return err
+	}
+	err = g.st.CreateAdmin(store.AdminAccount{Username: username, Hash: hash, CreatedAt: g.now().UTC()})
+	if errors.Is(err, store.ErrExists) {
+		return ErrSetupDone
+	}
+	if err != nil {
+		return err
+	}
+	g.setupToken = ""
+	return nil
+}
+
+func checkCredentials(username, password string) error {
+	if username == "" || len(username) > 64 || strings.ContainsAny(username, " \t\r\n") || !utf8.ValidString(username) {
+		return ErrBadUsername
+	}
+	if utf8.RuneCountInString(password) < MinPassword {
+		return ErrWeakPassword
+	}
+	if len(password) > 72 {
+		return errLongPassword
+	}
+	return nil
+}
+
+// Login checks the credentials and starts a session: it returns the new
+// session id for the cookie. Failed attempts are throttled per client
+// address and in total.
+func (g *Guard) Login(username, password, client string) (string, error) {
+	if g.throttled(client) {
+		return "", ErrThrottled
+	}
+	acc, err := g.st.Admin()
+	if errors.Is(err, store.ErrNotFound) {
+		return "", ErrBadLogin
+	}
+	if err != nil {
+		return "", err
+	}
+	userOK := subtle.ConstantTimeCompare([]byte(username), []byte(acc.Username)) == 1
+	passErr := bcrypt.CompareHashAndPassword(acc.Hash, []byte(password)) // always run: no timing hint
+	if !userOK || passErr != nil {
+		g.fail(client)
+		return "", ErrBadLogin
+	}
+	id := randomToken(32)
+	now := g.now().UTC()
+	if err := g.st.PutAdminSession(hashID(id), store.AdminSession{Username: acc.Username, Created: now, LastSeen: now}, now.Add(sessionAbsolute)); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Check returns the session of a cookie's id, refreshing its idle timer.
+func (g *Guard) Check(id string) (store.AdminSession, error) {
+	if id == "" {
+		return store.AdminSession{}, ErrNoSession
+	}
+	h := hashID(id)
+	sess, err := g.st.AdminSession(h)
+	if errors.Is(err, store.ErrNotFound) {
+		return sess, ErrNoSession
+	}
+	if err != nil {
+		return sess, err
+	}
+	now := g.now().UTC()
+	if now.Sub(sess.LastSeen) > sessionIdle || now.Sub(sess.Created) > sessionAbsolute {
+		g.st.DeleteAdminSession(h)
+		return sess, ErrNoSession
+	}
+	if now.Sub(sess.LastSeen) > time.Minute {
+		sess.LastSeen = now
+		g.st.PutAdminSession(h, sess, sess.Created.Add(sessionAbsolute))
+	}
+	return sess, nil
+}
+
+// Logout ends the session.
+func (g *Guard) Logout(id string) error { return g.st.DeleteAdminSession(hashID(id)) }
+
+func (g *Guard) throttled(client string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cut := g.now().Add(-failureWindow)
+	keep := func(ts []time.Time) []time.Time {
+		i := 0
+		for i < len(ts) && ts[i].Before(cut) {
+			i++
+		}
+		return ts[i:]
+	}
+	g.failures[client] = keep(g.failures[client])
+	g.all = keep(g.all)
+	return len(g.failures[client]) >= maxFailures || len(g.all) >= maxFailuresTotal
+}
+
+func (g *Guard) fail(client string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	g.failures[client] = append(g.failures[client], now)
+	g.all = append(g.all, now)
+	g.log.Warn("admin sign-in failed", "client", client)
+}
+
+func hashID(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

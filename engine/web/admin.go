@@ -1,0 +1,223 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/shoptrail/shoptrail/embedui"
+	"github.com/shoptrail/shoptrail/engine/admin"
+	"github.com/shoptrail/shoptrail/engine/track"
+)
+
+const sessionCookie = "shoptrail_admin"
+
+// adminUser is the context key of the signed-in admin's username.
+type adminUser struct{}
+
+// adminCSP allows nothing but this listener's own files: no inline script,
+// no framing.
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// AdminUI is what the admin listener needs besides the Server.
+type AdminUI struct {
+	Guard *admin.Guard
+	pages map[string]*template.Template
+}
+
+// NewAdminUI parses the admin pages.
+func NewAdminUI(g *admin.Guard) (*AdminUI, error) {
+	pages, err := embedui.Parse()
+	if err != nil {
+		return nil, err
+	}
+	return &AdminUI{Guard: g, pages: pages}, nil
+}
+
+// ServeAdmin turns on the admin UI on the admin listener.
+func (s *Server) ServeAdmin(ui *AdminUI) { s.ui = ui }
+
+// adminRoutes is the admin listener's route table. Pages that need a
+// signed-in admin say so with requireAdmin.
+func (s *Server) adminRoutes() []route {
+	r := []route{{"GET", "/healthz", "", s.health}}
+	if s.ui == nil {
+		return r
+	}
+	return append(r,
+		route{"GET", "/setup", "", s.setupPage},
+		route{"POST", "/setup", "", s.setup},
+		route{"GET", "/login", "", s.loginPage},
+		route{"POST", "/login", "", s.login},
+		route{"POST", "/logout", "", s.logout},
+		route{"GET", "/{$}", "", s.requireAdmin(s.dashboard)},
+	)
+}
+
+// Admin is the admin listener's handler: a Host allow-list against DNS
+// rebinding, strict security headers, and cross-origin protection (CSRF)
+// for every state-changing request.
+func (s *Server) Admin() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.adminRoutes() {
+		mux.HandleFunc(rt.method+" "+rt.path, s.handle(rt.h))
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(embedui.Static())))
+	mux.HandleFunc("/", s.handle(notFound))
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusForbidden, errorBody{errorf(http.StatusForbidden, "cross_origin", "Origin", "cross-origin requests may not change anything")})
+	}))
+	protected := csrf.Handler(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.adminHostAllowed(r.Host) {
+			writeJSON(w, http.StatusMisdirectedRequest, errorBody{errorf(http.StatusMisdirectedRequest, "wrong_host", "Host",
+				"the admin UI answers only to the hosts in [http] admin_hosts")})
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", adminCSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		protected.ServeHTTP(w, r)
+	})
+}
+
+// adminHostAllowed accepts loopback names and [http] admin_hosts.
+func (s *Server) adminHostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(strings.ToLower(host), "[]")
+	if host == "localhost" || slices.Contains(s.cfg.HTTP.AdminHosts, host) {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// requireAdmin lets signed-in admins through and sends others to sign in
+// (or, before setup, to create the account).
+func (s *Server) requireAdmin(next handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.ui.Guard.NeedsSetup() {
+			http.Redirect(w, r, "/setup", http.StatusSeeOther)
+			return nil
+		}
+		c, _ := r.Cookie(sessionCookie)
+		var id string
+		if c != nil {
+			id = c.Value
+		}
+		sess, err := s.ui.Guard.Check(id)
+		if errors.Is(err, admin.ErrNoSession) {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return next(w, r.WithContext(context.WithValue(r.Context(), adminUser{}, sess.Username)))
+	}
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, page string, data map[string]any) error {
+	var buf bytes.Buffer
+	if err := s.ui.pages[page].Execute(&buf, data); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) error {
+	if !s.ui.Guard.NeedsSetup() {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, http.StatusOK, "setup", map[string]any{"Token": r.URL.Query().Get("token"), "MinPassword": admin.MinPassword})
+}
+
+func (s *Server) setup(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	token, user, pass := r.PostFormValue("token"), strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
+	err := s.ui.Guard.Setup(token, user, pass)
+	switch {
+	case errors.Is(err, admin.ErrSetupDone):
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil
+	case errors.Is(err, admin.ErrBadToken), errors.Is(err, admin.ErrWeakPassword), errors.Is(err, admin.ErrBadUsername), err != nil && strings.HasPrefix(err.Error(), "admin:"):
+		return s.render(w, http.StatusBadRequest, "setup", map[string]any{"Token": token, "Username": user, "MinPassword": admin.MinPassword,
+			"Error": strings.TrimPrefix(err.Error(), "admin: ")})
+	case err != nil:
+		return err
+	}
+	s.log.Info("admin account created", "username", user)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
+	if s.ui.Guard.NeedsSetup() {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, http.StatusOK, "login", map[string]any{})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	user, pass := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	id, err := s.ui.Guard.Login(user, pass, client)
+	switch {
+	case errors.Is(err, admin.ErrThrottled):
+		w.Header().Set("Retry-After", "900")
+		return s.render(w, http.StatusTooManyRequests, "login", map[string]any{"Username": user, "Error": "Too many failed sign-ins. Wait 15 minutes."})
+	case errors.Is(err, admin.ErrBadLogin):
+		return s.render(w, http.StatusUnauthorized, "login", map[string]any{"Username": user, "Error": "Wrong username or password."})
+	case err != nil:
+		return err
+	}
+	// a new id at every sign-in: a session id planted before cannot be used
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: 24 * 3600})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.ui.Guard.Logout(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	last, err := s.st.LastSeq()
+	if err != nil {
+		return err
+	}
+	evs, err := s.tracker.Events(track.Query{Limit: 20})
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"User": r.Context().Value(adminUser{}), "EventsStored": last, "Events": evs, "Products": s.catalog.Count()}
+	if rep, err := s.catalog.Report(); err == nil {
+		data["FeedImported"] = rep.Finished
+	}
+	return s.render(w, http.StatusOK, "dashboard", data)
+}

@@ -1,0 +1,154 @@
+package web_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/shoptrail/shoptrail/engine/enginetest"
+)
+
+type adminClient struct {
+	t      *testing.T
+	base   string
+	cookie *http.Cookie
+}
+
+// do sends a request to the admin listener without following redirects.
+func (c *adminClient) do(method, path string, form url.Values, header ...string) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, c.base+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if c.cookie != nil {
+		req.AddCookie(c.cookie)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+		} else {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := (&http.Transport{}).RoundTrip(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestAdminSetupLoginAndGuards(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := &adminClient{t: t, base: a.AdminURL}
+	token := a.Guard.SetupToken()
+	if len(token) < 20 {
+		t.Fatalf("setup token %q", token)
+	}
+	// before setup everything leads to the setup page
+	if resp, _ := c.do("GET", "/", nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/setup" {
+		t.Fatalf("before setup: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, page := c.do("GET", "/setup", nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "setup token") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("setup page: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, tt := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"token": {"wrong"}, "username": {"owner"}, "password": {"a long enough password"}}, "setup token is wrong"},
+		{url.Values{"token": {token}, "username": {"owner"}, "password": {"short"}}, "at least 10 characters"},
+		{url.Values{"token": {token}, "username": {"two words"}, "password": {"a long enough password"}}, "username"},
+	} {
+		if resp, page := c.do("POST", "/setup", tt.form); resp.StatusCode != 400 || !strings.Contains(page, tt.want) {
+			t.Errorf("setup %v: %d, want %q in the page", tt.form, resp.StatusCode, tt.want)
+		}
+	}
+	if resp, _ := c.do("POST", "/setup", url.Values{"token": {token}, "username": {"owner"}, "password": {"correct horse battery"}}); resp.StatusCode != 303 {
+		t.Fatalf("setup: %d", resp.StatusCode)
+	}
+	// the token worked once
+	if resp, _ := c.do("POST", "/setup", url.Values{"token": {token}, "username": {"evil"}, "password": {"another password!"}}); resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("second setup: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/", nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("not signed in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, page := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"wrong password"}}); resp.StatusCode != 401 || !strings.Contains(page, "Wrong username or password") {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	resp, _ = c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
+	cookies := resp.Cookies()
+	if resp.StatusCode != 303 || len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login: %d %+v", resp.StatusCode, cookies)
+	}
+	first := cookies[0]
+	c.cookie = first
+	if resp, page := c.do("GET", "/", nil); resp.StatusCode != 200 || !strings.Contains(page, "owner") || !strings.Contains(page, "Dashboard") {
+		t.Fatalf("dashboard: %d", resp.StatusCode)
+	}
+	// a new session id at every sign-in
+	resp, _ = c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
+	if resp.Cookies()[0].Value == first.Value {
+		t.Error("the session id was not rotated at sign-in")
+	}
+
+	// cross-site POST: refused
+	if resp, _ := c.do("POST", "/logout", url.Values{}, "Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != 403 {
+		t.Errorf("cross-site logout: %d", resp.StatusCode)
+	}
+	// DNS rebinding: another Host name
+	if resp, _ := c.do("GET", "/", nil, "Host", "attacker.example"); resp.StatusCode != 421 {
+		t.Errorf("Host attacker.example: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/", nil, "Host", "localhost:1234"); resp.StatusCode != 200 {
+		t.Errorf("Host localhost: %d", resp.StatusCode)
+	}
+	// sign out: the cookie stops working
+	c.do("POST", "/logout", url.Values{})
+	if resp, _ := c.do("GET", "/", nil); resp.StatusCode != 303 {
+		t.Errorf("after sign-out: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/static/admin.css", nil); resp.StatusCode != 200 {
+		t.Errorf("static: %d", resp.StatusCode)
+	}
+}
+
+func TestAdminSignInIsThrottled(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := &adminClient{t: t, base: a.AdminURL}
+	c.do("POST", "/setup", url.Values{"token": {a.Guard.SetupToken()}, "username": {"owner"}, "password": {"correct horse battery"}})
+	for i := range 5 {
+		if resp, _ := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"guess"}}); resp.StatusCode != 401 {
+			t.Fatalf("attempt %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, _ := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("sixth attempt, right password: %d; want 429 until the window passes", resp.StatusCode)
+	}
+}
+
+func TestAdminShowsTrackedValuesAsText(t *testing.T) {
+	a := enginetest.NewApp(t)
+	xss := `"><img src=x onerror=alert(1)>`
+	a.Do(t, "POST", "/t", batch(map[string]any{"type": "page_view", "anonymous_id": "x", "url": "https://shop.example/?q=" + xss,
+		"referrer": "https://ref.example/" + xss, "email": "x@example.com", "props": map[string]any{"t": xss}}), nil)
+	c := &adminClient{t: t, base: a.AdminURL}
+	c.do("POST", "/setup", url.Values{"token": {a.Guard.SetupToken()}, "username": {"owner"}, "password": {"correct horse battery"}})
+	resp, _ := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
+	c.cookie = resp.Cookies()[0]
+	_, page := c.do("GET", "/", nil)
+	if strings.Contains(page, "<img src=x") || !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Fatalf("the dashboard does not escape tracked values:\n%s", page)
+	}
+}
