@@ -18,7 +18,7 @@ var templates embed.FS
 var static embed.FS
 
 // Pages are the admin pages, each parsed with the layout.
-var Pages = []string{"setup", "login", "dashboard"}
+var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "settings", "install"}
 
 // Parse parses every page at startup; a test executes each one.
 func Parse() (map[string]*template.Template, error) {
@@ -30,10 +30,11 @@ func Parse() (map[string]*template.Template, error) {
 			return t.Local().Format("2 Jan 2006 15:04:05")
 		},
 		"thousands": thousands,
+		"money":     func(minor int64) string { return fmt.Sprintf("%d.%02d", minor/100, minor%100) },
 	}
 	out := map[string]*template.Template{}
 	for _, p := range Pages {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/"+p+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/events.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("embedui: %s: %w", p, err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
+	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
 	"github.com/shoptrail/shoptrail/engine/web"
@@ -28,12 +29,13 @@ import (
 
 // App is a running Shoptrail.
 type App struct {
-	cfg     config.Config
-	log     *slog.Logger
-	Store   *store.Store
-	Tracker *track.Tracker
-	Catalog *catalog.Catalog
-	Guard   *admin.Guard
+	cfg      config.Config
+	log      *slog.Logger
+	Store    *store.Store
+	Tracker  *track.Tracker
+	Catalog  *catalog.Catalog
+	Guard    *admin.Guard
+	Settings *settings.Live
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -77,7 +79,17 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if !assets.Built {
 		log.Warn("this binary was built without the WASM tracker (run make); the snippet still counts page views")
 	}
-	w := web.New(cfg, st, a.Tracker, a.Catalog, assets, log.With("component", "web"), time.Now)
+	live, err := settings.Load(st, settings.Account{AllowedOrigins: cfg.Sites.AllowedOrigins,
+		SessionTimeout: cfg.Tracking.SessionTimeout.Duration, VisitFromReferrer: cfg.Tracking.VisitFromReferrer})
+	if err != nil {
+		return fail(err)
+	}
+	live.OnChange(func(s settings.Account) {
+		a.Tracker.SetVisitFromReferrer(s.VisitFromReferrer)
+		a.Tracker.SetSessionTimeout(s.SessionTimeout)
+	})
+	a.Settings = live
+	w := web.New(cfg, st, a.Tracker, a.Catalog, live, assets, log.With("component", "web"), time.Now)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
 		if err != nil {

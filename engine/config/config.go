@@ -53,6 +53,9 @@ type HTTP struct {
 	Public          string   `toml:"public"`
 	Admin           string   `toml:"admin"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// PublicURL is where browsers reach the public listener (behind the
+	// shop's TLS proxy), for the snippet; "" means http://<public>.
+	PublicURL string `toml:"public_url"`
 	// AdminHosts are host names, besides localhost and loopback
 	// addresses, under which the admin UI answers (DNS rebinding guard).
 	AdminHosts []string `toml:"admin_hosts"`
@@ -237,6 +240,11 @@ func (c Config) Validate() error {
 	if c.HTTP.Public == c.HTTP.Admin && !strings.HasSuffix(c.HTTP.Public, ":0") {
 		bad("http.admin", "must differ from http.public (%q)", c.HTTP.Public)
 	}
+	if u := c.HTTP.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("http.public_url", "%q is not a URL like https://track.shop.example", u)
+		}
+	}
 	if c.HTTP.ShutdownTimeout.Duration <= 0 {
 		bad("http.shutdown_timeout", "must be positive")
 	}
@@ -295,16 +303,6 @@ func (c Config) Validate() error {
 // same list in Fields; a test compares them).
 var FeedFields = []string{"id", "title", "url", "category_ids", "categories", "description",
 	"price", "discount_price", "photos", "color", "brand", "stock", "main"}
-
-// OriginAllowed reports whether a browser Origin may send events.
-func (s Sites) OriginAllowed(origin string) bool {
-	for _, o := range s.AllowedOrigins {
-		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
-}
 
 // Duration is a time.Duration written as "12h" or "30m" in TOML.
 type Duration struct{ time.Duration }

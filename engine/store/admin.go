@@ -70,3 +70,17 @@ func (s *Store) AdminSession(hash []byte) (AdminSession, error) {
 func (s *Store) DeleteAdminSession(hash []byte) error {
 	return s.update(func(txn *badger.Txn) error { return txn.Delete(key(pAdminSess, string(hash))) })
 }
+
+// Setting decodes the setting name into v, or returns ErrNotFound.
+func (s *Store) Setting(name string, v any) error {
+	return s.Read(func(tx *Tx) error { return tx.getJSON(settingKey(name), v) })
+}
+
+// PutSetting stores a setting.
+func (s *Store) PutSetting(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.update(func(txn *badger.Txn) error { return txn.Set(settingKey(name), b) })
+}

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -132,4 +135,75 @@ func (s *Store) Erase(profileID, email string) (int, error) {
 		return 0, fmt.Errorf("store: erase %s: %w", profileID, err)
 	}
 	return events, nil
+}
+
+// UserSummary is a row of the admin UI's user search.
+type UserSummary struct {
+	Email               string
+	Subscribed          bool
+	FirstSeen, LastSeen time.Time
+	Sessions, Orders    int64
+}
+
+// SearchUsers lists users whose email starts with prefix: those the
+// tracker identified and those created through the API, in email order.
+func (s *Store) SearchUsers(prefix string, limit int) ([]UserSummary, error) {
+	found := map[string]*UserSummary{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, scan := range []struct {
+			pfx  []byte
+			read func(email string, b []byte) error
+		}{
+			{key(pProfile, "u:"+prefix), func(email string, b []byte) error {
+				var p model.Profile
+				if err := json.Unmarshal(b, &p); err != nil {
+					return err
+				}
+				u := found[email]
+				if u == nil {
+					u = &UserSummary{Email: email}
+					found[email] = u
+				}
+				u.FirstSeen, u.LastSeen, u.Sessions, u.Orders = p.FirstSeen, p.LastSeen, p.Sessions, p.Orders
+				return nil
+			}},
+			{key(pUser, prefix), func(email string, b []byte) error {
+				var a user.Attrs
+				if err := json.Unmarshal(b, &a); err != nil {
+					return err
+				}
+				u := found[email]
+				if u == nil {
+					u = &UserSummary{Email: email, FirstSeen: a.CreatedAt, LastSeen: a.UpdatedAt}
+					found[email] = u
+				}
+				u.Subscribed = a.IsSubscribed != nil && *a.IsSubscribed
+				return nil
+			}},
+		} {
+			base := len(scan.pfx) - len(prefix)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: scan.pfx, PrefetchValues: true})
+			n := 0
+			for it.Rewind(); it.Valid() && n < limit*2; it.Next() {
+				email := string(it.Item().Key()[base:])
+				email = strings.TrimPrefix(email, "u:")
+				if err := it.Item().Value(func(b []byte) error { return scan.read(email, b) }); err != nil {
+					it.Close()
+					return err
+				}
+				n++
+			}
+			it.Close()
+		}
+		return nil
+	})
+	out := make([]UserSummary, 0, len(found))
+	for _, u := range found {
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
 }

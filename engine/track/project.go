@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -18,7 +19,7 @@ import (
 // repeats no work and loses none, and `shoptrail rebuild` can start over.
 type projector struct {
 	st      *store.Store
-	timeout time.Duration
+	timeout atomic.Int64 // the session timeout, nanoseconds
 	log     *slog.Logger
 	cache   *state
 	busy    func() bool // whether ingestion is busy
@@ -51,7 +52,9 @@ const (
 )
 
 func newProjector(st *store.Store, timeout time.Duration, log *slog.Logger) *projector {
-	return &projector{st: st, timeout: timeout, log: log, cache: newState(cacheEntries), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), erase: make(chan eraseRequest), advance: make(chan struct{})}
+	p := &projector{st: st, log: log, cache: newState(cacheEntries), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), erase: make(chan eraseRequest), advance: make(chan struct{})}
+	p.timeout.Store(int64(timeout))
+	return p
 }
 
 // committed hands the projector events just appended to the log, in seq
@@ -192,7 +195,7 @@ func (p *projector) step(max int) (int, error) {
 	}
 	var f *fold
 	err = p.st.Project(func(tx *store.Tx) error {
-		f = newFold(tx, p.timeout, p.cache, p.known)
+		f = newFold(tx, time.Duration(p.timeout.Load()), p.cache, p.known)
 		for _, ev := range evs {
 			if err := f.fold(ev); err != nil {
 				return err

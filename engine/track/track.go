@@ -72,6 +72,10 @@ func New(st *store.Store, o Options) *Tracker {
 // SetVisitFromReferrer turns the automatic visit_from_referrer event on or off.
 func (t *Tracker) SetVisitFromReferrer(on bool) { t.vfr.Store(on) }
 
+// SetSessionTimeout changes how long a session lasts after its last event,
+// for the events folded from now on.
+func (t *Tracker) SetSessionTimeout(d time.Duration) { t.proj.timeout.Store(int64(d)) }
+
 // VisitFromReferrer reports whether visit_from_referrer events are generated.
 func (t *Tracker) VisitFromReferrer() bool { return t.vfr.Load() }
 

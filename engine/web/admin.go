@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -57,6 +58,16 @@ func (s *Server) adminRoutes() []route {
 		route{"POST", "/login", "", s.login},
 		route{"POST", "/logout", "", s.logout},
 		route{"GET", "/{$}", "", s.requireAdmin(s.dashboard)},
+		route{"GET", "/users", "", s.requireAdmin(s.users)},
+		route{"GET", "/users/{email}", "", s.requireAdmin(s.userPage)},
+		route{"GET", "/products", "", s.requireAdmin(s.products)},
+		route{"POST", "/products/upload", "", s.requireAdmin(s.uploadFeed)},
+		route{"POST", "/products/sync", "", s.requireAdmin(s.syncFeed)},
+		route{"GET", "/settings", "", s.requireAdmin(s.settingsPage)},
+		route{"POST", "/settings", "", s.requireAdmin(s.saveSettings)},
+		route{"POST", "/settings/keys", "", s.requireAdmin(s.createKey)},
+		route{"POST", "/settings/keys/{id}/revoke", "", s.requireAdmin(s.revokeKey)},
+		route{"GET", "/install", "", s.requireAdmin(s.install)},
 	)
 }
 
@@ -215,9 +226,24 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"User": r.Context().Value(adminUser{}), "EventsStored": last, "Events": evs, "Products": s.catalog.Count()}
+	data := map[string]any{"EventsStored": last, "Events": evs, "Products": s.catalog.Count()}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["FeedImported"] = rep.Finished
 	}
-	return s.render(w, http.StatusOK, "dashboard", data)
+	return s.render(w, http.StatusOK, "dashboard", s.page(r, data))
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// redactURL drops credentials and query values from a URL for display.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	return u.String()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
@@ -29,13 +30,14 @@ type Server struct {
 	assets  *tracker.Assets
 	demo    http.Handler // the demo shop; nil when turned off
 	ui      *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
+	live    *settings.Live
 	log     *slog.Logger
 	now     func() time.Time
 }
 
 // New returns the HTTP side of Shoptrail.
-func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Catalog, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, assets: assets, log: log, now: now}
+func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Catalog, live *settings.Live, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, live: live, assets: assets, log: log, now: now}
 }
 
 // ServeDemo serves the demo shop under /demo/ on the public listener.
@@ -127,9 +129,9 @@ func (s *Server) allowOrigin(next handlerFunc) handlerFunc {
 		origin := r.Header.Get("Origin")
 		if origin != "" {
 			sameOrigin := strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://") == r.Host
-			if !sameOrigin && !s.cfg.Sites.OriginAllowed(origin) {
+			if !sameOrigin && !s.live.OriginAllowed(origin) {
 				return errorf(http.StatusForbidden, "origin_not_allowed", "Origin",
-					"origin "+origin+" is not in [sites] allowed_origins")
+					"origin "+origin+" is not an allowed origin (Settings → Account settings, or [sites] allowed_origins)")
 			}
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)

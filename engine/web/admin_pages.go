@@ -1,0 +1,265 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/catalog"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/settings"
+	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/engine/track"
+	"github.com/shoptrail/shoptrail/search"
+)
+
+func (s *Server) page(r *http.Request, data map[string]any) map[string]any {
+	data["User"] = r.Context().Value(adminUser{})
+	return data
+}
+
+// users is GET /users: search by email.
+func (s *Server) users(w http.ResponseWriter, r *http.Request) error {
+	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
+	data := map[string]any{"Q": q}
+	if q != "" {
+		users, err := s.st.SearchUsers(q, 100)
+		if err != nil {
+			return err
+		}
+		data["Users"] = users
+	}
+	return s.render(w, http.StatusOK, "users", s.page(r, data))
+}
+
+// userPage is GET /users/{email}: the profile.
+func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
+	email, err := track.NormaliseEmail(r.PathValue("email"))
+	if err != nil {
+		return errorf(http.StatusNotFound, "not_found", "email", "no such user")
+	}
+	a, p, found, err := s.lookupUser(email)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errorf(http.StatusNotFound, "not_found", "email", "no user "+email)
+	}
+	data := map[string]any{"Email": email, "Profile": p, "Subscribed": a.IsSubscribed != nil && *a.IsSubscribed}
+	attrs := a.Flat()
+	delete(attrs, "email")
+	delete(attrs, "isSubscribed")
+	data["Attributes"] = attrs
+	revenue := map[string]string{}
+	for cur, minor := range p.Revenue {
+		revenue[cur] = fmt.Sprintf("%.2f", float64(minor)/100)
+	}
+	data["Revenue"] = revenue
+	err = s.st.Read(func(tx *store.Tx) error {
+		sess, err := tx.Sessions("u:" + email)
+		if err != nil {
+			return err
+		}
+		slices.Reverse(sess)
+		data["Sessions"] = sess
+		tps, err := tx.Touchpoints("u:" + email)
+		slices.Reverse(tps)
+		data["Touchpoints"] = tps
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	evs, err := s.tracker.Events(track.Query{Email: email, Limit: 100})
+	if err != nil {
+		return err
+	}
+	data["Events"] = evs
+	return s.render(w, http.StatusOK, "user", s.page(r, data))
+}
+
+// products is GET /products: the feed's status, search, unknown IDs.
+func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
+	data := map[string]any{"Count": s.catalog.Count(), "Q": r.URL.Query().Get("q"), "Message": r.URL.Query().Get("message")}
+	if f := s.cfg.Feed; f.URL != "" {
+		data["FeedURL"], data["Interval"] = redactURL(f.URL), f.Interval.String()
+	}
+	if rep, err := s.catalog.Report(); err == nil {
+		data["Report"] = &rep
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if q := r.URL.Query().Get("q"); q != "" {
+		items, _, err := s.catalog.Search(search.Query{Text: q, Size: 20})
+		if err != nil && !errors.Is(err, search.ErrNoIndex) {
+			return err
+		}
+		data["Results"] = items
+	}
+	unknown, err := s.st.UnknownProducts(50)
+	if err != nil {
+		return err
+	}
+	data["Unknown"] = unknown
+	return s.render(w, http.StatusOK, "products", s.page(r, data))
+}
+
+// uploadFeed is POST /products/upload: a feed file from the browser.
+func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFeedBody)
+	f, hdr, err := r.FormFile("feed")
+	if err != nil {
+		return s.productsMessage(w, r, "Choose a CSV file to import.")
+	}
+	defer f.Close()
+	rep, err := s.catalog.Import(f, hdr.Filename)
+	switch {
+	case errors.Is(err, catalog.ErrBusy):
+		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	case rep.Failure != "":
+		return s.productsMessage(w, r, "The import failed; the catalogue stayed as it was.")
+	case err != nil:
+		return err
+	}
+	return s.productsMessage(w, r, fmt.Sprintf("Imported %d products from %s (%d skipped, %d removed).", rep.Imported, hdr.Filename, rep.Skipped, rep.Removed))
+}
+
+// syncFeed is POST /products/sync: fetch [feed] url now.
+func (s *Server) syncFeed(w http.ResponseWriter, r *http.Request) error {
+	f := s.cfg.Feed
+	if f.URL == "" {
+		return s.productsMessage(w, r, "No [feed] url is configured.")
+	}
+	syncer := s.catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration, Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
+	imported, err := syncer.Sync(r.Context())
+	switch {
+	case errors.Is(err, catalog.ErrBusy):
+		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	case err != nil:
+		return s.productsMessage(w, r, "The sync failed; see the report below.")
+	case !imported:
+		return s.productsMessage(w, r, "The feed has not changed since the last sync.")
+	}
+	return s.productsMessage(w, r, "The feed was fetched and imported.")
+}
+
+func (s *Server) productsMessage(w http.ResponseWriter, r *http.Request, msg string) error {
+	http.Redirect(w, r, "/products?message="+urlQueryEscape(msg), http.StatusSeeOther)
+	return nil
+}
+
+// settingsPage is GET /settings.
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderSettings(w, r, http.StatusOK, map[string]any{"Message": r.URL.Query().Get("message")})
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status int, data map[string]any) error {
+	acc := s.live.Get()
+	if _, ok := data["Account"]; !ok {
+		data["Account"] = acc
+	}
+	data["TimeoutHours"] = strconv.FormatFloat(acc.SessionTimeout.Hours(), 'f', -1, 64)
+	keys, err := s.st.APIKeys()
+	if err != nil {
+		return err
+	}
+	slices.Reverse(keys)
+	data["Keys"], data["Scopes"] = keys, model.AllScopes()
+	return s.render(w, status, "settings", s.page(r, data))
+}
+
+// saveSettings is POST /settings.
+func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	acc := settings.Account{VisitFromReferrer: r.PostFormValue("visit_from_referrer") == "on"}
+	for _, line := range strings.Split(r.PostFormValue("allowed_origins"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			acc.AllowedOrigins = append(acc.AllowedOrigins, line)
+		}
+	}
+	hours, err := strconv.ParseFloat(strings.Replace(strings.TrimSpace(r.PostFormValue("session_timeout_hours")), ",", ".", 1), 64)
+	if err != nil {
+		return s.renderSettings(w, r, http.StatusBadRequest, map[string]any{"Account": acc, "Error": "The session timeout must be a number of hours, such as 12."})
+	}
+	acc.SessionTimeout = time.Duration(hours * float64(time.Hour))
+	var fe *settings.FieldError
+	if err := s.live.Set(acc); errors.As(err, &fe) {
+		return s.renderSettings(w, r, http.StatusBadRequest, map[string]any{"Account": acc, "Error": fe.Error()})
+	} else if err != nil {
+		return err
+	}
+	s.log.Info("account settings changed", "visit_from_referrer", acc.VisitFromReferrer, "session_timeout", acc.SessionTimeout.String(), "allowed_origins", len(acc.AllowedOrigins))
+	http.Redirect(w, r, "/settings?message="+urlQueryEscape("Saved."), http.StatusSeeOther)
+	return nil
+}
+
+// createKey is POST /settings/keys: the new key is shown once, on this
+// answer only.
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	r.ParseForm()
+	secret, k, err := apikey.New(r.PostFormValue("name"), r.PostForm["scope"], s.now())
+	if errors.Is(err, apikey.ErrInvalid) {
+		return s.renderSettings(w, r, http.StatusBadRequest, map[string]any{"Error": strings.TrimPrefix(err.Error(), "apikey: invalid: ")})
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.st.PutAPIKey(k); err != nil {
+		return err
+	}
+	s.log.Info("api key created", "name", k.Name, "prefix", k.Prefix)
+	return s.renderSettings(w, r, http.StatusOK, map[string]any{"NewKey": secret, "NewKeyName": k.Name})
+}
+
+// revokeKey is POST /settings/keys/{id}/revoke.
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.st.RevokeAPIKey(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.log.Info("api key revoked", "name", k.Name, "prefix", k.Prefix)
+	http.Redirect(w, r, "/settings?message="+urlQueryEscape("Revoked the key “"+k.Name+"”."), http.StatusSeeOther)
+	return nil
+}
+
+const eventSnippets = `<!-- category page -->
+<script>shoptrail('track', 'category_view', {category_id: '11', category: 'Running shoes'});</script>
+<!-- product page -->
+<script>shoptrail('track', 'product_view', {product_id: '1001', name: 'Trail Runner 3', price: 139.68, currency: 'EUR'});</script>
+<!-- add to cart (in the button's click handler) -->
+<script>shoptrail('track', 'add_to_cart', {product_id: '1001', quantity: 1, price: 139.68, currency: 'EUR'});</script>
+<!-- search results -->
+<script>shoptrail('track', 'search', {query: 'trail shoes'});</script>
+<!-- checkout -->
+<script>shoptrail('track', 'checkout', {items: [{product_id: '1001', quantity: 1}]});</script>
+<!-- when you know the shopper: login, newsletter sign-up, order -->
+<script>shoptrail('identify', {email: 'jane@example.com'});</script>
+<!-- thank-you page, filled in by your server -->
+<script>shoptrail('track', 'order', {order_id: 'A-17', value: 99.9, currency: 'EUR', items: [{product_id: '1001', quantity: 1, price: 99.9}]});</script>`
+
+// install is GET /install: the snippets for this installation, and a
+// check whether events arrive.
+func (s *Server) install(w http.ResponseWriter, r *http.Request) error {
+	endpoint := s.cfg.HTTP.PublicURL
+	if endpoint == "" {
+		endpoint = "http://" + s.cfg.HTTP.Public
+	}
+	data := map[string]any{"Endpoint": endpoint, "Snippet": s.Snippet(endpoint), "EventSnippets": eventSnippets}
+	if r.URL.Query().Get("check") != "" {
+		data["Checked"] = true
+		evs, err := s.tracker.Events(track.Query{Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			data["Last"] = evs[0]
+		}
+	}
+	return s.render(w, http.StatusOK, "install", s.page(r, data))
+}
