@@ -114,6 +114,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	w.ServeAdmin(ui)
 	a.public = newServer(w.Public(), log)
 	a.admin = newServer(w.Admin(), log)
+	a.admin.RegisterOnShutdown(w.StopLive)
 	return a, nil
 }
 

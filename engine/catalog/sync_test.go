@@ -92,7 +92,11 @@ func TestSyncFromURL(t *testing.T) {
 	}
 	for path, want := range map[string]string{"/slow": "timeout", "/error": "500", "/redirect": "connection refused"} {
 		s := c.NewSyncer(SyncOptions{URL: srv.URL + path, Interval: time.Hour, Timeout: 300 * time.Millisecond, MaxBytes: 1 << 20, AllowPrivate: true})
-		if _, err := s.Sync(ctx); err == nil || !strings.Contains(err.Error(), want) {
+		_, err := s.Sync(ctx)
+		if want == "timeout" && errors.Is(err, context.DeadlineExceeded) {
+			continue // the client's timeout and the context's race; both end the fetch
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", path, err, want)
 		}
 	}

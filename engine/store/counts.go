@@ -2,10 +2,13 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"sort"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/shoptrail/shoptrail/engine/model"
 )
 
 // Counter kinds, aggregated from events; they hold no personal data and
@@ -74,5 +77,36 @@ func (s *Store) counts(pfx []byte, limit int) ([]Count, error) {
 	if len(out) > limit {
 		out = out[:limit]
 	}
+	return out, err
+}
+
+// Rollup returns a day's totals, or ErrNotFound.
+func (tx *Tx) Rollup(day string) (model.Rollup, error) {
+	var r model.Rollup
+	return r, tx.getJSON(key(pRollup, day), &r)
+}
+
+// PutRollup stores a day's totals.
+func (tx *Tx) PutRollup(r model.Rollup) error { return tx.setJSON(key(pRollup, r.Day), r) }
+
+// Rollups returns the totals of the days from first to last (YYYY-MM-DD),
+// oldest first; days without events are left out.
+func (s *Store) Rollups(first, last string) ([]model.Rollup, error) {
+	var out []model.Rollup
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pRollup), PrefetchValues: true})
+		defer it.Close()
+		for it.Seek(key(pRollup, first)); it.Valid(); it.Next() {
+			if string(it.Item().Key()[2:]) > last {
+				break
+			}
+			var r model.Rollup
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &r) }); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
 	return out, err
 }

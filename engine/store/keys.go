@@ -38,6 +38,7 @@ import (
 //	v/<product id>\0<product id>      how often the two were viewed in one session (uint64)
 //	b/<product id>\0<product id>      how often the two were bought in one order (uint64)
 //	n/<product id>                    events naming a product ID the catalogue lacks (uint64)
+//	r/<YYYY-MM-DD>                    the day's totals (JSON): events, sessions, orders, revenue, visitors (sketch)
 const (
 	pMeta       = 'm'
 	pEvent      = 'e'
@@ -58,11 +59,12 @@ const (
 	pViewedWith = 'v'
 	pBoughtWith = 'b'
 	pUnknownPID = 'n'
+	pRollup     = 'r'
 )
 
 // projectionPrefixes are dropped by Rebuild, together with the checkpoint.
 var projectionPrefixes = []byte{pProfile, pAnon, pProfileEv, pTypeEv, pSession, pClientSess, pOpenSess, pProfSess, pTouch,
-	pViewedWith, pBoughtWith, pUnknownPID}
+	pViewedWith, pBoughtWith, pUnknownPID, pRollup}
 
 // dedupTTL is how long an event id is remembered for idempotent retries.
 const dedupTTL = 8 * 24 * time.Hour

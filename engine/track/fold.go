@@ -30,6 +30,7 @@ type fold struct {
 	known       func(productID string) bool
 	pairs       map[pair]int64
 	unknown     map[string]int64
+	rollups     map[string]*model.Rollup
 }
 
 type pair struct {
@@ -45,6 +46,7 @@ func newFold(tx *store.Tx, timeout time.Duration, cache *state, known func(strin
 		links:    map[string]string{},
 		pairs:    map[pair]int64{},
 		unknown:  map[string]int64{},
+		rollups:  map[string]*model.Rollup{},
 	}
 }
 
@@ -79,6 +81,52 @@ func (f *fold) write() error {
 		}
 	}
 	clear(f.unknown)
+	for _, r := range f.rollups {
+		if err := f.tx.PutRollup(*r); err != nil {
+			return err
+		}
+	}
+	clear(f.rollups)
+	return nil
+}
+
+// rollup adds the event to its day's totals.
+func (f *fold) rollup(ev *model.Event, newSession bool) error {
+	day := ev.Time.UTC().Format(time.DateOnly)
+	r, ok := f.rollups[day]
+	if !ok {
+		got, err := f.tx.Rollup(day)
+		if errors.Is(err, store.ErrNotFound) {
+			got = model.Rollup{Day: day}
+		} else if err != nil {
+			return err
+		}
+		if len(got.Visitors) == 0 {
+			got.Visitors = model.NewSketch()
+		}
+		r = &got
+		f.rollups[day] = r
+	}
+	r.Events++
+	visitor := ev.AnonymousID
+	if visitor == "" {
+		visitor = ev.Email
+	}
+	r.Visitors.Add(visitor)
+	if newSession {
+		r.Sessions++
+	}
+	switch ev.Type {
+	case model.PageView:
+		r.PageViews++
+	case model.Order:
+		cur, minor := OrderTotal(ev)
+		r.Orders++
+		if r.Revenue == nil {
+			r.Revenue = map[string]int64{}
+		}
+		r.Revenue[cur] += minor
+	}
 	return nil
 }
 
@@ -287,6 +335,9 @@ func (f *fold) fold(ev *model.Event) error {
 		}
 	}
 	f.products(ev, sess)
+	if err := f.rollup(ev, isNew); err != nil {
+		return err
+	}
 	return f.tx.IndexEvent(profileID, ev.Type, ev.Seq)
 }
 

@@ -46,6 +46,7 @@ type Tracker struct {
 	vfr  atomic.Bool
 	c    *committer
 	proj *projector
+	live hub
 }
 
 // New starts a Tracker's committer. Call Run to fold the log and Close
@@ -63,7 +64,10 @@ func New(st *store.Store, o Options) *Tracker {
 	t := &Tracker{st: st, opts: o, log: o.Logger, now: o.Now}
 	t.vfr.Store(o.VisitFromReferrer)
 	t.proj = newProjector(st, o.SessionTimeout, o.Logger)
-	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), t.proj.committed)
+	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), func(stored []*model.Event) {
+		t.proj.committed(stored)
+		t.live.publish(stored)
+	})
 	t.proj.busy = t.c.busy
 	t.proj.known = o.KnownProduct
 	return t

@@ -3,16 +3,21 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/shoptrail/shoptrail/embedui"
 	"github.com/shoptrail/shoptrail/engine/admin"
+	"github.com/shoptrail/shoptrail/engine/report"
 	"github.com/shoptrail/shoptrail/engine/track"
 )
 
@@ -68,6 +73,7 @@ func (s *Server) adminRoutes() []route {
 		route{"POST", "/settings/keys", "", s.requireAdmin(s.createKey)},
 		route{"POST", "/settings/keys/{id}/revoke", "", s.requireAdmin(s.revokeKey)},
 		route{"GET", "/install", "", s.requireAdmin(s.install)},
+		route{"GET", "/live", "", s.requireAdmin(s.liveEvents)},
 	)
 }
 
@@ -226,7 +232,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"EventsStored": last, "Events": evs, "Products": s.catalog.Count()}
+	dash, err := report.Summarise(s.st, s.now())
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"EventsStored": last, "Events": evs, "Products": s.catalog.Count(), "Periods": dash.Periods, "Chart": barChart(dash.Days)}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["FeedImported"] = rep.Finished
 	}
@@ -246,4 +256,77 @@ func redactURL(raw string) string {
 		u.RawQuery = "…"
 	}
 	return u.String()
+}
+
+// bar is one bar of the dashboard's sessions chart, in SVG units.
+type bar struct {
+	X, Y, W, H float64
+	Title      string
+	Label      string  // the date under every seventh bar
+	Anchor     string  // text-anchor of the label
+	LabelX     float64 // where the label starts (or ends)
+}
+
+// barChart lays out sessions per day as bars 600×120 units wide and high.
+func barChart(days []report.Day) []bar {
+	var most int64 = 1
+	for _, d := range days {
+		most = max(most, d.Sessions)
+	}
+	w := 600.0 / float64(len(days))
+	out := make([]bar, len(days))
+	for i, d := range days {
+		h := 110 * float64(d.Sessions) / float64(most)
+		out[i] = bar{X: float64(i)*w + 1, Y: 112 - h, W: w - 2, H: h,
+			Title: fmt.Sprintf("%s: %d sessions, %d orders", d.Date.Format("Mon 2 Jan"), d.Sessions, d.Orders)}
+		if (len(days)-1-i)%7 == 0 {
+			out[i].Label, out[i].Anchor, out[i].LabelX = d.Date.Format("2 Jan"), "start", out[i].X
+			if i == len(days)-1 {
+				out[i].LabelX, out[i].Anchor = 600, "end"
+			}
+		}
+	}
+	return out
+}
+
+// StopLive ends the live streams, so that a shutdown need not wait for them.
+func (s *Server) StopLive() { s.stopLive.Do(func() { close(s.liveDone) }) }
+
+// liveEvents is GET /live: the events as they are stored, as server-sent
+// events, for the dashboard.
+func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) error {
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	evs, cancel := s.tracker.Live()
+	defer cancel()
+	heartbeat := time.NewTicker(25 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-s.liveDone:
+			return nil
+		case <-heartbeat.C:
+			io.WriteString(w, ": keep-alive\n\n")
+		case batch := <-evs:
+			for _, ev := range batch {
+				row := map[string]string{"received": ev.ReceivedAt.Local().Format("2 Jan 2006 15:04:05"), "type": ev.Type,
+					"user": ev.Email, "url": ev.URL, "referrer": ev.Referrer}
+				if ev.Traffic != nil {
+					row["channel"] = ev.Traffic.Channel
+				}
+				b, _ := json.Marshal(row)
+				fmt.Fprintf(w, "event: ev\ndata: %s\n\n", b)
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return nil // the viewer left
+		}
+	}
 }

@@ -141,14 +141,21 @@ func TestAdminSignInIsThrottled(t *testing.T) {
 func TestAdminShowsTrackedValuesAsText(t *testing.T) {
 	a := enginetest.NewApp(t)
 	xss := `"><img src=x onerror=alert(1)>`
-	a.Do(t, "POST", "/t", batch(map[string]any{"type": "page_view", "anonymous_id": "x", "url": "https://shop.example/?q=" + xss,
-		"referrer": "https://ref.example/" + xss, "email": "x@example.com", "props": map[string]any{"t": xss}}), nil)
-	c := &adminClient{t: t, base: a.AdminURL}
-	c.do("POST", "/setup", url.Values{"token": {a.Guard.SetupToken()}, "username": {"owner"}, "password": {"correct horse battery"}})
-	resp, _ := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
-	c.cookie = resp.Cookies()[0]
-	_, page := c.do("GET", "/", nil)
-	if strings.Contains(page, "<img src=x") || !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
-		t.Fatalf("the dashboard does not escape tracked values:\n%s", page)
+	a.Do(t, "POST", "/api/v1/user", map[string]any{"email": "x@example.com", "city": xss, "note": xss}, nil, a.Auth()...)
+	a.Do(t, "POST", "/t", batch(
+		map[string]any{"type": "page_view", "anonymous_id": "x", "session_id": "s", "url": "https://shop.example/?utm_source=" + url.QueryEscape(xss) + "&utm_campaign=" + url.QueryEscape(xss),
+			"referrer": "https://ref.example/" + xss, "email": "x@example.com", "props": map[string]any{"t": xss}},
+		map[string]any{"type": "product_view", "anonymous_id": "x", "session_id": "s", "url": "https://shop.example/p?q=" + xss, "props": map[string]any{"product_id": xss}},
+	), nil)
+	a.Fold(t)
+	c := signedIn(t, a)
+	for _, path := range []string{"/", "/users?q=x", "/users/x@example.com", "/products", "/install?check=1"} {
+		_, page := c.do("GET", path, nil)
+		if strings.Contains(page, "<img src=x") {
+			t.Errorf("%s shows a tracked value as markup", path)
+		}
+		if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") && path != "/users?q=x" {
+			t.Errorf("%s does not show the tracked value at all", path)
+		}
 	}
 }

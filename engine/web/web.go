@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/apikey"
@@ -31,13 +32,16 @@ type Server struct {
 	demo    http.Handler // the demo shop; nil when turned off
 	ui      *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live    *settings.Live
-	log     *slog.Logger
-	now     func() time.Time
+
+	liveDone chan struct{} // closed at shutdown: live streams end
+	stopLive sync.Once
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Catalog, live *settings.Live, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, live: live, assets: assets, log: log, now: now}
+	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, live: live, assets: assets, log: log, now: now, liveDone: make(chan struct{})}
 }
 
 // ServeDemo serves the demo shop under /demo/ on the public listener.
