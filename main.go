@@ -175,7 +175,7 @@ func apikeyCmd(cfg config.Config, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		return withStore(cfg, "create an API key", func(st *store.Store) error {
+		return withStore(cfg, "create an API key (or create it in the admin UI: Settings → API keys)", func(st *store.Store) error {
 			if err := st.PutAPIKey(k); err != nil {
 				return err
 			}

@@ -159,3 +159,35 @@ func TestAdminShowsTrackedValuesAsText(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminLiveStream(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := signedIn(t, a)
+	req, _ := http.NewRequest("GET", a.AdminURL+"/live", nil)
+	req.AddCookie(c.cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("live: %d %v", resp.StatusCode, resp.Header)
+	}
+	a.Do(t, "POST", "/t", batch(pv("live-1", "a", "s", "https://shop.example/live", "")), nil)
+	buf := make([]byte, 4096)
+	got := ""
+	for !strings.Contains(got, "\n\n") {
+		n, err := resp.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("read: %v (%q)", err, got)
+		}
+		got += string(buf[:n])
+	}
+	if !strings.Contains(got, "event: ev\ndata: ") || !strings.Contains(got, `"url":"https://shop.example/live"`) {
+		t.Fatalf("stream: %q", got)
+	}
+	// without a session: no stream
+	if resp, _ := (&adminClient{t: t, base: a.AdminURL}).do("GET", "/live", nil); resp.StatusCode != 303 {
+		t.Errorf("live without signing in: %d", resp.StatusCode)
+	}
+}
