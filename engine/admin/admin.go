@@ -23,14 +23,18 @@ import (
 
 // Errors.
 var (
-	ErrSetupDone     = errors.New("admin: the admin account exists already")
-	ErrBadToken      = errors.New("admin: the setup token is wrong")
-	ErrBadLogin      = errors.New("admin: wrong username or password")
-	ErrThrottled     = errors.New("admin: too many failed sign-ins; wait a few minutes")
-	ErrNoSession     = errors.New("admin: not signed in")
-	ErrWeakPassword  = fmt.Errorf("admin: the password needs at least %d characters", MinPassword)
-	ErrBadUsername   = errors.New("admin: the username needs 1 to 64 characters without spaces")
-	errLongPassword  = errors.New("admin: the password may have at most 72 bytes")
+	ErrSetupDone    = errors.New("admin: the admin account exists already")
+	ErrBadToken     = errors.New("admin: the setup token is wrong")
+	ErrBadLogin     = errors.New("admin: wrong username or password")
+	ErrThrottled    = errors.New("admin: too many failed sign-ins; wait a few minutes")
+	ErrNoSession    = errors.New("admin: not signed in")
+	ErrWeakPassword = fmt.Errorf("admin: the password needs at least %d characters", MinPassword)
+	ErrBadUsername  = errors.New("admin: the username needs 1 to 64 characters without spaces")
+	errLongPassword = errors.New("admin: the password may have at most 72 bytes")
+)
+
+// Session and throttling limits.
+const (
 	sessionIdle      = 2 * time.Hour
 	sessionAbsolute  = 24 * time.Hour
 	failureWindow    = 15 * time.Minute

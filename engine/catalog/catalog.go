@@ -251,16 +251,24 @@ func (c *Catalog) Search(q search.Query) ([]Item, search.Result, error) {
 	return items, res, err
 }
 
+// mainProduct returns the product id, or its main product when it is a
+// variation.
+func (c *Catalog) mainProduct(id string) (model.Product, error) {
+	p, err := c.st.Product(id)
+	if err != nil || p.MainID == "" {
+		return p, err
+	}
+	if m, err := c.st.Product(p.MainID); err == nil {
+		return m, nil
+	}
+	return p, nil // an orphan variation
+}
+
 // Similar returns products like the product id (or its main product).
 func (c *Catalog) Similar(id string, limit int) ([]Item, error) {
-	p, err := c.st.Product(id)
+	p, err := c.mainProduct(id)
 	if err != nil {
 		return nil, err
-	}
-	if p.MainID != "" {
-		if m, err := c.st.Product(p.MainID); err == nil {
-			p = m
-		}
 	}
 	ids, err := c.idx.Similar(*docOf(p), limit)
 	if err != nil {
@@ -269,17 +277,12 @@ func (c *Catalog) Similar(id string, limit int) ([]Item, error) {
 	return c.items(ids)
 }
 
-// TopInCategory returns in-stock products of the product's first category,
-// cheapest first, the product and its variations excluded.
+// TopInCategory returns in-stock products of the product's deepest (last)
+// category, cheapest first, the product and its variations excluded.
 func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
-	p, err := c.st.Product(id)
+	p, err := c.mainProduct(id)
 	if err != nil {
 		return nil, err
-	}
-	if p.MainID != "" {
-		if m, err := c.st.Product(p.MainID); err == nil {
-			p = m
-		}
 	}
 	if len(p.CategoryIDs) == 0 && len(p.Categories) == 0 {
 		return []Item{}, nil
