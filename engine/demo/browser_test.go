@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoptrail/shoptrail/engine/enginetest"
@@ -179,5 +180,38 @@ func TestVisitCountsWhenTheShopperLeavesBeforeTheTrackerLoads(t *testing.T) {
 	evs := events(t, a, "type=page_view", 1)
 	if len(evs) != 1 || evs[0].URL != url || evs[0].Channel != "Paid Search" {
 		t.Fatalf("page views %+v", evs)
+	}
+}
+
+// With the tracker blocked (an ad blocker, a broken deploy), the shop's
+// pages still work and nothing is thrown into them; calls are queued.
+func TestShopWorksWhenTheTrackerIsBlocked(t *testing.T) {
+	a := enginetest.NewApp(t)
+	ctx := browser(t)
+	var errs int
+	err := chromedp.Run(ctx,
+		network.Enable(),
+		network.SetBlockedURLs([]string{"*/tracker.js", "*.wasm"}),
+		// count every error thrown in every page, from its first script on
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := page.AddScriptToEvaluateOnNewDocument(`window.__errs = 0; addEventListener("error", function () { window.__errs++ });`).Do(ctx)
+			return err
+		}),
+		chromedp.Navigate(a.PublicURL+"/demo/p/1001"),
+		chromedp.WaitVisible(`#add-to-cart`),
+		chromedp.Click(`#add-to-cart`),
+		chromedp.WaitVisible(`#to-checkout`),
+		chromedp.Evaluate(`window.__errs`, &errs),
+	)
+	if err != nil {
+		t.Fatalf("the shop stopped working: %v", err)
+	}
+	if errs != 0 {
+		t.Errorf("%d errors were thrown into the page", errs)
+	}
+	// the stub still counted both page views
+	evs := events(t, a, "type=page_view", 2)
+	if len(evs) != 2 {
+		t.Errorf("%d page views, want 2 (the stub's beacons)", len(evs))
 	}
 }
