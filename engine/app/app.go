@@ -54,17 +54,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, Store: st}
 	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
 
-	var own []string
-	for _, o := range cfg.Sites.AllowedOrigins {
-		if u, err := url.Parse(o); err == nil && u.Hostname() != "" {
-			own = append(own, u.Hostname())
-		}
-	}
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
 		return fail(err)
 	}
 	a.Tracker = track.New(st, track.Options{
-		Sites:             channel.Sites{Own: own, Excluded: cfg.Sites.ReferralExclusions},
+		Sites:             channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions},
 		SessionTimeout:    cfg.Tracking.SessionTimeout.Duration,
 		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
@@ -87,6 +81,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	live.OnChange(func(s settings.Account) {
 		a.Tracker.SetVisitFromReferrer(s.VisitFromReferrer)
 		a.Tracker.SetSessionTimeout(s.SessionTimeout)
+		a.Tracker.SetOwnHosts(hostsOf(s.AllowedOrigins))
 	})
 	a.Settings = live
 	w := web.New(cfg, st, a.Tracker, a.Catalog, live, assets, log.With("component", "web"), time.Now)
@@ -116,6 +111,17 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	a.admin = newServer(w.Admin(), log)
 	a.admin.RegisterOnShutdown(w.StopLive)
 	return a, nil
+}
+
+// hostsOf returns the host names of origins.
+func hostsOf(origins []string) []string {
+	var hosts []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	return hosts
 }
 
 func newServer(h http.Handler, log *slog.Logger) *http.Server {

@@ -43,7 +43,8 @@ type Tracker struct {
 	opts Options
 	log  *slog.Logger
 	now  func() time.Time
-	vfr  atomic.Bool
+	vfr   atomic.Bool
+	sites atomic.Pointer[channel.Sites]
 	c    *committer
 	proj *projector
 	live hub
@@ -63,6 +64,7 @@ func New(st *store.Store, o Options) *Tracker {
 	}
 	t := &Tracker{st: st, opts: o, log: o.Logger, now: o.Now}
 	t.vfr.Store(o.VisitFromReferrer)
+	t.sites.Store(&o.Sites)
 	t.proj = newProjector(st, o.SessionTimeout, o.Logger)
 	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), func(stored []*model.Event) {
 		t.proj.committed(stored)
@@ -75,6 +77,14 @@ func New(st *store.Store, o Options) *Tracker {
 
 // SetVisitFromReferrer turns the automatic visit_from_referrer event on or off.
 func (t *Tracker) SetVisitFromReferrer(on bool) { t.vfr.Store(on) }
+
+// SetOwnHosts changes which hosts besides a page's own are the shop's:
+// visits from them are not visits from another site.
+func (t *Tracker) SetOwnHosts(hosts []string) {
+	sites := *t.sites.Load()
+	sites.Own = hosts
+	t.sites.Store(&sites)
+}
 
 // SetSessionTimeout changes how long a session lasts after its last event,
 // for the events folded from now on.
@@ -137,7 +147,7 @@ func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 		if ev.Type != model.PageView {
 			continue
 		}
-		if tr, ok := t.opts.Sites.Visit(ev.URL, ev.Referrer); ok {
+		if tr, ok := t.sites.Load().Visit(ev.URL, ev.Referrer); ok {
 			ev.Traffic = &tr
 			if vfr {
 				evs = append(evs, visitFromReferrer(ev))
