@@ -39,15 +39,15 @@ type Options struct {
 
 // Tracker ingests events and folds them into projections.
 type Tracker struct {
-	st   *store.Store
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	st    *store.Store
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
 	vfr   atomic.Bool
 	sites atomic.Pointer[channel.Sites]
-	c    *committer
-	proj *projector
-	live hub
+	c     *committer
+	proj  *projector
+	live  hub
 }
 
 // New starts a Tracker's committer. Call Run to fold the log and Close
