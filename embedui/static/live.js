@@ -3,6 +3,8 @@
 (function () {
   if (!window.EventSource) return;
   var es = new EventSource('/live');
+  // give the connection back when leaving: browsers allow few per host
+  addEventListener('pagehide', function () { es.close(); });
   es.addEventListener('ev', function (m) {
     var e = JSON.parse(m.data);
     var body = document.querySelector('#events tbody');

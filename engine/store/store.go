@@ -54,8 +54,12 @@ type Store struct {
 //     3 memtables let writes continue during a flush;
 //   - 8 level-0 tables before compaction and 24 before writes stall: bursts
 //     of batched events keep a p99 near 100 ms instead of stalling;
-//   - values up to 1 MiB stay in the LSM tree (events are ~0.7 KiB), so
-//     compaction reclaims space and value-log GC rarely has work;
+//   - values over 256 bytes (events, profiles, sessions, products) go to
+//     the value log, written once; the LSM tree keeps keys and pointers, so
+//     compaction moves far fewer bytes. Measured with 50-event batches:
+//     99 000 events/s and a p99 of 54 ms, against 73 000–83 000 events/s
+//     and 100–140 ms with values in the tree. Value-log GC (every 5
+//     minutes) reclaims what rewritten profiles and sessions leave behind;
 //   - no block compression: point reads (deduplication, projections) then
 //     skip decompressing a block each; events are short and compress poorly
 //     one block at a time anyway. 64 MiB of block cache and 32 MiB for
@@ -72,7 +76,7 @@ func badgerOptions(o Options) badger.Options {
 		WithNumMemtables(3).
 		WithNumLevelZeroTables(8).
 		WithNumLevelZeroTablesStall(24).
-		WithValueThreshold(1 << 20).
+		WithValueThreshold(256).
 		WithCompression(options.None).
 		WithBlockCacheSize(64 << 20).
 		WithIndexCacheSize(32 << 20).

@@ -306,11 +306,16 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	heartbeat := time.NewTicker(25 * time.Second)
 	defer heartbeat.Stop()
+	// end each stream after a while; EventSource reconnects, and a
+	// connection a browser forgot does not stay forever
+	end := time.After(10 * time.Minute)
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
 		case <-s.liveDone:
+			return nil
+		case <-end:
 			return nil
 		case <-heartbeat.C:
 			io.WriteString(w, ": keep-alive\n\n")

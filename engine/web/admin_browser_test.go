@@ -132,8 +132,13 @@ func TestAdminInChromium(t *testing.T) {
 	}
 	screenshot(t, ctx, "5-user")
 	for _, page := range []string{"products", "install"} {
-		if err := chromedp.Run(ctx, chromedp.Navigate(admin+"/"+page), chromedp.WaitVisible(`main h1`)); err != nil {
-			t.Fatal(err)
+		step, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := chromedp.Run(step, chromedp.Navigate(admin+"/"+page), chromedp.WaitVisible(`main h1`))
+		cancel()
+		if err != nil {
+			var body string
+			chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : document.documentElement.outerHTML`, &body))
+			t.Fatalf("%s: %v; the page says: %s", page, err, body)
 		}
 		screenshot(t, ctx, "6-"+page)
 	}
