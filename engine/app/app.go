@@ -42,8 +42,21 @@ type App struct {
 	PublicURL, AdminURL string
 }
 
+// Option changes how New wires the app; tests use them.
+type Option func(*options)
+
+type options struct{ passwordCost int }
+
+// WithPasswordCost sets the bcrypt cost of the admin password (tests use
+// bcrypt's minimum: the race detector makes the default take seconds).
+func WithPasswordCost(cost int) Option { return func(o *options) { o.passwordCost = cost } }
+
 // New opens the store and builds every component. It does not listen yet.
-func New(cfg config.Config, log *slog.Logger) (*App, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	o := options{passwordCost: admin.DefaultCost}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -99,7 +112,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 			}
 		}
 	}
-	if a.Guard, err = admin.New(st, log.With("component", "admin"), time.Now); err != nil {
+	if a.Guard, err = admin.New(st, log.With("component", "admin"), time.Now, o.passwordCost); err != nil {
 		return fail(err)
 	}
 	ui, err := web.NewAdminUI(a.Guard)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/shoptrail/shoptrail/engine/apikey"
 	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/config"
@@ -53,7 +55,7 @@ func Start(t testing.TB, cfg config.Config) *App {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	a, err := app.New(cfg, log)
+	a, err := app.New(cfg, log, app.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)
 	}
