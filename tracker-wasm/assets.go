@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -134,12 +133,3 @@ func Snippet(endpoint string, sessionTimeout time.Duration, respectGPC bool) str
 
 // StubSize is the size of the stub in bytes, unminified, as served.
 func StubSize() int { return len(stubJS) }
-
-// String describes the built assets for the log.
-func (a *Assets) String() string {
-	var b strings.Builder
-	for _, as := range a.byPath {
-		fmt.Fprintf(&b, "%s raw=%d gzip=%d br=%d; ", as.Path, len(as.Raw), len(as.Gzip), len(as.Brotli))
-	}
-	return strings.TrimSuffix(b.String(), "; ")
-}

@@ -252,12 +252,8 @@ func (c Config) Validate() error {
 		bad("storage.dir", "must not be empty")
 	}
 	for _, o := range c.Sites.AllowedOrigins {
-		if o == "*" {
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			bad("sites.allowed_origins", "%q is not an origin like https://shop.example", o)
+		if err := CheckOrigin(o); err != nil {
+			bad("sites.allowed_origins", "%v", err)
 		}
 	}
 	for _, h := range c.Sites.ReferralExclusions {
@@ -297,6 +293,19 @@ func (c Config) Validate() error {
 		bad("ingest.max_batch_events", "must be at least 1")
 	}
 	return errors.Join(errs...)
+}
+
+// CheckOrigin accepts "*" or an origin like https://shop.example (scheme
+// and host, no path or query).
+func CheckOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("%q is not an origin like https://shop.example", o)
+	}
+	return nil
 }
 
 // FeedFields are the fields [feed.columns] may map (package feed keeps the

@@ -5,12 +5,11 @@ package settings
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -24,12 +23,8 @@ type Account struct {
 // Validate checks the settings, naming the field at fault.
 func (a Account) Validate() error {
 	for _, o := range a.AllowedOrigins {
-		if o == "*" {
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return &FieldError{"allowed_origins", fmt.Sprintf("%q is not an origin like https://shop.example", o)}
+		if err := config.CheckOrigin(o); err != nil {
+			return &FieldError{"allowed_origins", err.Error()}
 		}
 	}
 	if a.SessionTimeout < time.Minute || a.SessionTimeout > 30*24*time.Hour {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -17,18 +16,7 @@ import (
 // old catalogue; leftovers are dropped by the next import.
 
 // Catalogue is the generation readers see, 0 when no feed was imported.
-func (s *Store) Catalogue() (uint64, error) {
-	var gen uint64
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		gen, err = getUint64(txn, keyCatalogue)
-		if errors.Is(err, ErrNotFound) {
-			gen, err = 0, nil
-		}
-		return err
-	})
-	return gen, err
-}
+func (s *Store) Catalogue() (uint64, error) { return s.uint64OrZero(keyCatalogue) }
 
 // Staging is a catalogue being written.
 type Staging struct {
@@ -36,7 +24,6 @@ type Staging struct {
 	gen  uint64
 	wb   *badger.WriteBatch
 	seen map[string]bool
-	n    atomic.Int64
 }
 
 // StageCatalogue starts a new generation.
@@ -59,7 +46,6 @@ func (st *Staging) Put(p model.Product) error {
 		return err
 	}
 	st.seen[p.ID] = true
-	st.n.Add(1)
 	return st.wb.Set(productKey(st.gen, p.ID), b)
 }
 

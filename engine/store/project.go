@@ -30,18 +30,7 @@ func (s *Store) Project(fn func(tx *Tx) error) error {
 var ErrTooBig = errors.New("store: transaction too big")
 
 // Checkpoint returns the seq of the last event folded into the projections.
-func (s *Store) Checkpoint() (uint64, error) {
-	var seq uint64
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		seq, err = getUint64(txn, keyCheckpoint)
-		if errors.Is(err, ErrNotFound) {
-			seq, err = 0, nil
-		}
-		return err
-	})
-	return seq, err
-}
+func (s *Store) Checkpoint() (uint64, error) { return s.uint64OrZero(keyCheckpoint) }
 
 // Rebuild drops every projection and the checkpoint, so that the next fold
 // starts again from the first event in the log.

@@ -127,9 +127,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Sync flushes every write to disk.
-func (s *Store) Sync() error { return s.db.Sync() }
-
 // gcLoop reclaims value-log space. With events kept in the LSM tree it rarely
 // finds work; it matters after large deletions.
 func (s *Store) gcLoop(every time.Duration) {
@@ -183,15 +180,22 @@ func getUint64(txn *badger.Txn, k []byte) (uint64, error) {
 
 func uint64Bytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-// update runs fn in a read-write transaction, retrying on conflicts.
-func (s *Store) update(fn func(txn *badger.Txn) error) error {
-	for attempt := 0; ; attempt++ {
-		err := s.db.Update(fn)
-		if errors.Is(err, badger.ErrConflict) && attempt < 10 {
-			continue
+// update runs fn in a read-write transaction. Conflict detection is off
+// (one writer per key, see badgerOptions), so there is nothing to retry.
+func (s *Store) update(fn func(txn *badger.Txn) error) error { return s.db.Update(fn) }
+
+// uint64OrZero reads a counter-like key: 0 when it was never written.
+func (s *Store) uint64OrZero(k []byte) (uint64, error) {
+	var v uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getUint64(txn, k)
+		if errors.Is(err, ErrNotFound) {
+			v, err = 0, nil
 		}
 		return err
-	}
+	})
+	return v, err
 }
 
 // badgerLogger sends Badger's log to slog; its INFO chatter becomes DEBUG.

@@ -6,7 +6,6 @@ package user
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -208,6 +207,3 @@ func (a *Attrs) Flat() map[string]any {
 	maps.Copy(out, a.Custom)
 	return out
 }
-
-// ErrNoEmail means the body names no email.
-var ErrNoEmail = errors.New("user: email is required")

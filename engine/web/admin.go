@@ -245,19 +245,6 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// redactURL drops credentials and query values from a URL for display.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	return u.String()
-}
-
 // bar is one bar of the dashboard's sessions chart, in SVG units.
 type bar struct {
 	X, Y, W, H float64

@@ -114,16 +114,11 @@ func (s *Server) searchProducts(w http.ResponseWriter, r *http.Request) error {
 
 // recommendations is GET /api/v1/products/{id}/recommendations.
 func (s *Server) recommendations(w http.ResponseWriter, r *http.Request) error {
-	limit := 10
-	if raw := r.URL.Query().Get("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 50 {
-			return invalid("limit", "limit must be a whole number from 1 to 50")
-		}
-		limit = n
+	limit, err := parseLimit(r.URL.Query().Get("limit"), 10, 50)
+	if err != nil {
+		return err
 	}
 	var items []catalog.Item
-	var err error
 	switch kind := r.URL.Query().Get("kind"); kind {
 	case "", "similar":
 		items, err = s.catalog.Similar(r.PathValue("id"), limit)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -68,14 +69,14 @@ func (s *Server) existingUser(email string) (user.Attrs, model.Profile, error) {
 	return a, p, err
 }
 
-// parseLimit reads the limit parameter: 1 to track.MaxLimit, def if absent.
-func parseLimit(v string, def int) (int, error) {
+// parseLimit reads the limit parameter: 1 to most, def if absent.
+func parseLimit(v string, def, most int) (int, error) {
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > track.MaxLimit {
-		return 0, invalid("limit", "limit must be a whole number from 1 to "+strconv.Itoa(track.MaxLimit))
+	if err != nil || n < 1 || n > most {
+		return 0, invalid("limit", "limit must be a whole number from 1 to "+strconv.Itoa(most))
 	}
 	return n, nil
 }
@@ -252,7 +253,7 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := track.Query{Email: email}
 	v := r.URL.Query()
-	if q.Limit, err = parseLimit(v.Get("limit"), 100); err != nil {
+	if q.Limit, err = parseLimit(v.Get("limit"), 100, track.MaxLimit); err != nil {
 		return err
 	}
 	if b := v.Get("before"); b != "" {
@@ -472,7 +473,7 @@ func (s *Server) importChunk(rows []importRow, rep *importReport, fail func(int,
 			}
 		}
 		trial := base
-		trial.Custom = cloneMap(base.Custom)
+		trial.Custom = maps.Clone(base.Custom)
 		changed, err := trial.Apply(r.patch, false)
 		var fe *user.FieldError
 		if errors.As(err, &fe) {
@@ -508,15 +509,4 @@ func (s *Server) importChunk(rows []importRow, rep *importReport, fail func(int,
 		changed = append(changed, *byEmail[e])
 	}
 	return s.recordSubscription(changed)
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -241,7 +241,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type")}
 	var err error
-	if q.Limit, err = parseLimit(v.Get("limit"), 100); err != nil {
+	if q.Limit, err = parseLimit(v.Get("limit"), 100, track.MaxLimit); err != nil {
 		return err
 	}
 	if e := v.Get("email"); e != "" {
