@@ -1,0 +1,108 @@
+package web
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/track"
+	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
+)
+
+// collect is POST /t, the browser endpoint.
+func (s *Server) collect(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.Tracking.RespectGPC && r.Header.Get("Sec-GPC") == "1" {
+		// The shopper opted out with Global Privacy Control: store nothing.
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": 0, "duplicates": 0, "rejected": 0, "ignored": "Sec-GPC"})
+		return nil
+	}
+	return s.ingest(w, r, model.ViaBrowser)
+}
+
+// ingestAPI is POST /api/v1/events, the server-side endpoint.
+func (s *Server) ingestAPI(w http.ResponseWriter, r *http.Request) error {
+	return s.ingest(w, r, model.ViaAPI)
+}
+
+// ingestAnswer is the body of an ingestion answer. With invalid events it
+// goes with status 400, names the first problem in "error" and lists all
+// in "errors"; the valid events of the batch are stored all the same.
+type ingestAnswer struct {
+	Error *Error `json:"error,omitempty"`
+	wire.Response
+}
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) error {
+	var b wire.Batch
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
+	if err := dec.Decode(&b); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return errorf(http.StatusBadRequest, "invalid_json", "body", "the body is not a JSON batch {\"events\":[...]}: "+err.Error())
+	}
+	res, err := s.tracker.Ingest(&b, via)
+	switch {
+	case errors.Is(err, track.ErrNoEvents):
+		return errorf(http.StatusBadRequest, "required", "events", "the batch has no events")
+	case errors.Is(err, track.ErrTooManyEvs):
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "events", "a batch holds at most "+strconv.Itoa(wire.MaxEvents)+" events")
+	case err != nil:
+		return err
+	}
+	ans := ingestAnswer{Response: res.Response}
+	status := http.StatusOK
+	if len(res.Errors) > 0 {
+		fe := res.Errors[0]
+		status = http.StatusBadRequest
+		ans.Error = &Error{Code: fe.Code, Field: "events[" + strconv.Itoa(fe.Index) + "]." + fe.Field, Message: fe.Message}
+	}
+	writeJSON(w, status, ans)
+	return nil
+}
+
+// listEvents is GET /api/v1/events.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query()
+	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type")}
+	var err error
+	if q.Limit, err = parseLimit(v.Get("limit"), 100, track.MaxLimit); err != nil {
+		return err
+	}
+	if e := v.Get("email"); e != "" {
+		email, err := track.NormaliseEmail(e)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_field", "email", err.Error())
+		}
+		q.Email = email
+	}
+	if since := v.Get("since"); since != "" {
+		t, err := parseTime(since)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid_field", "since", "since must be a time like 2026-11-20T10:00:00Z or a date like 2026-11-20")
+		}
+		q.Since = t
+	}
+	evs, err := s.tracker.Events(q)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []track.Listed{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	return nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.DateOnly, strings.TrimSpace(s))
+}

@@ -1,0 +1,86 @@
+package web
+
+import (
+	_ "embed"
+	"net/http"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
+)
+
+// route is one entry of a listener's route table.
+type route struct {
+	method, path string
+	scope        string // the API key scope it needs; "" for none
+	h            handlerFunc
+}
+
+// publicRoutes is the route table of the public listener: what shoppers'
+// browsers and the shop's servers call. openapi.json documents every
+// route under /api/, /t and /healthz; a test keeps the two equal.
+func (s *Server) publicRoutes() []route {
+	return []route{
+		// browsers: CORS for the allowed origins, text/plain bodies (no preflight)
+		{"POST", "/t", "", s.allowOrigin(s.collect)},
+		{"OPTIONS", "/t", "", s.allowOrigin(s.preflight)},
+		// servers, with an API key that has the scope
+		{"POST", "/api/v1/events", model.ScopeEventsWrite, s.ingestAPI},
+		{"GET", "/api/v1/events", model.ScopeEventsRead, s.listEvents},
+		{"GET", "/api/v1/user/{email}", model.ScopeUsersRead, s.getUser},
+		{"POST", "/api/v1/user", model.ScopeUsersWrite, s.createUser},
+		{"PUT", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(true)},
+		{"PATCH", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(false)},
+		{"DELETE", "/api/v1/user/{email}", model.ScopeUsersWrite, s.deleteUser},
+		{"GET", "/api/v1/user/{email}/events", model.ScopeUsersRead, s.userEvents},
+		{"POST", "/api/v1/users/import", model.ScopeUsersWrite, s.importUsers},
+		{"POST", "/api/v1/feed/import", model.ScopeFeedWrite, s.importFeed},
+		{"GET", "/api/v1/feed/report", model.ScopeProducts, s.feedReport},
+		{"GET", "/api/v1/feed/unknown-products", model.ScopeProducts, s.unknownProducts},
+		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
+		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
+		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},
+		// anyone
+		{"GET", "/api/v1/openapi.json", "", s.openAPI},
+		{"GET", "/healthz", "", s.health},
+		// the tracker: the loader at a stable URL, the rest content-hashed
+		{"GET", tracker.LoaderPath, "", s.serveAsset},
+		{"GET", "/tracker/{file}", "", s.serveAsset},
+	}
+}
+
+// Public is the public listener's handler.
+func (s *Server) Public() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.publicRoutes() {
+		h := rt.h
+		if rt.scope != "" {
+			h = s.requireKey(rt.scope, h)
+		}
+		mux.HandleFunc(rt.method+" "+rt.path, s.handle(h))
+	}
+	if s.demo != nil {
+		mux.Handle("GET /demo/", s.demo)
+		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
+	}
+	mux.HandleFunc("/", s.handle(notFound))
+	return mux
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Write(openAPIDoc)
+	return nil
+}
