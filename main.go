@@ -40,7 +40,8 @@ const usage = `Usage:
   shoptrail apikey list
   shoptrail apikey revoke ID
   shoptrail feed import FILE                 import a product feed (CSV), replacing the catalogue
-  shoptrail rebuild                          rebuild profiles, sessions and touchpoints from the event log
+  shoptrail rebuild [NAME...]                fold the event log again into the projections
+                                             (all, or the named: identity, products, rollups)
 
 Flags (before the command):
 `
@@ -88,10 +89,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return feedImport(cfg, fs.Arg(2), log, stdout)
 	case "rebuild":
 		return withStore(cfg, "rebuild the projections", func(st *store.Store) error {
-			if err := st.Rebuild(); err != nil {
+			dropped, err := app.Rebuild(st, fs.Args()[1:]...)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, "Projections dropped; they are rebuilt from the event log when shoptrail next starts.")
+			fmt.Fprintf(stdout, "Dropped %s; they fold the event log again when shoptrail next starts (progress in the log and on the admin dashboard).\n", strings.Join(dropped, ", "))
 			return nil
 		})
 	default:

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,9 +22,14 @@ import (
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
+	"github.com/shoptrail/shoptrail/engine/identity"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/project"
+	"github.com/shoptrail/shoptrail/engine/report"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
+	"github.com/shoptrail/shoptrail/engine/user"
 	"github.com/shoptrail/shoptrail/engine/web"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
@@ -33,9 +40,15 @@ type App struct {
 	log      *slog.Logger
 	Store    *store.Store
 	Tracker  *track.Tracker
+	Pipeline *project.Runner
+	Identity *identity.Identity
+	Users    *user.Service
 	Catalog  *catalog.Catalog
+	Syncer   *catalog.Syncer // nil without [feed] url
 	Guard    *admin.Guard
 	Settings *settings.Live
+	// background work to wait for at shutdown (the feed schedule)
+	jobs sync.WaitGroup
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -45,7 +58,61 @@ type App struct {
 // Option changes how New wires the app; tests use them.
 type Option func(*options)
 
-type options struct{ passwordCost int }
+type options struct {
+	passwordCost int
+	extra        []*project.Projection
+}
+
+// WithProjection adds a projection to the pipeline (tests add toy ones).
+func WithProjection(p *project.Projection) Option {
+	return func(o *options) { o.extra = append(o.extra, p) }
+}
+
+// projections is the pipeline: the identity stage, then every other
+// projection. Adding a projection is adding its line here.
+func projections(id *identity.Identity, knownProduct func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+	return id.Projection(), append([]*project.Projection{
+		catalog.Counts(knownProduct),
+		report.Rollups(),
+	}, extra...)
+}
+
+// Rebuild drops the named projections (all without names; identity means
+// all, since every other one folds what it found), so that they fold the
+// log again when Shoptrail next starts. Shoptrail must be stopped.
+func Rebuild(st *store.Store, names ...string) ([]string, error) {
+	id, others := projections(identity.New(0), nil, nil)
+	all := append([]*project.Projection{&id.Projection}, others...)
+	var drop []*project.Projection
+	for _, n := range names {
+		if n == id.Name {
+			names = nil
+			break
+		}
+	}
+	if len(names) == 0 {
+		drop = all
+	}
+	for _, n := range names {
+		i := slices.IndexFunc(all, func(p *project.Projection) bool { return p.Name == n })
+		if i < 0 {
+			var known []string
+			for _, p := range all {
+				known = append(known, p.Name)
+			}
+			return nil, fmt.Errorf("no projection %q (there are: %s)", n, strings.Join(known, ", "))
+		}
+		drop = append(drop, all[i])
+	}
+	var dropped []string
+	for _, p := range drop {
+		if err := project.Drop(st, p); err != nil {
+			return dropped, err
+		}
+		dropped = append(dropped, p.Name)
+	}
+	return dropped, nil
+}
 
 // WithPasswordCost sets the bcrypt cost of the admin password (tests use
 // bcrypt's minimum: the race detector makes the default take seconds).
@@ -70,15 +137,28 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
 		return fail(err)
 	}
+	// The projections of the event log: identity first, then one line each.
+	a.Identity = identity.New(cfg.Tracking.SessionTimeout.Duration)
+	var runner *project.Runner
 	a.Tracker = track.New(st, track.Options{
 		Sites:             channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions},
-		SessionTimeout:    cfg.Tracking.SessionTimeout.Duration,
 		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
-		KnownProduct:      a.Catalog.Known,
+		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
+		Indexed:           func() uint64 { return runner.Checkpoint() },
 		Logger:            log.With("component", "track"),
 	})
+	id, others := projections(a.Identity, a.Catalog.Known, o.extra)
+	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Logger: log.With("component", "project")}); err != nil {
+		return fail(err)
+	}
+	a.Pipeline = runner
+	a.Users = user.New(st, a.Tracker, runner, time.Now)
+	if f := cfg.Feed; f.URL != "" {
+		a.Syncer = a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
+			Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
+	}
 	assets, err := tracker.Build()
 	if err != nil {
 		return fail(err)
@@ -93,11 +173,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	live.OnChange(func(s settings.Account) {
 		a.Tracker.SetVisitFromReferrer(s.VisitFromReferrer)
-		a.Tracker.SetSessionTimeout(s.SessionTimeout)
+		a.Identity.SetSessionTimeout(s.SessionTimeout)
 		a.Tracker.SetOwnHosts(hostsOf(s.AllowedOrigins))
 	})
 	a.Settings = live
-	w := web.New(cfg, st, a.Tracker, a.Catalog, live, assets, log.With("component", "web"), time.Now)
+	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
+		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
 		if err != nil {
@@ -165,25 +246,25 @@ func (a *App) Listen() error {
 }
 
 // Serve runs until ctx ends, then shuts down in order: stop accepting and
-// drain requests, commit the accepted events, stop the projector, close
-// the store. Call Listen first.
+// let requests finish (within [http] shutdown_timeout; after it their
+// contexts are cancelled and their connections closed), commit the accepted
+// events, stop the background jobs and the projections, close the catalogue
+// (after a running import) and the store. Call Listen first.
 func (a *App) Serve(ctx context.Context) error {
 	projCtx, stopProj := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { a.Tracker.Run(projCtx) })
-	syncCtx, stopSync := context.WithCancel(ctx)
-	defer stopSync()
-	if f := a.cfg.Feed; f.URL != "" {
-		syncer := a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
-			Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
-		wg.Go(func() { syncer.Run(syncCtx) })
+	var proj sync.WaitGroup
+	proj.Go(func() { a.Pipeline.Run(projCtx) })
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	if a.Syncer != nil {
+		a.jobs.Go(func() { a.Syncer.Run(jobsCtx) })
 	}
-
+	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
 		srv *http.Server
 		ln  net.Listener
 	}{{a.public, a.publicLn}, {a.admin, a.adminLn}} {
+		s.srv.BaseContext = func(net.Listener) context.Context { return reqCtx }
 		go func() {
 			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
@@ -198,17 +279,24 @@ func (a *App) Serve(ctx context.Context) error {
 	case err = <-errc:
 	}
 	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout.Duration)
+	timeout := a.cfg.HTTP.ShutdownTimeout.Duration
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for _, s := range []*http.Server{a.public, a.admin} {
 		if e := s.Shutdown(sctx); e != nil {
-			err = errors.Join(err, fmt.Errorf("http shutdown: %w", e))
+			a.log.Warn("requests still running at the shutdown timeout: cancelling them", "err", e)
+			cancelRequests()
+			s.Close()
 		}
 	}
+	cancelRequests()
 	a.Tracker.Close()
+	stopJobs()
+	if !waitFor(&a.jobs, timeout) {
+		a.log.Warn("background jobs still running at the shutdown timeout")
+	}
 	stopProj()
-	stopSync()
-	wg.Wait()
+	proj.Wait()
 	if e := a.Catalog.Close(); e != nil {
 		err = errors.Join(err, e)
 	}
@@ -217,6 +305,18 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.log.Info("stopped")
 	return err
+}
+
+// waitFor waits for wg, at most d; it reports whether wg finished.
+func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // Close releases what New opened, for when Serve is never called.

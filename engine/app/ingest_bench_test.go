@@ -136,7 +136,7 @@ func BenchmarkIngest(b *testing.B) {
 				t0 := time.Now()
 				last, _ := a.Store.LastSeq()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				if err := a.Tracker.WaitFolded(ctx, last); err != nil {
+				if err := a.Pipeline.Wait(ctx, last); err != nil {
 					b.Fatal(err)
 				}
 				cancel()

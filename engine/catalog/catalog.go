@@ -82,7 +82,12 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 }
 
 // Close closes the index.
-func (c *Catalog) Close() error { return c.idx.Close() }
+// Close waits for a running import to end and closes the index; imports
+// asked for afterwards get ErrBusy.
+func (c *Catalog) Close() error {
+	c.importing.Lock() // never unlocked: the catalogue is closed
+	return c.idx.Close()
+}
 
 // Import reads a full feed and replaces the catalogue with it: all or
 // nothing. Rows with problems are skipped and reported by line; products
@@ -307,7 +312,7 @@ func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
 // Together returns the products most often viewed (kind
 // store.ViewedTogether) or bought (store.BoughtTogether) together with the
 // product id, as main products: counts of a family's variations add up.
-func (c *Catalog) Together(kind byte, id string, limit int) ([]Item, error) {
+func (c *Catalog) Together(kind store.PairKind, id string, limit int) ([]Item, error) {
 	if _, err := c.st.Product(id); err != nil {
 		return nil, err
 	}

@@ -48,14 +48,18 @@ func NewApp(t testing.TB, edit ...func(*config.Config)) *App {
 	return Start(t, cfg)
 }
 
-// Start runs the app with cfg until the test ends.
-func Start(t testing.TB, cfg config.Config) *App {
-	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+// Logger logs to the test's log with -v, nowhere otherwise.
+func Logger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		return slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	a, err := app.New(cfg, log, app.WithPasswordCost(bcrypt.MinCost))
+	return slog.New(slog.DiscardHandler)
+}
+
+// Start runs the app with cfg until the test ends.
+func Start(t testing.TB, cfg config.Config, opts ...app.Option) *App {
+	t.Helper()
+	a, err := app.New(cfg, Logger(t), append([]app.Option{app.WithPasswordCost(bcrypt.MinCost)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +140,7 @@ func (a *App) Fold(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.Tracker.WaitFolded(ctx, last); err != nil {
+	if err := a.Pipeline.Wait(ctx, last); err != nil {
 		t.Fatalf("projections did not catch up with seq %d: %v", last, err)
 	}
 }

@@ -46,8 +46,9 @@ type Event struct {
 
 // Via values.
 const (
-	ViaBrowser = "browser"
-	ViaAPI     = "api"
+	ViaBrowser = "browser" // sent by a browser to /t: unauthenticated
+	ViaAPI     = "api"     // sent with an API key
+	ViaServer  = "server"  // made by Shoptrail itself (Record)
 )
 
 // Traffic describes where a visit came from. It is set on page views that
@@ -74,8 +75,7 @@ type Profile struct {
 	Events       int64     `json:"events"`
 	Sessions     int64     `json:"sessions"`
 	Orders       int64     `json:"orders"`
-	// Revenue per currency in minor units (cents).
-	Revenue map[string]int64 `json:"revenue,omitempty"`
+	Revenue      Amounts   `json:"revenue,omitempty"`
 }
 
 // Session is a run of events from one browser with no gap longer than the
@@ -94,13 +94,8 @@ type Session struct {
 	Medium          string    `json:"medium"`
 	Campaign        string    `json:"campaign,omitempty"`
 	Channel         string    `json:"channel"`
-	// Products viewed in the session, at most MaxSessionProducts, for
-	// "viewed together" counts.
-	Products []string `json:"products,omitempty"`
+	FirstSeq        uint64    `json:"first_seq"` // the event that opened it
 }
-
-// MaxSessionProducts bounds Session.Products.
-const MaxSessionProducts = 20
 
 // Touchpoint is a visit that started from outside the shop: the first page
 // view of a session, or a page view from another site, with UTM tags or a

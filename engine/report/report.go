@@ -1,5 +1,5 @@
-// Package report sums the daily rollups the projector keeps into the
-// figures the dashboard shows.
+// Package report keeps the dashboard's daily rollups (a projection of the
+// event log, rollups.go) and sums them into the figures the dashboard shows.
 package report
 
 import (
@@ -17,7 +17,7 @@ type Totals struct {
 	Sessions  int64
 	PageViews int64
 	Orders    int64
-	Revenue   map[string]int64 // minor units per currency
+	Revenue   model.Amounts
 }
 
 // Day is one bar of the chart.
@@ -55,7 +55,7 @@ func Summarise(st *store.Store, now time.Time) (Dashboard, error) {
 		label string
 		days  int
 	}{{"Today", 1}, {"Last 7 days", 7}, {"Last 30 days", 30}} {
-		t := Totals{Label: p.label, Days: p.days, Revenue: map[string]int64{}}
+		t := Totals{Label: p.label, Days: p.days}
 		visitors := model.NewSketch()
 		for i := range p.days {
 			r, ok := byDay[today.AddDate(0, 0, -i).Format(time.DateOnly)]
@@ -65,9 +65,7 @@ func Summarise(st *store.Store, now time.Time) (Dashboard, error) {
 			t.Sessions += r.Sessions
 			t.PageViews += r.PageViews
 			t.Orders += r.Orders
-			for cur, v := range r.Revenue {
-				t.Revenue[cur] += v
-			}
+			t.Revenue.AddAll(r.Revenue)
 			visitors.Merge(r.Visitors)
 		}
 		t.Visitors = visitors.Count()

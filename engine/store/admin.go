@@ -33,8 +33,7 @@ func (s *Store) Admin() (AdminAccount, error) {
 
 // CreateAdmin stores the admin account, once: ErrExists afterwards.
 func (s *Store) CreateAdmin(a AdminAccount) error {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
+	defer s.Lock("admin")()
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
@@ -56,24 +55,24 @@ func (s *Store) PutAdminSession(hash []byte, sess AdminSession, expires time.Tim
 		return err
 	}
 	return s.update(func(txn *badger.Txn) error {
-		return txn.SetEntry(badger.NewEntry(key(pAdminSess, string(hash)), b).WithTTL(time.Until(expires)))
+		return txn.SetEntry(badger.NewEntry(nsAdminSess.key(string(hash)), b).WithTTL(time.Until(expires)))
 	})
 }
 
 // AdminSession returns a session that has not expired, or ErrNotFound.
 func (s *Store) AdminSession(hash []byte) (AdminSession, error) {
 	var a AdminSession
-	return a, s.Read(func(tx *Tx) error { return tx.getJSON(key(pAdminSess, string(hash)), &a) })
+	return a, s.Read(func(tx *Tx) error { return tx.getJSON(nsAdminSess.key(string(hash)), &a) })
 }
 
 // DeleteAdminSession ends a session.
 func (s *Store) DeleteAdminSession(hash []byte) error {
-	return s.update(func(txn *badger.Txn) error { return txn.Delete(key(pAdminSess, string(hash))) })
+	return s.update(func(txn *badger.Txn) error { return txn.Delete(nsAdminSess.key(string(hash))) })
 }
 
 // Setting decodes the setting name into v, or returns ErrNotFound.
 func (s *Store) Setting(name string, v any) error {
-	return s.Read(func(tx *Tx) error { return tx.getJSON(settingKey(name), v) })
+	return s.Read(func(tx *Tx) error { return tx.getJSON(nsSetting.key(name), v) })
 }
 
 // PutSetting stores a setting.
@@ -82,5 +81,5 @@ func (s *Store) PutSetting(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return s.update(func(txn *badger.Txn) error { return txn.Set(settingKey(name), b) })
+	return s.update(func(txn *badger.Txn) error { return txn.Set(nsSetting.key(name), b) })
 }

@@ -13,8 +13,7 @@ import (
 
 // PutAPIKey stores a new API key under its hash.
 func (s *Store) PutAPIKey(k model.APIKey) error {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
+	defer s.Lock("apikeys")()
 	return s.putAPIKey(k)
 }
 
@@ -23,13 +22,13 @@ func (s *Store) putAPIKey(k model.APIKey) error {
 	if err != nil {
 		return err
 	}
-	return s.update(func(txn *badger.Txn) error { return txn.Set(key(pAPIKey, string(k.Hash)), b) })
+	return s.update(func(txn *badger.Txn) error { return txn.Set(nsAPIKey.key(string(k.Hash)), b) })
 }
 
 // APIKeyByHash returns the key whose secret hashes to hash, or ErrNotFound.
 func (s *Store) APIKeyByHash(hash []byte) (model.APIKey, error) {
 	var k model.APIKey
-	err := s.Read(func(tx *Tx) error { return tx.getJSON(key(pAPIKey, string(hash)), &k) })
+	err := s.Read(func(tx *Tx) error { return tx.getJSON(nsAPIKey.key(string(hash)), &k) })
 	return k, err
 }
 
@@ -37,7 +36,7 @@ func (s *Store) APIKeyByHash(hash []byte) (model.APIKey, error) {
 func (s *Store) APIKeys() ([]model.APIKey, error) {
 	var out []model.APIKey
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pAPIKey), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: nsAPIKey.prefix(), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var k model.APIKey
@@ -54,8 +53,7 @@ func (s *Store) APIKeys() ([]model.APIKey, error) {
 
 // TouchAPIKey records that the key with hash was used at t.
 func (s *Store) TouchAPIKey(hash []byte, t time.Time) error {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
+	defer s.Lock("apikeys")()
 	k, err := s.APIKeyByHash(hash)
 	if err != nil {
 		return err
@@ -67,9 +65,8 @@ func (s *Store) TouchAPIKey(hash []byte, t time.Time) error {
 // RevokeAPIKey revokes the key with the given id (or prefix).
 func (s *Store) RevokeAPIKey(idOrPrefix string) (model.APIKey, error) {
 	// Key writes are read-modify-write and Badger runs here without
-	// conflict detection: keyMu serialises them.
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
+	// conflict detection: one lock serialises them.
+	defer s.Lock("apikeys")()
 	keys, err := s.APIKeys()
 	if err != nil {
 		return model.APIKey{}, err

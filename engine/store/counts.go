@@ -11,21 +11,40 @@ import (
 	"github.com/shoptrail/shoptrail/engine/model"
 )
 
-// Counter kinds, aggregated from events; they hold no personal data and
-// stay when a user is erased.
-const (
-	ViewedTogether = pViewedWith
-	BoughtTogether = pBoughtWith
+// PairKind is what products did together.
+type PairKind struct{ ns ns }
+
+// Pair kinds, aggregated from events; they hold no personal data and stay
+// when a user is erased.
+var (
+	ViewedTogether = PairKind{nsViewedWith}
+	BoughtTogether = PairKind{nsBoughtWith}
 )
 
 // AddPairCount adds delta to how often products a and b went together.
-func (tx *Tx) AddPairCount(kind byte, a, b string, delta int64) error {
-	return tx.addCount(append(sub(kind, a), b...), delta)
+func (tx *Tx) AddPairCount(kind PairKind, a, b string, delta int64) error {
+	return tx.addCount(append(kind.ns.sub(a), b...), delta)
+}
+
+// SessionProducts returns the products viewed in a session, as
+// PutSessionProducts stored them.
+func (tx *Tx) SessionProducts(sessionID string) ([]string, error) {
+	var ids []string
+	err := tx.getJSON(nsSessionProd.key(sessionID), &ids)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	return ids, err
+}
+
+// PutSessionProducts records the products viewed in a session.
+func (tx *Tx) PutSessionProducts(sessionID string, ids []string) error {
+	return tx.setJSON(nsSessionProd.key(sessionID), ids)
 }
 
 // AddUnknownProduct counts events naming a product ID the catalogue lacks.
 func (tx *Tx) AddUnknownProduct(id string, delta int64) error {
-	return tx.addCount(key(pUnknownPID, id), delta)
+	return tx.addCount(nsUnknownPID.key(id), delta)
 }
 
 func (tx *Tx) addCount(k []byte, delta int64) error {
@@ -33,7 +52,7 @@ func (tx *Tx) addCount(k []byte, delta int64) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	return tx.txn.Set(k, uint64Bytes(n+uint64(delta)))
+	return tx.set(k, uint64Bytes(n+uint64(delta)))
 }
 
 // Count is an ID and how often it was counted.
@@ -44,14 +63,14 @@ type Count struct {
 
 // PairCounts returns the products that went together with a, most often
 // first.
-func (s *Store) PairCounts(kind byte, a string, limit int) ([]Count, error) {
-	return s.counts(sub(kind, a), limit)
+func (s *Store) PairCounts(kind PairKind, a string, limit int) ([]Count, error) {
+	return s.counts(kind.ns.sub(a), limit)
 }
 
 // UnknownProducts returns the product IDs events named that the catalogue
 // lacks, most often first.
 func (s *Store) UnknownProducts(limit int) ([]Count, error) {
-	return s.counts(prefix(pUnknownPID), limit)
+	return s.counts(nsUnknownPID.prefix(), limit)
 }
 
 func (s *Store) counts(pfx []byte, limit int) ([]Count, error) {
@@ -83,21 +102,21 @@ func (s *Store) counts(pfx []byte, limit int) ([]Count, error) {
 // Rollup returns a day's totals, or ErrNotFound.
 func (tx *Tx) Rollup(day string) (model.Rollup, error) {
 	var r model.Rollup
-	return r, tx.getJSON(key(pRollup, day), &r)
+	return r, tx.getJSON(nsRollup.key(day), &r)
 }
 
 // PutRollup stores a day's totals.
-func (tx *Tx) PutRollup(r model.Rollup) error { return tx.setJSON(key(pRollup, r.Day), r) }
+func (tx *Tx) PutRollup(r model.Rollup) error { return tx.setJSON(nsRollup.key(r.Day), r) }
 
 // Rollups returns the totals of the days from first to last (YYYY-MM-DD),
 // oldest first; days without events are left out.
 func (s *Store) Rollups(first, last string) ([]model.Rollup, error) {
 	var out []model.Rollup
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pRollup), PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: nsRollup.prefix(), PrefetchValues: true})
 		defer it.Close()
-		for it.Seek(key(pRollup, first)); it.Valid(); it.Next() {
-			if string(it.Item().Key()[2:]) > last {
+		for it.Seek(nsRollup.key(first)); it.Valid(); it.Next() {
+			if string(it.Item().Key()[len(nsRollup):]) > last {
 				break
 			}
 			var r model.Rollup

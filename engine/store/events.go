@@ -12,32 +12,39 @@ import (
 
 // Append stores events at the end of the log in one transaction, assigning
 // each its seq. An event whose id was stored before (within dedupTTL), or
-// earlier in the same call, is not stored again: dup[i] reports it. Append
-// returns after the commit, so a nil error means the events are durable
-// against a crash of the process (and against power loss with SyncWrites).
+// earlier in the same call, is not stored again: dup[i] reports it. Ids are
+// remembered apart for events from browsers and for the shop's own (API and
+// server-made), so that no browser can claim the id of a shop's order
+// before it arrives. Append returns after the commit, so a nil error means
+// the events are durable against a crash of the process (and against power
+// loss with SyncWrites).
+//
+// also, if not nil, runs in the same transaction: state that must change
+// with the events (a user's attributes with the fact that they changed).
+// With also, the events must fit one transaction (ErrTooBig otherwise).
 //
 // Appends are not pipelined: every Badger transaction waits for the commits
 // before it (its read timestamp), so a second append in flight would only
 // queue behind the first. Callers batch instead (group commit).
-func (s *Store) Append(evs []*model.Event) (dup []bool, err error) {
+func (s *Store) Append(evs []*model.Event, also func(tx *Tx) error) (dup []bool, err error) {
 	s.appendMu.Lock()
 	defer s.appendMu.Unlock()
 	dup = make([]bool, len(evs))
-	return dup, s.appendChunk(evs, dup)
+	return dup, s.appendChunk(evs, dup, also)
 }
 
-func (s *Store) appendChunk(evs []*model.Event, dup []bool) error {
+func (s *Store) appendChunk(evs []*model.Event, dup []bool, also func(tx *Tx) error) error {
 	var next uint64
 	err := s.db.Update(func(txn *badger.Txn) error {
 		next = s.nextSeq
 		seen := make(map[string]struct{}, len(evs))
 		for i, ev := range evs {
 			dup[i] = false
-			if _, ok := seen[ev.ID]; ok {
+			idKey := dedupKey(ev.Via, ev.ID)
+			if _, ok := seen[string(idKey)]; ok {
 				dup[i] = true
 				continue
 			}
-			idKey := key(pEventID, ev.ID)
 			switch _, err := txn.Get(idKey); {
 			case err == nil:
 				dup[i] = true
@@ -45,7 +52,7 @@ func (s *Store) appendChunk(evs []*model.Event, dup []bool) error {
 			case !errors.Is(err, badger.ErrKeyNotFound):
 				return err
 			}
-			seen[ev.ID] = struct{}{}
+			seen[string(idKey)] = struct{}{}
 			ev.Seq = next
 			next++
 			if err := txn.Set(eventKey(ev.Seq), ev.AppendJSON(make([]byte, 0, 768))); err != nil {
@@ -55,14 +62,20 @@ func (s *Store) appendChunk(evs []*model.Event, dup []bool) error {
 				return err
 			}
 		}
+		if also != nil {
+			return also(&Tx{txn: txn})
+		}
 		return nil
 	})
-	if errors.Is(err, badger.ErrTxnTooBig) && len(evs) > 1 {
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if also != nil || len(evs) < 2 {
+			return ErrTooBig
+		}
 		h := len(evs) / 2
-		if err := s.appendChunk(evs[:h], dup[:h]); err != nil {
+		if err := s.appendChunk(evs[:h], dup[:h], nil); err != nil {
 			return err
 		}
-		return s.appendChunk(evs[h:], dup[h:])
+		return s.appendChunk(evs[h:], dup[h:], nil)
 	}
 	if err != nil {
 		return fmt.Errorf("store: append events: %w", err)
@@ -75,7 +88,7 @@ func (s *Store) appendChunk(evs []*model.Event, dup []bool) error {
 func (s *Store) EventsAfter(after uint64, max int) ([]*model.Event, error) {
 	var out []*model.Event
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pEvent), PrefetchValues: true, PrefetchSize: 100})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: nsEvent.prefix(), PrefetchValues: true, PrefetchSize: 100})
 		defer it.Close()
 		for it.Seek(eventKey(after + 1)); it.Valid() && len(out) < max; it.Next() {
 			ev, err := decodeEvent(it.Item())
@@ -89,12 +102,12 @@ func (s *Store) EventsAfter(after uint64, max int) ([]*model.Event, error) {
 	return out, err
 }
 
-// Event returns the event with the given id, if it is still remembered
-// (see dedupTTL), or ErrNotFound.
-func (s *Store) Event(id string) (*model.Event, error) {
+// Event returns the event with the given id sent through via (browser,
+// api), if it is still remembered (see dedupTTL), or ErrNotFound.
+func (s *Store) Event(via, id string) (*model.Event, error) {
 	var ev *model.Event
 	err := s.db.View(func(txn *badger.Txn) error {
-		seq, err := getUint64(txn, key(pEventID, id))
+		seq, err := getUint64(txn, dedupKey(via, id))
 		if err != nil {
 			return err
 		}
@@ -121,7 +134,7 @@ func (s *Store) ScanLog(hi, lo uint64, visit Visit) error {
 		return nil
 	}
 	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix(pEvent), Reverse: true, PrefetchValues: true, PrefetchSize: 50})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: nsEvent.prefix(), Reverse: true, PrefetchValues: true, PrefetchSize: 50})
 		defer it.Close()
 		for it.Seek(eventKey(hi)); it.Valid(); it.Next() {
 			if seqOfEventKey(it.Item().Key()) < lo {
@@ -140,15 +153,15 @@ func (s *Store) ScanLog(hi, lo uint64, visit Visit) error {
 }
 
 // ScanProfileEvents visits the events of a profile with seq <= hi, newest
-// first. It sees the events the projection has folded (up to Checkpoint).
+// first. It sees the events the identity projection has folded.
 func (s *Store) ScanProfileEvents(profileID string, hi uint64, visit Visit) error {
-	return s.scanIndex(sub(pProfileEv, profileID), hi, visit)
+	return s.scanIndex(nsProfileEv.sub(profileID), hi, visit)
 }
 
 // ScanTypeEvents visits the events of one type with seq <= hi, newest first.
-// It sees the events the projection has folded (up to Checkpoint).
+// It sees the events the identity projection has folded.
 func (s *Store) ScanTypeEvents(typ string, hi uint64, visit Visit) error {
-	return s.scanIndex(sub(pTypeEv, typ), hi, visit)
+	return s.scanIndex(nsTypeEv.sub(typ), hi, visit)
 }
 
 func (s *Store) scanIndex(pfx []byte, hi uint64, visit Visit) error {

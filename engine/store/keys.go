@@ -2,94 +2,130 @@ package store
 
 import (
 	"encoding/binary"
+	"github.com/shoptrail/shoptrail/engine/model"
 	"time"
 )
 
-// The whole key layout of the Badger database. Every key starts with a
-// one-byte prefix and a '/', then its parts; numbers and times are
-// big-endian so that scans come out in order; a variable-length part that is
-// followed by another part ends with a 0x00 byte so that "u:ab" never matches
-// the prefix of "u:abc". Badger reserves keys starting with "!badger!".
+// The whole key layout of the Badger database. A key is a readable
+// namespace ending in '/', then its parts; numbers and times are big-endian
+// so that scans come out in order; a variable-length part that is followed
+// by another part ends with a 0x00 byte so that "ab" never matches the
+// prefix of "abc". Badger reserves keys starting with "!badger!". A new
+// entity type takes a new namespace here, and nothing outside this package
+// builds a key.
 //
-//	m/schema                          schema version (uint32)
-//	m/checkpoint                      last event seq folded by the projection (uint64)
-//	m/setting/<name>                  a setting changed at run time (JSON)
-//	e/<seq>                           event (JSON), the log: the source of truth
-//	i/<event id>                      seq of the event with that id; expires after dedupTTL
-//	k/<sha256 of api key>             API key (JSON)
-//	u/<email>                         user attributes set through the Users API (JSON)
-//	m/admin                           the admin account (JSON)
-//	A/<sha256 of session id>          an admin session (JSON); expires at its absolute timeout
-//	m/catalogue                       the current catalogue generation (uint64)
-//	m/feed/report                     the report of the last feed import (JSON)
-//	g/<generation><product id>        product (JSON) of one catalogue generation
+//	meta/schema                         schema version (uint32)
+//	meta/admin                          the admin account (JSON)
+//	meta/setting/<name>                 a setting changed at run time (JSON)
+//	meta/catalogue                      the current catalogue generation (uint64)
+//	meta/feed/report                    the report of the last feed import (JSON)
+//	meta/projection/<name>              a projection's version and checkpoint
+//	log/<seq>                           event (JSON), the log: the source of truth
+//	dedup/browser/<event id>            seq of the event a browser sent with that id; expires after dedupTTL
+//	dedup/api/<event id>                the same for events sent with an API key or made by Shoptrail
+//	apikey/<sha256 of api key>          API key (JSON)
+//	user/<email>                        user attributes set through the Users API (JSON)
+//	adminsess/<sha256 of session id>    an admin session (JSON); expires at its absolute timeout
+//	product/<generation><product id>    product (JSON) of one catalogue generation
 //
-// Projections, derived from the log and dropped by Rebuild:
+// Projections, derived from the log; each owns its namespaces, which a
+// rebuild of it drops (see Space):
 //
-//	p/<profile id>                    profile (JSON); ids are "a:<anonymous id>" or "u:<email>"
-//	a/<anonymous id>                  profile id the anonymous id belongs to
-//	x/<profile id>\0<seq>             the profile's events
-//	y/<type>\0<seq>                   events by type
-//	s/<session id>                    session (JSON)
-//	c/<client session id>             current session id for a browser's session id
-//	o/<profile id>                    open server-side session id of a profile
-//	q/<profile id>\0<session id>      the profile's sessions
-//	t/<profile id>\0<time><seq>       touchpoint (JSON), by time
-//	v/<product id>\0<product id>      how often the two were viewed in one session (uint64)
-//	b/<product id>\0<product id>      how often the two were bought in one order (uint64)
-//	n/<product id>                    events naming a product ID the catalogue lacks (uint64)
-//	r/<YYYY-MM-DD>                    the day's totals (JSON): events, sessions, orders, revenue, visitors (sketch)
+//	identity:
+//	id/profile/<profile id>             profile (JSON); ids from model.UserProfileID, model.AnonymousProfileID
+//	id/anon/<anonymous id>              profile id the anonymous id belongs to
+//	id/pevent/<profile id>\0<seq>       the profile's events
+//	id/type/<type>\0<seq>               events by type; the value is the event's session id
+//	id/session/<session id>             session (JSON)
+//	id/client/<client session id>      current session id for a browser's session id
+//	id/open/<profile id>                open server-side session id of a profile
+//	id/psession/<profile id>\0<session> the profile's sessions
+//	id/touch/<profile id>\0<time><seq>  touchpoint (JSON), by time
+//	products (engine/catalog):
+//	cooc/viewed/<product id>\0<id>      how often the two were viewed in one session (uint64)
+//	cooc/bought/<product id>\0<id>      how often the two were bought in one order (uint64)
+//	cooc/unknown/<product id>           events naming a product ID the catalogue lacks (uint64)
+//	cooc/session/<session id>           products viewed in a session (JSON list)
+//	rollups (engine/report):
+//	rollup/day/<YYYY-MM-DD>             the day's totals (JSON): events, sessions, orders, revenue, visitors (sketch)
+//	any other projection:
+//	proj/<name>/<key>                   what the projection keeps (Tx.Get, Tx.Set, Tx.Scan)
 const (
-	pMeta       = 'm'
-	pEvent      = 'e'
-	pEventID    = 'i'
-	pAPIKey     = 'k'
-	pUser       = 'u'
-	pProduct    = 'g'
-	pAdminSess  = 'A'
-	pProfile    = 'p'
-	pAnon       = 'a'
-	pProfileEv  = 'x'
-	pTypeEv     = 'y'
-	pSession    = 's'
-	pClientSess = 'c'
-	pOpenSess   = 'o'
-	pProfSess   = 'q'
-	pTouch      = 't'
-	pViewedWith = 'v'
-	pBoughtWith = 'b'
-	pUnknownPID = 'n'
-	pRollup     = 'r'
+	nsMeta       ns = "meta/"
+	nsSetting    ns = "meta/setting/"
+	nsProjection ns = "meta/projection/"
+	nsEvent      ns = "log/"
+	nsDedup      ns = "dedup/"
+	nsAPIKey     ns = "apikey/"
+	nsUser       ns = "user/"
+	nsAdminSess  ns = "adminsess/"
+	nsProduct    ns = "product/"
+
+	nsProfile    ns = "id/profile/"
+	nsAnon       ns = "id/anon/"
+	nsProfileEv  ns = "id/pevent/"
+	nsTypeEv     ns = "id/type/"
+	nsSession    ns = "id/session/"
+	nsClientSess ns = "id/client/"
+	nsOpenSess   ns = "id/open/"
+	nsProfSess   ns = "id/psession/"
+	nsTouch      ns = "id/touch/"
+
+	nsViewedWith  ns = "cooc/viewed/"
+	nsBoughtWith  ns = "cooc/bought/"
+	nsUnknownPID  ns = "cooc/unknown/"
+	nsSessionProd ns = "cooc/session/"
+
+	nsRollup ns = "rollup/day/"
+
+	nsProj ns = "proj/"
 )
 
-// projectionPrefixes are dropped by Rebuild, together with the checkpoint.
-var projectionPrefixes = []byte{pProfile, pAnon, pProfileEv, pTypeEv, pSession, pClientSess, pOpenSess, pProfSess, pTouch,
-	pViewedWith, pBoughtWith, pUnknownPID, pRollup}
+// Spaces of the projections: what each owns and a rebuild drops.
+var (
+	SpaceIdentity = Space{"id/"}
+	SpaceProducts = Space{"cooc/"}
+	SpaceRollups  = Space{"rollup/"}
+)
+
+// Space is a namespace of keys that one projection owns.
+type Space struct{ prefix string }
+
+// ProjectionSpace is the space of a projection that keeps its data through
+// Tx.Get, Tx.Set and Tx.Scan.
+func ProjectionSpace(name string) Space { return Space{string(nsProj) + name + "/"} }
+
+func (sp Space) key(k string) []byte { return []byte(sp.prefix + k) }
+
+// Dedup namespaces: ids sent by browsers never collide with the shop's.
+const (
+	dedupBrowser = "browser/"
+	dedupAPI     = "api/"
+)
 
 // dedupTTL is how long an event id is remembered for idempotent retries.
 const dedupTTL = 8 * 24 * time.Hour
 
 var (
-	keySchema     = []byte("m/schema")
-	keyCheckpoint = []byte("m/checkpoint")
-	keyCatalogue  = []byte("m/catalogue")
-	keyFeedReport = []byte("m/feed/report")
-	keyAdmin      = []byte("m/admin")
+	keySchema     = nsMeta.key("schema")
+	keyAdmin      = nsMeta.key("admin")
+	keyCatalogue  = nsMeta.key("catalogue")
+	keyFeedReport = nsMeta.key("feed/report")
 )
 
-func generationPrefix(gen uint64) []byte { return binary.BigEndian.AppendUint64(prefix(pProduct), gen) }
+// ns is a key namespace.
+type ns string
 
-func productKey(gen uint64, id string) []byte { return append(generationPrefix(gen), id...) }
+func (n ns) prefix() []byte { return []byte(n) }
 
-func prefix(p byte) []byte { return []byte{p, '/'} }
-
-func key(p byte, parts ...string) []byte {
-	n := 2
+// key is the namespace followed by parts separated by 0x00.
+func (n ns) key(parts ...string) []byte {
+	size := len(n)
 	for _, s := range parts {
-		n += len(s) + 1
+		size += len(s) + 1
 	}
-	k := make([]byte, 0, n)
-	k = append(k, p, '/')
+	k := make([]byte, 0, size)
+	k = append(k, n...)
 	for i, s := range parts {
 		if i > 0 {
 			k = append(k, 0)
@@ -99,29 +135,40 @@ func key(p byte, parts ...string) []byte {
 	return k
 }
 
-// sub is the prefix of every key below one variable-length part: p/<s>\0.
-func sub(p byte, s string) []byte { return append(key(p, s), 0) }
+// sub is the prefix of every key below one variable-length part: n<s>\0.
+func (n ns) sub(s string) []byte { return append(n.key(s), 0) }
 
-func settingKey(name string) []byte { return []byte("m/setting/" + name) }
+func generationPrefix(gen uint64) []byte {
+	return binary.BigEndian.AppendUint64(nsProduct.prefix(), gen)
+}
 
-func eventKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(prefix(pEvent), seq) }
+func productKey(gen uint64, id string) []byte { return append(generationPrefix(gen), id...) }
 
-func seqOfEventKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[2:]) }
+func eventKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nsEvent.prefix(), seq) }
+
+func seqOfEventKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(nsEvent):]) }
+
+func dedupKey(via, id string) []byte {
+	if via == model.ViaBrowser {
+		return nsDedup.key(dedupBrowser + id)
+	}
+	return nsDedup.key(dedupAPI + id)
+}
 
 func profileEventKey(profileID string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(sub(pProfileEv, profileID), seq)
+	return binary.BigEndian.AppendUint64(nsProfileEv.sub(profileID), seq)
 }
 
 func typeEventKey(typ string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(sub(pTypeEv, typ), seq)
+	return binary.BigEndian.AppendUint64(nsTypeEv.sub(typ), seq)
 }
 
 func profileSessionKey(profileID, sessionID string) []byte {
-	return append(sub(pProfSess, profileID), sessionID...)
+	return append(nsProfSess.sub(profileID), sessionID...)
 }
 
 func touchpointKey(profileID string, t time.Time, seq uint64) []byte {
-	k := binary.BigEndian.AppendUint64(sub(pTouch, profileID), uint64(t.UnixNano()))
+	k := binary.BigEndian.AppendUint64(nsTouch.sub(profileID), uint64(t.UnixNano()))
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,8 +40,8 @@ type Store struct {
 	db  *badger.DB
 	log *slog.Logger
 
-	keyMu    sync.Mutex // serialises API key updates
-	appendMu sync.Mutex // one appender at a time keeps seqs dense and ordered
+	locks    [lockStripes]sync.Mutex // see Lock
+	appendMu sync.Mutex              // one appender at a time keeps seqs dense and ordered
 	nextSeq  uint64
 
 	gcStop chan struct{}
@@ -65,8 +66,10 @@ type Store struct {
 //     one block at a time anyway. 64 MiB of block cache and 32 MiB for
 //     indices and bloom filters bound memory;
 //   - no conflict detection: each key has one writer (the event log the
-//     group committer, the projections the projector), so tracking every
-//     read of a transaction would cost without protecting anything;
+//     group committer, the projections the projection runner), and the
+//     keys that requests read, change and write back (users, settings, API
+//     keys) are serialised by Lock, so tracking every read of every
+//     transaction would cost without protecting anything;
 //   - 2 compactors for 2 cores, 128 MiB value-log files so GC can free them.
 func badgerOptions(o Options) badger.Options {
 	opts := badger.DefaultOptions(o.Dir).
@@ -148,7 +151,7 @@ func (s *Store) gcLoop(every time.Duration) {
 func (s *Store) LastSeq() (uint64, error) {
 	var last uint64
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: prefix(pEvent)})
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: nsEvent.prefix()})
 		defer it.Close()
 		it.Seek(eventKey(^uint64(0)))
 		if it.Valid() {
@@ -157,6 +160,41 @@ func (s *Store) LastSeq() (uint64, error) {
 		return nil
 	})
 	return last, err
+}
+
+const lockStripes = 256
+
+// Lock serialises read-modify-write cycles on the named things (a user's
+// email, a setting's name, ...): it returns once it holds every name and
+// gives an unlock function. Conflict detection is off (see badgerOptions),
+// so any code that reads a key, changes it and writes it back while other
+// requests may do the same must hold its lock across the cycle. Names are
+// striped over a fixed set of mutexes, taken in order, so that locking many
+// at once cannot deadlock.
+func (s *Store) Lock(kind string, names ...string) (unlock func()) {
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	var take [lockStripes]bool
+	for _, n := range names {
+		h := fnv.New32a()
+		h.Write([]byte(kind))
+		h.Write([]byte{0})
+		h.Write([]byte(n))
+		take[h.Sum32()%lockStripes] = true
+	}
+	for i := range take {
+		if take[i] {
+			s.locks[i].Lock()
+		}
+	}
+	return func() {
+		for i := range take {
+			if take[i] {
+				s.locks[i].Unlock()
+			}
+		}
+	}
 }
 
 func getUint64(txn *badger.Txn, k []byte) (uint64, error) {
@@ -181,7 +219,7 @@ func getUint64(txn *badger.Txn, k []byte) (uint64, error) {
 func uint64Bytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // update runs fn in a read-write transaction. Conflict detection is off
-// (one writer per key, see badgerOptions), so there is nothing to retry.
+// (see badgerOptions and Lock), so there is nothing to retry.
 func (s *Store) update(fn func(txn *badger.Txn) error) error { return s.db.Update(fn) }
 
 // uint64OrZero reads a counter-like key: 0 when it was never written.

@@ -23,7 +23,7 @@ func open(t *testing.T, dir string) *Store {
 func events(ids ...string) []*model.Event {
 	var out []*model.Event
 	for _, id := range ids {
-		out = append(out, &model.Event{ID: id, Type: "x", Time: time.Unix(1, 0).UTC()})
+		out = append(out, &model.Event{ID: id, Type: "x", Via: model.ViaAPI, Time: time.Unix(1, 0).UTC()})
 	}
 	return out
 }
@@ -31,7 +31,7 @@ func events(ids ...string) []*model.Event {
 func TestAppendAssignsSeqsAndDeduplicatesAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	dup, err := s.Append(events("a", "b", "a"))
+	dup, err := s.Append(events("a", "b", "a"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestAppendAssignsSeqsAndDeduplicatesAcrossRestarts(t *testing.T) {
 	s = open(t, dir)
 	defer s.Close()
 	evs := events("b", "c")
-	dup, err = s.Append(evs)
+	dup, err = s.Append(evs, nil)
 	if err != nil || !dup[0] || dup[1] || evs[1].Seq != 3 {
 		t.Fatalf("after reopen: dup %v seq %d err %v", dup, evs[1].Seq, err)
 	}
@@ -57,10 +57,10 @@ func TestAppendAssignsSeqsAndDeduplicatesAcrossRestarts(t *testing.T) {
 	if len(seen) != 2 || seen[0] != "c" || seen[1] != "b" {
 		t.Errorf("ScanLog newest first: %v", seen)
 	}
-	if ev, err := s.Event("b"); err != nil || ev.Seq != 2 {
+	if ev, err := s.Event(model.ViaAPI, "b"); err != nil || ev.Seq != 2 {
 		t.Errorf("Event(b) = %+v, %v", ev, err)
 	}
-	if _, err := s.Event("zzz"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Event(model.ViaAPI, "zzz"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Event(unknown) err %v", err)
 	}
 }
@@ -72,7 +72,7 @@ func TestAppendSplitsBatchesTooBigForOneTransaction(t *testing.T) {
 	for i := range big {
 		big[i] = &model.Event{ID: string(binary.BigEndian.AppendUint32([]byte("id-"), uint32(i))), Type: "x", URL: "https://shop.example/" + string(make([]byte, 200))}
 	}
-	if _, err := s.Append(big); err != nil {
+	if _, err := s.Append(big, nil); err != nil {
 		t.Fatal(err)
 	}
 	if last, _ := s.LastSeq(); last != 30000 {

@@ -39,6 +39,7 @@ type committer struct {
 
 type request struct {
 	evs  []*model.Event
+	also func(tx *store.Tx) error // commits alone, in the events' transaction
 	dup  []bool
 	err  error
 	done chan struct{}
@@ -57,14 +58,15 @@ func newCommitter(st *store.Store, maxPending, maxBatch int, onCommit func([]*mo
 	return c
 }
 
-// commit stores evs and returns which were duplicates.
-func (c *committer) commit(evs []*model.Event) ([]bool, error) {
+// commit stores evs (and what also writes) and returns which were
+// duplicates.
+func (c *committer) commit(evs []*model.Event, also func(tx *store.Tx) error) ([]bool, error) {
 	n := int64(len(evs))
 	if c.pending.Add(n) > c.maxPending {
 		c.pending.Add(-n)
 		return nil, ErrOverloaded
 	}
-	r := &request{evs: evs, done: make(chan struct{})}
+	r := &request{evs: evs, also: also, done: make(chan struct{})}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -78,18 +80,32 @@ func (c *committer) commit(evs []*model.Event) ([]bool, error) {
 }
 
 // run gathers the requests that wait into one append: under load, one
-// Badger transaction carries many requests.
+// Badger transaction carries many requests. A request with state to write
+// (also) commits alone.
 func (c *committer) run() {
 	defer close(c.done)
 	var reqs []*request
 	var evs []*model.Event
-	for r := range c.reqs {
+	var held *request // a request with also, met while gathering others
+	for {
+		r := held
+		held = nil
+		if r == nil {
+			var ok bool
+			if r, ok = <-c.reqs; !ok {
+				return
+			}
+		}
 		reqs, evs = append(reqs[:0], r), append(evs[:0], r.evs...)
 	drain:
-		for len(evs) < c.maxBatch {
+		for r.also == nil && len(evs) < c.maxBatch {
 			select {
 			case r, ok := <-c.reqs:
 				if !ok {
+					break drain
+				}
+				if r.also != nil {
+					held = r
 					break drain
 				}
 				reqs = append(reqs, r)
@@ -98,7 +114,7 @@ func (c *committer) run() {
 				break drain
 			}
 		}
-		dup, err := c.st.Append(evs)
+		dup, err := c.st.Append(evs, reqs[0].also)
 		var stored []*model.Event
 		if err == nil {
 			stored = make([]*model.Event, 0, len(evs))

@@ -32,7 +32,7 @@ type Listed struct {
 const maxTail = 100_000
 
 // Events lists stored events, newest first (by arrival). It reads the
-// indexes for what the projector has folded and the log itself for the rest,
+// indexes for what the identity projection has folded and the log itself for the rest,
 // so an event is listed as soon as Ingest has acknowledged it.
 func (t *Tracker) Events(q Query) ([]Listed, error) {
 	if q.Limit <= 0 || q.Limit > MaxLimit {
@@ -41,10 +41,7 @@ func (t *Tracker) Events(q Query) ([]Listed, error) {
 	if q.Type != "" {
 		q.Type, _ = canonicalType(q.Type)
 	}
-	cp, err := t.st.Checkpoint()
-	if err != nil {
-		return nil, err
-	}
+	cp := t.opts.Indexed()
 	last, err := t.st.LastSeq()
 	if err != nil {
 		return nil, err
@@ -101,7 +98,7 @@ func (t *Tracker) Events(q Query) ([]Listed, error) {
 		return len(out) < q.Limit, nil
 	}
 
-	// 1. the tail the projector has not folded yet, from the log
+	// 1. the tail the identity projection has not indexed yet, from the log
 	lo := cp + 1
 	if last > maxTail && lo < last-maxTail {
 		lo = last - maxTail
@@ -112,7 +109,7 @@ func (t *Tracker) Events(q Query) ([]Listed, error) {
 		// 2. the folded part, through the narrowest index
 		switch {
 		case q.Email != "":
-			err = t.st.ScanProfileEvents("u:"+q.Email, cp, visit)
+			err = t.st.ScanProfileEvents(model.UserProfileID(q.Email), cp, visit)
 		case q.AnonymousID != "":
 			var pid string
 			_ = t.st.Read(func(tx *store.Tx) error {

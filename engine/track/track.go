@@ -1,11 +1,12 @@
-// Package track turns what shoppers do into stored events and keeps the
-// profiles, sessions and touchpoints derived from them.
+// Package track turns what shoppers do, and what Shoptrail itself does,
+// into events in the log.
 //
 // The hot path (Ingest) decodes, validates and appends events to the log
-// with group commit, and answers after the commit. Everything derived is
-// folded from the log asynchronously by the projector (project.go), which
-// keeps its checkpoint in the same transaction as its results and can be
-// rebuilt from the log.
+// with group commit, and answers after the commit. Record appends the
+// facts Shoptrail produces (subscription and attribute changes through the
+// Users API; email and campaign events tomorrow) through the same
+// committer. Everything derived is folded from the log asynchronously by
+// the projections (engine/project).
 package track
 
 import (
@@ -26,18 +27,20 @@ import (
 // Options configures a Tracker.
 type Options struct {
 	Sites             channel.Sites
-	SessionTimeout    time.Duration
 	VisitFromReferrer bool
 	MaxPendingEvents  int // events waiting for a commit before Ingest answers ErrOverloaded
 	MaxBatchEvents    int // events in one group commit
-	// KnownProduct reports whether a product ID is in the catalogue;
-	// events naming others are counted (UnknownProducts). Nil: all known.
-	KnownProduct func(productID string) bool
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Committed is given the events just appended to the log, in seq
+	// order (the projection runner).
+	Committed func(stored []*model.Event)
+	// Indexed returns the seq up to which the identity projection has
+	// indexed the log; Events reads the log itself after it.
+	Indexed func() uint64
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
-// Tracker ingests events and folds them into projections.
+// Tracker ingests events.
 type Tracker struct {
 	st    *store.Store
 	opts  Options
@@ -46,12 +49,10 @@ type Tracker struct {
 	vfr   atomic.Bool
 	sites atomic.Pointer[channel.Sites]
 	c     *committer
-	proj  *projector
 	live  hub
 }
 
-// New starts a Tracker's committer. Call Run to fold the log and Close
-// when done.
+// New starts a Tracker's committer. Call Close when done.
 func New(st *store.Store, o Options) *Tracker {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -59,21 +60,24 @@ func New(st *store.Store, o Options) *Tracker {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.SessionTimeout <= 0 {
-		o.SessionTimeout = wire.MaxSessionIdle
+	if o.Indexed == nil {
+		o.Indexed = func() uint64 { return 0 }
 	}
 	t := &Tracker{st: st, opts: o, log: o.Logger, now: o.Now}
 	t.vfr.Store(o.VisitFromReferrer)
 	t.sites.Store(&o.Sites)
-	t.proj = newProjector(st, o.SessionTimeout, o.Logger)
 	t.c = newCommitter(st, max(o.MaxPendingEvents, 1), max(o.MaxBatchEvents, 1), func(stored []*model.Event) {
-		t.proj.committed(stored)
+		if o.Committed != nil {
+			o.Committed(stored)
+		}
 		t.live.publish(stored)
 	})
-	t.proj.busy = t.c.busy
-	t.proj.known = o.KnownProduct
 	return t
 }
+
+// Busy reports whether events arrived in the last moment: folding then
+// waits, so that acknowledging events keeps priority.
+func (t *Tracker) Busy() bool { return t.c.busy() }
 
 // SetVisitFromReferrer turns the automatic visit_from_referrer event on or off.
 func (t *Tracker) SetVisitFromReferrer(on bool) { t.vfr.Store(on) }
@@ -86,25 +90,8 @@ func (t *Tracker) SetOwnHosts(hosts []string) {
 	t.sites.Store(&sites)
 }
 
-// SetSessionTimeout changes how long a session lasts after its last event,
-// for the events folded from now on.
-func (t *Tracker) SetSessionTimeout(d time.Duration) { t.proj.timeout.Store(int64(d)) }
-
 // VisitFromReferrer reports whether visit_from_referrer events are generated.
 func (t *Tracker) VisitFromReferrer() bool { return t.vfr.Load() }
-
-// Run folds the log into the projections until ctx ends.
-func (t *Tracker) Run(ctx context.Context) { t.proj.run(ctx) }
-
-// WaitFolded waits until the projections include the event with seq.
-func (t *Tracker) WaitFolded(ctx context.Context, seq uint64) error { return t.proj.wait(ctx, seq) }
-
-// Erase deletes a user and everything tracked about them: profile,
-// events, sessions, touchpoints, identity links and attributes. It runs in
-// the projector, between folds, and returns how many events it deleted.
-func (t *Tracker) Erase(ctx context.Context, email string) (int, error) {
-	return t.proj.requestErase(ctx, email)
-}
 
 // Close commits the events already accepted and stops accepting more.
 func (t *Tracker) Close() { t.c.close() }
@@ -158,7 +145,7 @@ func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 	if len(evs) == 0 {
 		return res, nil
 	}
-	dup, err := t.c.commit(evs)
+	dup, err := t.c.commit(evs, nil)
 	if err != nil {
 		return res, err
 	}
@@ -174,6 +161,30 @@ func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// Record appends events that Shoptrail itself produces, through the same
+// committer as Ingest, so that every projection sees them like shoppers'
+// events and a rebuild reproduces them. Each event gets an id, the current
+// time if it has none, and Via model.ViaServer. also, if not nil, commits in
+// the same transaction (the state the events describe); the events must
+// then fit one transaction. Record returns after the commit.
+func (t *Tracker) Record(ctx context.Context, evs []*model.Event, also func(tx *store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := t.now().UTC()
+	for _, ev := range evs {
+		if ev.ID == "" {
+			ev.ID = newID()
+		}
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		ev.ReceivedAt, ev.Via = now, model.ViaServer
+	}
+	_, err := t.c.commit(evs, also)
+	return err
 }
 
 // Result reports what Ingest did with a batch.

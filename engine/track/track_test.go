@@ -61,14 +61,14 @@ func TestOverloadIsRefusedNotQueued(t *testing.T) {
 	defer st.Close()
 	c := newCommitter(st, 2, 100, nil)
 	defer c.close()
-	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}, {ID: "3"}}); !errors.Is(err, ErrOverloaded) {
+	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}, {ID: "3"}}, nil); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("3 events with room for 2: %v", err)
 	}
-	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}}); err != nil {
+	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}}, nil); err != nil {
 		t.Fatalf("2 events: %v", err)
 	}
 	c.close()
-	if _, err := c.commit([]*model.Event{{ID: "4"}}); !errors.Is(err, ErrClosed) {
+	if _, err := c.commit([]*model.Event{{ID: "4"}}, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after close: %v", err)
 	}
 }

@@ -325,13 +325,6 @@ func money(raw json.RawMessage, required bool) (int64, error) {
 	return int64(math.Round(v * 100)), nil
 }
 
-// OrderTotal returns an order's currency and value in minor units.
-func OrderTotal(ev *model.Event) (currency string, minor int64) {
-	currency, _ = stringish(ev.Props["currency"])
-	minor, _ = money(ev.Props["value"], false)
-	return currency, minor
-}
-
 // stringish reads a JSON string, or a number as its text (ids are often
 // numbers in shop systems).
 func stringish(raw json.RawMessage) (string, bool) {

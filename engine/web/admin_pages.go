@@ -43,12 +43,9 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusNotFound, "not_found", "email", "no such user")
 	}
-	a, p, found, err := s.lookupUser(email)
+	a, p, err := s.userSvc.Get(email)
 	if err != nil {
-		return err
-	}
-	if !found {
-		return errorf(http.StatusNotFound, "not_found", "email", "no user "+email)
+		return userError(email, err)
 	}
 	data := map[string]any{"Email": email, "Profile": p, "Subscribed": a.IsSubscribed != nil && *a.IsSubscribed}
 	attrs := a.Flat()
@@ -60,21 +57,13 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 		revenue[cur] = fmt.Sprintf("%.2f", float64(minor)/100)
 	}
 	data["Revenue"] = revenue
-	err = s.st.Read(func(tx *store.Tx) error {
-		sess, err := tx.Sessions("u:" + email)
-		if err != nil {
-			return err
-		}
-		slices.Reverse(sess)
-		data["Sessions"] = sess
-		tps, err := tx.Touchpoints("u:" + email)
-		slices.Reverse(tps)
-		data["Touchpoints"] = tps
-		return err
-	})
+	sessions, touchpoints, err := s.userSvc.Visits(email)
 	if err != nil {
 		return err
 	}
+	slices.Reverse(sessions)
+	slices.Reverse(touchpoints)
+	data["Sessions"], data["Touchpoints"] = sessions, touchpoints
 	evs, err := s.tracker.Events(track.Query{Email: email, Limit: 100})
 	if err != nil {
 		return err
@@ -131,12 +120,10 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 
 // syncFeed is POST /products/sync: fetch [feed] url now.
 func (s *Server) syncFeed(w http.ResponseWriter, r *http.Request) error {
-	f := s.cfg.Feed
-	if f.URL == "" {
+	if s.syncer == nil {
 		return s.productsMessage(w, r, "No [feed] url is configured.")
 	}
-	syncer := s.catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration, Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
-	imported, err := syncer.Sync(r.Context())
+	imported, err := s.syncer.Sync(r.Context())
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/user"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
 
@@ -28,8 +29,8 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/events", model.ScopeEventsRead, s.listEvents},
 		{"GET", "/api/v1/user/{email}", model.ScopeUsersRead, s.getUser},
 		{"POST", "/api/v1/user", model.ScopeUsersWrite, s.createUser},
-		{"PUT", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(true)},
-		{"PATCH", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(false)},
+		{"PUT", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(user.Replace)},
+		{"PATCH", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(user.Change)},
 		{"DELETE", "/api/v1/user/{email}", model.ScopeUsersWrite, s.deleteUser},
 		{"GET", "/api/v1/user/{email}/events", model.ScopeUsersRead, s.userEvents},
 		{"POST", "/api/v1/users/import", model.ScopeUsersWrite, s.importUsers},

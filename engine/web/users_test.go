@@ -72,15 +72,25 @@ func TestUsersAPI(t *testing.T) {
 		t.Fatalf("get unknown: %d %+v", st, e.Error)
 	}
 
-	// isSubscribed changes were recorded as events on the user
+	// isSubscribed changes were recorded as events on the user, and every
+	// change of attributes as a user_update
 	var l listing
 	do(a, t, "GET", "/api/v1/events?email=jane@example.com", nil, &l, auth...)
-	var types []string
+	var subs []string
+	updates := 0
 	for _, ev := range l.Events {
-		types = append(types, ev.Type)
+		switch ev.Type {
+		case "subscribe", "unsubscribe":
+			subs = append(subs, ev.Type)
+		case "user_update":
+			updates++
+		}
 	}
-	if strings.Join(types, ",") != "unsubscribe,subscribe" {
-		t.Errorf("subscription events %v, want unsubscribe,subscribe (newest first)", types)
+	if strings.Join(subs, ",") != "unsubscribe,subscribe" {
+		t.Errorf("subscription events %v, want unsubscribe,subscribe (newest first)", subs)
+	}
+	if updates == 0 {
+		t.Errorf("no user_update event among %+v", l.Events)
 	}
 
 	// errors name the field
@@ -124,7 +134,9 @@ func TestUserSeenByTheTrackerIsOneProfile(t *testing.T) {
 	a.Fold(t)
 	var u map[string]any
 	do(a, t, "GET", "/api/v1/user/sam@example.com", nil, &u, a.Auth()...)
-	if u["city"] != "Berlin" || u["events"] != 3.0 || u["sessions"] != 1.0 || u["orders"] != 1.0 || u["firstSeen"] == nil {
+	// three from the browser and the user_update of the creation, which
+	// opens no session
+	if u["city"] != "Berlin" || u["events"] != 4.0 || u["sessions"] != 1.0 || u["orders"] != 1.0 || u["firstSeen"] == nil {
 		t.Fatalf("user %v", u)
 	}
 	if rev, _ := u["revenue"].(map[string]any); rev["EUR"] != 20.0 {
@@ -183,8 +195,9 @@ func TestDeleteErasesTheUser(t *testing.T) {
 		Erased bool
 		Events int
 	}
-	if st := do(a, t, "DELETE", "/api/v1/user/gone@example.com", nil, &res, a.Auth()...); st != 200 || !res.Erased || res.Events != 4 {
-		// g1, its visit_from_referrer, g2 and the subscribe event
+	if st := do(a, t, "DELETE", "/api/v1/user/gone@example.com", nil, &res, a.Auth()...); st != 200 || !res.Erased || res.Events != 5 {
+		// g1, its visit_from_referrer, g2, the subscribe event and the
+		// user_update of the creation
 		t.Fatalf("delete: %d %+v", st, res)
 	}
 	if st := do(a, t, "GET", "/api/v1/user/gone@example.com", nil, nil, a.Auth()...); st != 404 {

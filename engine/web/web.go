@@ -9,22 +9,27 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
+	"github.com/shoptrail/shoptrail/engine/user"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
 
 // Server holds what the handlers of both listeners need.
 type Server struct {
-	cfg     config.Config
-	st      *store.Store
-	tracker *track.Tracker
-	catalog *catalog.Catalog
-	assets  *tracker.Assets
-	demo    http.Handler // the demo shop; nil when turned off
-	ui      *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
-	live    *settings.Live
+	cfg      config.Config
+	st       *store.Store
+	tracker  *track.Tracker
+	catalog  *catalog.Catalog
+	syncer   *catalog.Syncer // nil without [feed] url
+	userSvc  *user.Service
+	pipeline Pipeline
+	assets   *tracker.Assets
+	demo     http.Handler // the demo shop; nil when turned off
+	ui       *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
+	live     *settings.Live
 
 	liveDone chan struct{} // closed at shutdown: live streams end
 	stopLive sync.Once
@@ -32,9 +37,27 @@ type Server struct {
 	now      func() time.Time
 }
 
+// Pipeline tells where the projections are (project.Runner).
+type Pipeline interface {
+	Status() []project.Status
+}
+
+// Deps are the components the handlers call.
+type Deps struct {
+	Store    *store.Store
+	Tracker  *track.Tracker
+	Catalog  *catalog.Catalog
+	Syncer   *catalog.Syncer // nil without [feed] url
+	Users    *user.Service
+	Pipeline Pipeline
+	Settings *settings.Live
+	Assets   *tracker.Assets
+}
+
 // New returns the HTTP side of Shoptrail.
-func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Catalog, live *settings.Live, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, live: live, assets: assets, log: log, now: now, liveDone: make(chan struct{})}
+func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Server {
+	return &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users,
+		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{})}
 }
 
 // ServeDemo serves the demo shop under /demo/ on the public listener.

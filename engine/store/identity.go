@@ -11,103 +11,76 @@ import (
 	"github.com/shoptrail/shoptrail/engine/model"
 )
 
-// Tx is a read-write transaction over the projections, for the code that
-// folds the event log (engine/track). Its changes and the new checkpoint
-// commit together or not at all.
-type Tx struct{ txn *badger.Txn }
-
-// Project runs fn in one transaction. ErrTooBig means the transaction grew
-// past Badger's limit: fold fewer events per call.
-func (s *Store) Project(fn func(tx *Tx) error) error {
-	err := s.update(func(txn *badger.Txn) error { return fn(&Tx{txn}) })
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		return ErrTooBig
-	}
-	return err
-}
-
-// ErrTooBig means a transaction holds more than Badger can commit at once.
-var ErrTooBig = errors.New("store: transaction too big")
-
-// Checkpoint returns the seq of the last event folded into the projections.
-func (s *Store) Checkpoint() (uint64, error) { return s.uint64OrZero(keyCheckpoint) }
-
-// Rebuild drops every projection and the checkpoint, so that the next fold
-// starts again from the first event in the log.
-func (s *Store) Rebuild() error {
-	pfx := make([][]byte, 0, len(projectionPrefixes))
-	for _, p := range projectionPrefixes {
-		pfx = append(pfx, prefix(p))
-	}
-	if err := s.db.DropPrefix(pfx...); err != nil {
-		return fmt.Errorf("store: drop projections: %w", err)
-	}
-	return s.update(func(txn *badger.Txn) error { return txn.Delete(keyCheckpoint) })
-}
-
-// SetCheckpoint records seq as the last folded event.
-func (tx *Tx) SetCheckpoint(seq uint64) error { return tx.txn.Set(keyCheckpoint, uint64Bytes(seq)) }
+// The identity projection's data (engine/identity): profiles, identity
+// links, sessions, touchpoints and the event indexes.
 
 // Profile returns the profile with id, or ErrNotFound.
 func (tx *Tx) Profile(id string) (model.Profile, error) {
 	var p model.Profile
-	return p, tx.getJSON(key(pProfile, id), &p)
+	return p, tx.getJSON(nsProfile.key(id), &p)
 }
 
 // PutProfile stores p.
-func (tx *Tx) PutProfile(p model.Profile) error { return tx.setJSON(key(pProfile, p.ID), p) }
+func (tx *Tx) PutProfile(p model.Profile) error { return tx.setJSON(nsProfile.key(p.ID), p) }
 
 // AnonymousProfile returns the id of the profile an anonymous id belongs to.
 func (tx *Tx) AnonymousProfile(anonymousID string) (string, error) {
-	return tx.getString(key(pAnon, anonymousID))
+	return tx.getString(nsAnon.key(anonymousID))
 }
 
 // LinkAnonymous makes the anonymous id belong to profileID.
 func (tx *Tx) LinkAnonymous(anonymousID, profileID string) error {
-	return tx.txn.Set(key(pAnon, anonymousID), []byte(profileID))
+	return tx.set(nsAnon.key(anonymousID), []byte(profileID))
 }
 
 // Session returns the session with id, or ErrNotFound.
 func (tx *Tx) Session(id string) (model.Session, error) {
 	var s model.Session
-	return s, tx.getJSON(key(pSession, id), &s)
+	return s, tx.getJSON(nsSession.key(id), &s)
 }
 
 // PutSession stores s. A new session must also be indexed: IndexSession.
-func (tx *Tx) PutSession(s model.Session) error { return tx.setJSON(key(pSession, s.ID), s) }
+func (tx *Tx) PutSession(s model.Session) error { return tx.setJSON(nsSession.key(s.ID), s) }
 
 // IndexSession lists a session under its profile.
 func (tx *Tx) IndexSession(profileID, sessionID string) error {
-	return tx.txn.Set(profileSessionKey(profileID, sessionID), nil)
+	return tx.set(profileSessionKey(profileID, sessionID), nil)
 }
 
 // ClientSession returns the current session id for a browser session id.
 func (tx *Tx) ClientSession(clientID string) (string, error) {
-	return tx.getString(key(pClientSess, clientID))
+	return tx.getString(nsClientSess.key(clientID))
 }
 
 // SetClientSession maps a browser session id to the current session id.
 func (tx *Tx) SetClientSession(clientID, sessionID string) error {
-	return tx.txn.Set(key(pClientSess, clientID), []byte(sessionID))
+	return tx.set(nsClientSess.key(clientID), []byte(sessionID))
 }
 
 // OpenSession returns the session id that server-side events of a profile
 // without a session id currently go to.
 func (tx *Tx) OpenSession(profileID string) (string, error) {
-	return tx.getString(key(pOpenSess, profileID))
+	return tx.getString(nsOpenSess.key(profileID))
 }
 
 // SetOpenSession records the open server-side session of a profile.
 func (tx *Tx) SetOpenSession(profileID, sessionID string) error {
-	return tx.txn.Set(key(pOpenSess, profileID), []byte(sessionID))
+	return tx.set(nsOpenSess.key(profileID), []byte(sessionID))
 }
 
-// IndexEvent lists the event under its profile and its type.
-func (tx *Tx) IndexEvent(profileID, typ string, seq uint64) error {
-	if err := tx.txn.Set(profileEventKey(profileID, seq), nil); err != nil {
+// IndexEvent lists the event under its profile and its type, and records
+// the session it belongs to (EventSession).
+func (tx *Tx) IndexEvent(profileID, sessionID, typ string, seq uint64) error {
+	if err := tx.set(profileEventKey(profileID, seq), nil); err != nil {
 		return err
 	}
-	return tx.txn.Set(typeEventKey(typ, seq), nil)
+	return tx.set(typeEventKey(typ, seq), []byte(sessionID))
+}
+
+// EventSession returns the id of the session an indexed event belongs to,
+// or ErrNotFound.
+func (tx *Tx) EventSession(typ string, seq uint64) (string, error) {
+	return tx.getString(typeEventKey(typ, seq))
 }
 
 // PutTouchpoint stores a touchpoint of a profile.
@@ -121,25 +94,25 @@ func (tx *Tx) PutTouchpoint(profileID string, seq uint64, tp model.Touchpoint) e
 // the sessions it moved.
 func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 	moves := []struct {
-		p   byte
+		n   ns
 		fix func(k, v []byte) ([]byte, error)
 	}{
-		{pProfileEv, nil},
-		{pTouch, nil},
-		{pProfSess, func(k, v []byte) ([]byte, error) {
+		{nsProfileEv, nil},
+		{nsTouch, nil},
+		{nsProfSess, func(k, v []byte) ([]byte, error) {
 			// the session record names its profile: rewrite it too
-			id := string(k[len(sub(pProfSess, from)):])
+			id := string(k[len(nsProfSess.sub(from)):])
 			moved = append(moved, id)
 			s, err := tx.Session(id)
 			if err != nil {
 				return v, fmt.Errorf("session %q: %w", id, err)
 			}
 			s.ProfileID = to
-			return v, tx.setJSON(key(pSession, id), s)
+			return v, tx.PutSession(s)
 		}},
 	}
 	for _, m := range moves {
-		old, nu := sub(m.p, from), sub(m.p, to)
+		old, nu := m.n.sub(from), m.n.sub(to)
 		var keys, vals [][]byte
 		it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: old, PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -160,10 +133,10 @@ func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 					return nil, err
 				}
 			}
-			if err := tx.txn.Delete(k); err != nil {
+			if err := tx.delete(k); err != nil {
 				return nil, err
 			}
-			if err := tx.txn.Set(append(append([]byte{}, nu...), k[len(old):]...), v); err != nil {
+			if err := tx.set(append(append([]byte{}, nu...), k[len(old):]...), v); err != nil {
 				return nil, err
 			}
 		}
@@ -172,54 +145,78 @@ func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 		if err := tx.SetOpenSession(to, sid); err != nil {
 			return nil, err
 		}
-		if err := tx.txn.Delete(key(pOpenSess, from)); err != nil {
+		if err := tx.delete(nsOpenSess.key(from)); err != nil {
 			return nil, err
 		}
 	}
-	return moved, tx.txn.Delete(key(pProfile, from))
+	return moved, tx.delete(nsProfile.key(from))
 }
 
-func (tx *Tx) getJSON(k []byte, v any) error {
-	item, err := tx.txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return ErrNotFound
+// EraseProfile deletes a profile and everything the identity projection
+// keeps about it, and its events from the log with their dedup keys. Run it
+// inside Store.Erase.
+func (tx *Tx) EraseProfile(profileID string) error {
+	var p model.Profile
+	if err := tx.getJSON(nsProfile.key(profileID), &p); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
 	}
+	var del [][]byte
+	for _, anon := range p.AnonymousIDs {
+		if cur, err := tx.AnonymousProfile(anon); err == nil && cur == profileID {
+			del = append(del, nsAnon.key(anon))
+		}
+	}
+	// the events, through the profile's index
+	err := tx.scanKeys(nsProfileEv.sub(profileID), func(k []byte) error {
+		seq := lastUint64(k)
+		del = append(del, k, eventKey(seq))
+		item, err := tx.txn.Get(eventKey(seq))
+		if err != nil {
+			return nil // erased before, the index left behind
+		}
+		ev, err := decodeEvent(item)
+		if err != nil {
+			return err
+		}
+		del = append(del, typeEventKey(ev.Type, seq), dedupKey(ev.Via, ev.ID))
+		tx.deleted++
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
-}
-
-func (tx *Tx) setJSON(k []byte, v any) error {
-	b, err := json.Marshal(v)
+	// sessions, and the browser session ids that point to them
+	sessions, err := tx.Sessions(profileID)
 	if err != nil {
 		return err
 	}
-	return tx.txn.Set(k, b)
-}
-
-func (tx *Tx) getString(k []byte) (string, error) {
-	item, err := tx.txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return "", ErrNotFound
+	for _, sess := range sessions {
+		del = append(del, nsSession.key(sess.ID), profileSessionKey(profileID, sess.ID))
+		if sess.ClientSessionID != "" {
+			if cur, err := tx.ClientSession(sess.ClientSessionID); err == nil && cur == sess.ID {
+				del = append(del, nsClientSess.key(sess.ClientSessionID))
+			}
+		}
 	}
-	if err != nil {
-		return "", err
+	if err := tx.scanKeys(nsTouch.sub(profileID), func(k []byte) error {
+		del = append(del, k)
+		return nil
+	}); err != nil {
+		return err
 	}
-	b, err := item.ValueCopy(nil)
-	return string(b), err
-}
-
-// Read runs fn in a read-only transaction: a consistent snapshot of the
-// projections. Writing through tx fails.
-func (s *Store) Read(fn func(tx *Tx) error) error {
-	return s.db.View(func(txn *badger.Txn) error { return fn(&Tx{txn}) })
+	del = append(del, nsOpenSess.key(profileID), nsProfile.key(profileID))
+	for _, k := range del {
+		if err := tx.delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Touchpoints returns the touchpoints of a profile, oldest first.
 func (tx *Tx) Touchpoints(profileID string) ([]model.Touchpoint, error) {
 	var out []model.Touchpoint
-	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: sub(pTouch, profileID), PrefetchValues: true})
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: nsTouch.sub(profileID), PrefetchValues: true})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		var tp model.Touchpoint
@@ -233,7 +230,7 @@ func (tx *Tx) Touchpoints(profileID string) ([]model.Touchpoint, error) {
 
 // Sessions returns the sessions of a profile, oldest first.
 func (tx *Tx) Sessions(profileID string) ([]model.Session, error) {
-	pfx := sub(pProfSess, profileID)
+	pfx := nsProfSess.sub(profileID)
 	var out []model.Session
 	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
 	defer it.Close()

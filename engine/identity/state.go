@@ -1,15 +1,14 @@
-package track
+package identity
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 )
 
 // state keeps the projections' recent working set in memory: the profiles,
-// sessions and identity links that the last folds wrote. The projector is
-// the only writer of these keys, so what it committed last is what the store
+// sessions and identity links that the last folds wrote. The identity
+// projection is the only writer of these keys, so what it committed last is what the store
 // holds; the cache only ever receives committed values (see fold.commit).
 // Each map is bounded: when one is full it is emptied, and the store
 // answers until the working set is warm again.
@@ -51,8 +50,6 @@ func put[V any](m map[string]V, max int, k string, v V) {
 // slices and maps leaves the original alone.
 func cloneProfile(p model.Profile) model.Profile {
 	p.AnonymousIDs = slices.Clone(p.AnonymousIDs)
-	if p.Revenue != nil {
-		p.Revenue = maps.Clone(p.Revenue)
-	}
+	p.Revenue = p.Revenue.Clone()
 	return p
 }

@@ -1,7 +1,6 @@
-package track
+package identity
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -9,15 +8,17 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
-// fold applies a run of events to the projections inside one transaction.
-// What it reads comes from its own changes, then from the committed
-// working set (state), then from the store; what it changes is kept here,
-// written to the transaction by write, and handed to state by commit once
-// the transaction has committed.
+// fold applies a run of events to the identity projection inside one
+// transaction. What it reads comes from its own changes, then from the
+// committed working set (state), then from the store; what it changes is
+// kept here, written to the transaction by write, and handed to state by
+// commit once the transaction has committed.
 type fold struct {
+	run     *project.Run
 	tx      *store.Tx
 	timeout time.Duration
 	cache   *state
@@ -27,26 +28,14 @@ type fold struct {
 	links       map[string]string
 	deleted     []string // profiles merged away
 	newSessions []*model.Session
-	known       func(productID string) bool
-	pairs       map[pair]int64
-	unknown     map[string]int64
-	rollups     map[string]*model.Rollup
 }
 
-type pair struct {
-	kind byte
-	a, b string
-}
-
-func newFold(tx *store.Tx, timeout time.Duration, cache *state, known func(string) bool) *fold {
+func newFold(run *project.Run, timeout time.Duration, cache *state) *fold {
 	return &fold{
-		tx: tx, timeout: timeout, cache: cache, known: known,
+		run: run, tx: run.Tx, timeout: timeout, cache: cache,
 		profiles: map[string]*model.Profile{},
 		sessions: map[string]*model.Session{},
 		links:    map[string]string{},
-		pairs:    map[pair]int64{},
-		unknown:  map[string]int64{},
-		rollups:  map[string]*model.Rollup{},
 	}
 }
 
@@ -69,116 +58,7 @@ func (f *fold) write() error {
 		}
 	}
 	f.newSessions = f.newSessions[:0]
-	for p, n := range f.pairs {
-		if err := f.tx.AddPairCount(p.kind, p.a, p.b, n); err != nil {
-			return err
-		}
-	}
-	clear(f.pairs)
-	for id, n := range f.unknown {
-		if err := f.tx.AddUnknownProduct(id, n); err != nil {
-			return err
-		}
-	}
-	clear(f.unknown)
-	for _, r := range f.rollups {
-		if err := f.tx.PutRollup(*r); err != nil {
-			return err
-		}
-	}
-	clear(f.rollups)
 	return nil
-}
-
-// rollup adds the event to its day's totals.
-func (f *fold) rollup(ev *model.Event, newSession bool) error {
-	day := ev.Time.UTC().Format(time.DateOnly)
-	r, ok := f.rollups[day]
-	if !ok {
-		got, err := f.tx.Rollup(day)
-		if errors.Is(err, store.ErrNotFound) {
-			got = model.Rollup{Day: day}
-		} else if err != nil {
-			return err
-		}
-		if len(got.Visitors) == 0 {
-			got.Visitors = model.NewSketch()
-		}
-		r = &got
-		f.rollups[day] = r
-	}
-	r.Events++
-	visitor := ev.AnonymousID
-	if visitor == "" {
-		visitor = ev.Email
-	}
-	r.Visitors.Add(visitor)
-	if newSession {
-		r.Sessions++
-	}
-	switch ev.Type {
-	case model.PageView:
-		r.PageViews++
-	case model.Order:
-		cur, minor := OrderTotal(ev)
-		r.Orders++
-		if r.Revenue == nil {
-			r.Revenue = map[string]int64{}
-		}
-		r.Revenue[cur] += minor
-	}
-	return nil
-}
-
-// products counts what an event says about products: IDs the catalogue
-// lacks, products viewed in the same session, products bought in the same
-// order.
-func (f *fold) products(ev *model.Event, sess *model.Session) {
-	var ids []string
-	switch ev.Type {
-	case model.ProductView, model.AddToCart, model.RemoveFromCart:
-		if id, ok := stringish(ev.Props["product_id"]); ok && id != "" {
-			ids = []string{id}
-		}
-	case model.Order:
-		var items []struct {
-			ProductID string `json:"product_id"`
-		}
-		json.Unmarshal(ev.Props["items"], &items)
-		for _, it := range items {
-			if it.ProductID != "" && !slices.Contains(ids, it.ProductID) {
-				ids = append(ids, it.ProductID)
-			}
-		}
-	}
-	for _, id := range ids {
-		if f.known != nil && !f.known(id) {
-			f.unknown[id]++
-		}
-	}
-	both := func(kind byte, a, b string) {
-		f.pairs[pair{kind, a, b}]++
-		f.pairs[pair{kind, b, a}]++
-	}
-	switch ev.Type {
-	case model.ProductView:
-		if len(ids) == 0 || slices.Contains(sess.Products, ids[0]) {
-			return
-		}
-		for _, other := range sess.Products {
-			both(store.ViewedTogether, ids[0], other)
-		}
-		sess.Products = append(sess.Products, ids[0])
-		if len(sess.Products) > model.MaxSessionProducts {
-			sess.Products = sess.Products[1:]
-		}
-	case model.Order:
-		for i, a := range ids {
-			for _, b := range ids[i+1:] {
-				both(store.BoughtTogether, a, b)
-			}
-		}
-	}
 }
 
 // commit hands what the committed transaction wrote to the working set.
@@ -277,8 +157,9 @@ func (f *fold) setLink(kind byte, k, v string) error {
 	}
 }
 
-// fold applies one event.
-func (f *fold) fold(ev *model.Event) error {
+// fold applies one event and records what it found in it.
+func (f *fold) fold(pe *project.Event) error {
+	ev := pe.Event
 	profileID, err := f.identify(ev)
 	if err != nil {
 		return err
@@ -301,14 +182,16 @@ func (f *fold) fold(ev *model.Event) error {
 	}
 	prof.Events++
 	if ev.Type == model.Order {
-		cur, minor := OrderTotal(ev)
 		prof.Orders++
-		if prof.Revenue == nil {
-			prof.Revenue = map[string]int64{}
-		}
-		prof.Revenue[cur] += minor
+		prof.Revenue.Add(ev.OrderTotal())
 	}
 
+	if ev.Via == model.ViaServer {
+		// what Shoptrail itself recorded (a change through the Users API,
+		// an email sent) is no visit: it opens no session
+		pe.ProfileID = profileID
+		return f.tx.IndexEvent(profileID, "", ev.Type, ev.Seq)
+	}
 	sess, isNew, err := f.sessionOf(ev, profileID)
 	if err != nil {
 		return err
@@ -334,18 +217,15 @@ func (f *fold) fold(ev *model.Event) error {
 			}
 		}
 	}
-	f.products(ev, sess)
-	if err := f.rollup(ev, isNew); err != nil {
-		return err
-	}
-	return f.tx.IndexEvent(profileID, ev.Type, ev.Seq)
+	pe.ProfileID, pe.SessionID, pe.NewSession = profileID, sess.ID, isNew
+	return f.tx.IndexEvent(profileID, sess.ID, ev.Type, ev.Seq)
 }
 
 // identify returns the profile an event belongs to, linking and merging
 // as the event's email and anonymous id require:
 //   - no email: the profile the anonymous id is linked to, or a new
-//     anonymous profile "a:<anonymous id>";
-//   - an email: the user "u:<email>"; an anonymous profile of the same
+//     anonymous profile (model.AnonymousProfileID);
+//   - an email: the user (model.UserProfileID); an anonymous profile of the same
 //     anonymous id is merged into it (events, sessions and touchpoints
 //     follow); an anonymous id linked to another user is re-linked, and the
 //     history stays with the user it happened to.
@@ -362,13 +242,13 @@ func (f *fold) identify(ev *model.Event) (string, error) {
 		if cur != "" {
 			return cur, nil
 		}
-		return "a:" + anon, f.setLink(linkAnon, anon, "a:"+anon)
+		return model.AnonymousProfileID(anon), f.setLink(linkAnon, anon, model.AnonymousProfileID(anon))
 	}
-	user := "u:" + ev.Email
+	user := model.UserProfileID(ev.Email)
 	switch {
 	case anon == "", cur == user:
 		return user, nil
-	case cur == "a:"+anon:
+	case cur == model.AnonymousProfileID(anon):
 		if err := f.merge(cur, user, ev); err != nil {
 			return "", err
 		}
@@ -401,12 +281,7 @@ func (f *fold) merge(anon, user string, ev *model.Event) error {
 	u.Events += a.Events
 	u.Sessions += a.Sessions
 	u.Orders += a.Orders
-	for cur, v := range a.Revenue {
-		if u.Revenue == nil {
-			u.Revenue = map[string]int64{}
-		}
-		u.Revenue[cur] += v
-	}
+	u.Revenue.AddAll(a.Revenue)
 	for _, id := range a.AnonymousIDs {
 		if !slices.Contains(u.AnonymousIDs, id) {
 			u.AnonymousIDs = append(u.AnonymousIDs, id)
@@ -417,6 +292,9 @@ func (f *fold) merge(anon, user string, ev *model.Event) error {
 	}
 	moved, err := f.tx.MoveProfile(anon, user)
 	if err != nil {
+		return err
+	}
+	if err := f.run.Merged(anon, user); err != nil {
 		return err
 	}
 	// what MoveProfile rewrote in the store replaces what is kept here
@@ -477,7 +355,7 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	if err := f.setLink(kind, k, id); err != nil {
 		return nil, false, err
 	}
-	s := &model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1}
+	s := &model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1, FirstSeq: ev.Seq}
 	f.sessions[id] = s
 	f.newSessions = append(f.newSessions, s)
 	return s, true, nil

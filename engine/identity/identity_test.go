@@ -1,11 +1,13 @@
-package track_test
+package identity_test
 
 import (
 	"testing"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/identity"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -236,11 +238,11 @@ func TestRebuildGivesTheSameProjections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Rebuild(); err != nil {
+	if _, err := app.Rebuild(st); err != nil {
 		t.Fatal(err)
 	}
-	if cp, _ := st.Checkpoint(); cp != 0 {
-		t.Fatalf("checkpoint %d after rebuild", cp)
+	if ps, _ := st.ProjectionState(identity.Name); ps.Checkpoint != 0 {
+		t.Fatalf("checkpoint %d after rebuild", ps.Checkpoint)
 	}
 	st.Close()
 	a := enginetest.Start(t, cfg)

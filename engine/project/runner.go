@@ -1,0 +1,634 @@
+package project
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+		"slices"
+	"sync"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+// State says where a projection is.
+type State string
+
+// States of a projection.
+const (
+	Live        State = "live"        // keeps up with new events
+	Backfilling State = "backfilling" // folds the log from its checkpoint to catch up
+	Failed      State = "failed"      // stopped by an error; retried later
+)
+
+// Status is what the admin UI and the logs show about a projection.
+type Status struct {
+	Name       string
+	Version    uint32
+	State      State
+	Checkpoint uint64  // seq of the last event folded
+	Behind     uint64  // events of the log not folded yet
+	Rate       float64 // events folded per second lately
+	Error      string  // the last error, when failed
+	RetryAt    time.Time
+}
+
+// Options configure a Runner.
+type Options struct {
+	// Busy reports whether ingestion is busy: folding then waits or slows
+	// down, so that acknowledging events keeps priority.
+	Busy   func() bool
+	Logger *slog.Logger
+	// ProgressEvery is how often a backfill logs its progress (default 5 s).
+	ProgressEvery time.Duration
+}
+
+const (
+	foldChunk = 4096 // events per transaction; halved when Badger says too big
+	// deferLimit is the backlog up to which folding waits while events
+	// keep arriving (about 10 s at full ingestion rate on 2 cores).
+	deferLimit = 250_000
+	// maxRecent bounds the events kept in memory for the next fold.
+	maxRecent = 16 * foldChunk
+	// foldDelay lets events gather before a fold, so that the events of a
+	// profile or session share one read and one write of it. Projections
+	// lag the log by about this much; the event list reads the log itself.
+	foldDelay = 250 * time.Millisecond
+	// retryFirst is how long a failed projection waits before it is tried
+	// again; the wait doubles up to retryMax.
+	retryFirst = 30 * time.Second
+	retryMax   = time.Hour
+)
+
+// Runner folds the log into every projection. One goroutine (Run) does all
+// the folding, so projections need no locks of their own.
+type Runner struct {
+	st    *store.Store
+	id    *Identity
+	projs []*proj // projs[0] is the identity stage
+	opts  Options
+	log   *slog.Logger
+	wake  chan struct{}
+	// urgent: someone waits for the fold, skip the gathering delay
+	urgent chan struct{}
+	erase  chan eraseRequest
+
+	mu      sync.Mutex
+	live    uint64         // checkpoint of the live projections
+	advance chan struct{}  // closed and replaced when live moves
+	recent  []*model.Event // events just committed, in seq order: spares reading them back
+	latest  uint64         // seq of the newest committed event
+}
+
+// proj is a projection and what the runner knows of it. Only Run's
+// goroutine writes it; mu guards what Status reads.
+type proj struct {
+	p          *Projection
+	state      State
+	checkpoint uint64
+	err        error
+	retryAt    time.Time
+	failures   int
+	rate       float64
+	rateSeq    uint64
+	rateAt     time.Time
+	loggedAt   time.Time
+}
+
+// New returns a Runner for the identity stage and the other projections,
+// and prepares their data: a projection whose stored version differs from
+// its Version is dropped, to be folded again (all of them when identity's
+// changed). Call it before anything folds or reads the projections.
+func New(st *store.Store, id *Identity, others []*Projection, o Options) (*Runner, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Second
+	}
+	r := &Runner{st: st, id: id, opts: o, log: o.Logger, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1),
+		erase: make(chan eraseRequest), advance: make(chan struct{})}
+	names := map[string]bool{}
+	for _, p := range append([]*Projection{&id.Projection}, others...) {
+		if names[p.Name] || p.Name == "" || p.Fold == nil {
+			return nil, fmt.Errorf("project: projection %q: empty, duplicate or without Fold", p.Name)
+		}
+		names[p.Name] = true
+		r.projs = append(r.projs, &proj{p: p})
+	}
+	idState, err := st.ProjectionState(id.Name)
+	if err != nil {
+		return nil, err
+	}
+	rebuildAll := idState.Version != id.Version
+	for _, q := range r.projs {
+		ps, err := st.ProjectionState(q.p.Name)
+		if err != nil {
+			return nil, err
+		}
+		// A projection ahead of identity folded with contexts identity no
+		// longer has (identity was rebuilt): fold it again too.
+		if rebuildAll || ps.Version != q.p.Version || ps.Checkpoint > idState.Checkpoint {
+			if ps != (store.ProjectionState{}) {
+				r.log.Info("projection changed: it will be folded again from the start", "projection", q.p.Name,
+					"stored_version", ps.Version, "version", q.p.Version)
+			}
+			if err := Drop(st, q.p); err != nil {
+				return nil, err
+			}
+			ps = store.ProjectionState{Version: q.p.Version}
+		}
+		q.checkpoint = ps.Checkpoint
+		q.state = Live
+		if q.checkpoint < r.projs[0].checkpoint {
+			q.state = Backfilling
+		}
+	}
+	r.live = r.projs[0].checkpoint
+	r.latest, err = st.LastSeq()
+	return r, err
+}
+
+// Drop deletes what a projection keeps and its checkpoint: it folds the log
+// again from the start. Nothing may fold meanwhile (shoptrail rebuild runs
+// with the appliance stopped).
+func Drop(st *store.Store, p *Projection) error {
+	if err := st.DropProjection(p.Name, p.Owns...); err != nil {
+		return err
+	}
+	return st.Project(func(tx *store.Tx) error {
+		return tx.SetProjectionState(p.Name, store.ProjectionState{Version: p.Version})
+	})
+}
+
+// Committed hands the runner events just appended to the log, in seq
+// order, and wakes it. If it is far behind, it drops them and reads the log.
+func (r *Runner) Committed(evs []*model.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	if len(r.recent)+len(evs) > maxRecent {
+		r.recent = nil
+	}
+	r.recent = append(r.recent, evs...)
+	r.latest = max(r.latest, evs[len(evs)-1].Seq)
+	r.mu.Unlock()
+	r.notify()
+}
+
+// notify tells the runner that the log has grown. It never blocks.
+func (r *Runner) notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Checkpoint returns the seq up to which the live projections (identity
+// among them) have folded the log.
+func (r *Runner) Checkpoint() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live
+}
+
+// Status returns where each projection is, identity first.
+func (r *Runner) Status() []Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Status, 0, len(r.projs))
+	for _, q := range r.projs {
+		s := Status{Name: q.p.Name, Version: q.p.Version, State: q.state, Checkpoint: q.checkpoint, Rate: q.rate, RetryAt: q.retryAt}
+		s.Behind = r.latest - min(q.checkpoint, r.latest)
+		if q.err != nil {
+			s.Error = q.err.Error()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Wait blocks until the live projections include the event with seq.
+func (r *Runner) Wait(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		live, advance := r.live, r.advance
+		r.mu.Unlock()
+		if live >= seq {
+			return nil
+		}
+		select {
+		case r.urgent <- struct{}{}:
+		default:
+		}
+		r.notify()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-advance:
+		}
+	}
+}
+
+// Run folds the log until ctx ends.
+func (r *Runner) Run(ctx context.Context) {
+	chunk := foldChunk
+	backoff := time.Second
+	for {
+		select {
+		case req := <-r.erase:
+			req.done <- r.eraseNow(req)
+		default:
+		}
+		// Ingestion has priority: while events keep arriving, folding
+		// waits, up to a backlog of deferLimit events, and then takes a
+		// quarter of the time. The projections catch up at full speed when
+		// the burst is over.
+		throttle := r.opts.Busy != nil && r.opts.Busy()
+		if throttle && r.backlog() < deferLimit && !r.hurried() {
+			if !sleep(ctx, 50*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		began := time.Now()
+		n, err := r.liveStep(chunk)
+		switch {
+		case errors.Is(err, store.ErrTooBig) && chunk > 1:
+			chunk /= 2
+			continue
+		case err != nil:
+			r.setError(r.projs[0], err)
+			r.log.Error("fold events", "projection", r.id.Name, "err", err, "retry_in", backoff.String())
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, time.Minute)
+			continue
+		}
+		if backoff > time.Second {
+			r.setError(r.projs[0], nil)
+		}
+		chunk, backoff = foldChunk, time.Second
+		filled := n == chunk
+		if r.backfillStep(foldChunk) {
+			filled = true
+		}
+		if filled {
+			if throttle && !sleep(ctx, 3*time.Since(began)) {
+				return
+			}
+			continue // a backlog: keep folding
+		}
+		retry := r.nextRetry()
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-retry:
+			continue
+		case req := <-r.erase:
+			req.done <- r.eraseNow(req)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.urgent:
+		case <-time.After(foldDelay):
+		}
+	}
+}
+
+// sleep waits for d, or returns false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// backlog is how many committed events the live projections lack.
+func (r *Runner) backlog() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest - min(r.live, r.latest)
+}
+
+// hurried reports whether someone waits for the fold (Wait).
+func (r *Runner) hurried() bool {
+	select {
+	case <-r.urgent:
+		return true
+	default:
+		return false
+	}
+}
+
+// next returns up to max events after seq cp: from the recent ones when
+// they continue the checkpoint, from the log otherwise.
+func (r *Runner) next(cp uint64, max int) ([]*model.Event, error) {
+	r.mu.Lock()
+	i := 0
+	for i < len(r.recent) && r.recent[i].Seq <= cp {
+		i++
+	}
+	r.recent = r.recent[i:]
+	if len(r.recent) > 0 && r.recent[0].Seq == cp+1 {
+		n := min(max, len(r.recent))
+		evs := slices.Clone(r.recent[:n])
+		r.mu.Unlock()
+		return evs, nil
+	}
+	r.mu.Unlock()
+	return r.st.EventsAfter(cp, max)
+}
+
+func wrap(evs []*model.Event) []Event {
+	out := make([]Event, len(evs))
+	for i, ev := range evs {
+		out[i].Event = ev
+	}
+	return out
+}
+
+// liveStep folds up to max events into the live projections, identity
+// first, in one transaction, and returns how many it folded. A projection
+// other than identity that fails is set aside and the step repeated
+// without it.
+func (r *Runner) liveStep(max int) (int, error) {
+	for {
+		cp := r.Checkpoint()
+		raw, err := r.next(cp, max)
+		if err != nil || len(raw) == 0 {
+			return 0, err
+		}
+		evs := wrap(raw)
+		last := raw[len(raw)-1].Seq
+		var live []*proj
+		for _, q := range r.projs {
+			if q.state == Live {
+				live = append(live, q)
+			}
+		}
+		var culprit *proj
+		var after []func()
+		err = r.st.Project(func(tx *store.Tx) error {
+			merged := func(from, to string) error {
+				for _, q := range r.projs[1:] {
+					if q.p.Move == nil || q.state == Failed {
+						continue
+					}
+					if err := safely(q.p.Name, func() error { return q.p.Move(tx, from, to) }); err != nil {
+						culprit = q
+						return fmt.Errorf("move %s to %s: %w", from, to, err)
+					}
+				}
+				return nil
+			}
+			for _, q := range live {
+				run := &Run{Tx: tx, Events: evs, after: &after}
+				if q == r.projs[0] {
+					run.merged = merged
+				}
+				if err := safely(q.p.Name, func() error { return q.p.Fold(run) }); err != nil {
+					if culprit == nil {
+						culprit = q
+					}
+					return err
+				}
+				if err := tx.SetProjectionState(q.p.Name, store.ProjectionState{Version: q.p.Version, Checkpoint: last}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, store.ErrTooBig):
+			return 0, err
+		case err != nil && culprit != nil && culprit != r.projs[0]:
+			r.fail(culprit, err)
+			continue
+		case err != nil:
+			return 0, err
+		}
+		for _, fn := range after {
+			fn()
+		}
+		r.mu.Lock()
+		for _, q := range live {
+			q.checkpoint = last
+			q.measure(last)
+		}
+		r.live = last
+		close(r.advance)
+		r.advance = make(chan struct{})
+		r.mu.Unlock()
+		return len(raw), nil
+	}
+}
+
+// backfillStep folds up to max events into one projection that is behind
+// (backfilling, or failed and due for a retry), and reports whether there
+// is more to do.
+func (r *Runner) backfillStep(max int) (more bool) {
+	now := time.Now()
+	var q *proj
+	for _, c := range r.projs[1:] {
+		if c.state == Backfilling || (c.state == Failed && !now.Before(c.retryAt)) {
+			q = c
+			break
+		}
+	}
+	if q == nil {
+		return false
+	}
+	target := r.Checkpoint()
+	if q.state == Failed {
+		r.log.Info("retrying a failed projection", "projection", q.p.Name, "from", q.checkpoint)
+		r.setState(q, Backfilling)
+	}
+	if q.checkpoint >= target {
+		r.setState(q, Live)
+		r.log.Info("projection caught up", "projection", q.p.Name, "checkpoint", q.checkpoint)
+		return false
+	}
+	raw, err := r.st.EventsAfter(q.checkpoint, int(min(uint64(max), target-q.checkpoint)))
+	if err != nil {
+		r.fail(q, err)
+		return false
+	}
+	if len(raw) == 0 { // erased meanwhile
+		r.mu.Lock()
+		q.checkpoint = target
+		r.mu.Unlock()
+		return true
+	}
+	evs := wrap(raw)
+	last := raw[len(raw)-1].Seq
+	var after []func()
+	err = r.st.Project(func(tx *store.Tx) error {
+		if err := r.id.Resolve(tx, evs); err != nil {
+			return fmt.Errorf("resolve identities: %w", err)
+		}
+		run := &Run{Tx: tx, Events: evs, after: &after}
+		if err := safely(q.p.Name, func() error { return q.p.Fold(run) }); err != nil {
+			return err
+		}
+		return tx.SetProjectionState(q.p.Name, store.ProjectionState{Version: q.p.Version, Checkpoint: last})
+	})
+	if errors.Is(err, store.ErrTooBig) && max > 1 {
+		return r.backfillStep(max / 2)
+	}
+	if err != nil {
+		r.fail(q, err)
+		return false
+	}
+	for _, fn := range after {
+		fn()
+	}
+	r.mu.Lock()
+	q.checkpoint = last
+	q.measure(last)
+	behind := target - min(last, target)
+	log := time.Since(q.loggedAt) >= r.opts.ProgressEvery
+	if log {
+		q.loggedAt = time.Now()
+	}
+	rate := q.rate
+	r.mu.Unlock()
+	if log {
+		r.log.Info("projection backfill", "projection", q.p.Name, "checkpoint", last, "behind", behind, "events_per_s", int(rate))
+	}
+	return true
+}
+
+// measure updates the fold rate, a moving average over about a second.
+func (q *proj) measure(seq uint64) {
+	now := time.Now()
+	if q.rateAt.IsZero() {
+		q.rateAt, q.rateSeq = now, seq
+		return
+	}
+	if d := now.Sub(q.rateAt); d >= time.Second {
+		q.rate = float64(seq-min(q.rateSeq, seq)) / d.Seconds()
+		q.rateAt, q.rateSeq = now, seq
+	}
+}
+
+func (r *Runner) setState(q *proj, s State) {
+	r.mu.Lock()
+	q.state = s
+	if s != Failed {
+		q.err = nil
+	}
+	r.mu.Unlock()
+}
+
+// setError records the error of the identity stage, which is retried
+// rather than set aside: everything else depends on it.
+func (r *Runner) setError(q *proj, err error) {
+	r.mu.Lock()
+	q.err = err
+	r.mu.Unlock()
+}
+
+// fail sets a projection aside until its retry time.
+func (r *Runner) fail(q *proj, err error) {
+	r.mu.Lock()
+	q.state, q.err = Failed, err
+	wait := retryFirst << min(q.failures, 7)
+	q.failures++
+	q.retryAt = time.Now().Add(min(wait, retryMax))
+	r.mu.Unlock()
+	if q.p.Reset != nil {
+		q.p.Reset()
+	}
+	args := []any{"projection", q.p.Name, "err", err, "retry_at", q.retryAt.Format(time.RFC3339)}
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		args = append(args, "stack", string(pe.stack))
+	}
+	r.log.Error("projection failed; the others go on", args...)
+}
+
+// nextRetry fires when the first failed projection is due for a retry.
+func (r *Runner) nextRetry() <-chan time.Time {
+	var first time.Time
+	for _, q := range r.projs[1:] {
+		if q.state == Failed && (first.IsZero() || q.retryAt.Before(first)) {
+			first = q.retryAt
+		}
+	}
+	if first.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(first))
+}
+
+type eraseRequest struct {
+	profileID string
+	also      func(tx *store.Tx) error
+	done      chan eraseResult
+}
+
+type eraseResult struct {
+	events int
+	err    error
+}
+
+// Erase deletes a profile from every projection, its events from the log,
+// and what also deletes, between two folds. It first folds what the log
+// holds, so that every event of the profile is indexed under it. It returns
+// how many events it deleted.
+func (r *Runner) Erase(ctx context.Context, profileID string, also func(tx *store.Tx) error) (int, error) {
+	req := eraseRequest{profileID: profileID, also: also, done: make(chan eraseResult, 1)}
+	select {
+	case r.erase <- req:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.events, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (r *Runner) eraseNow(req eraseRequest) eraseResult {
+	for {
+		n, err := r.liveStep(foldChunk)
+		if err != nil {
+			return eraseResult{err: err}
+		}
+		if n < foldChunk {
+			break
+		}
+	}
+	n, err := r.st.Erase(func(tx *store.Tx) error {
+		for _, q := range r.projs {
+			if q.p.Erase == nil {
+				continue
+			}
+			if err := q.p.Erase(tx, req.profileID); err != nil {
+				return fmt.Errorf("projection %s: %w", q.p.Name, err)
+			}
+		}
+		if req.also != nil {
+			return req.also(tx)
+		}
+		return nil
+	})
+	// what was kept in memory may name what is gone
+	for _, q := range r.projs {
+		if q.p.Reset != nil {
+			q.p.Reset()
+		}
+	}
+	return eraseResult{events: n, err: err}
+}
