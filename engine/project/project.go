@@ -104,4 +104,6 @@ type panicError struct {
 	stack []byte
 }
 
-func (e *panicError) Error() string { return fmt.Sprintf("projection %s panicked: %v", e.name, e.value) }
+func (e *panicError) Error() string {
+	return fmt.Sprintf("projection %s panicked: %v", e.name, e.value)
+}

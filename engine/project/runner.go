@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-		"slices"
+	"slices"
 	"sync"
 	"time"
 
