@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/feed"
+	"github.com/shoptrail/shoptrail/engine/store"
 )
 
 // SyncOptions configures fetching the feed from a URL on a schedule.
@@ -28,13 +30,25 @@ type SyncOptions struct {
 // may not be fetched from.
 var ErrBlockedAddress = errors.New("catalog: the feed URL points to a private, loopback or link-local address ([feed] allow_private = true allows it)")
 
-// Syncer fetches the feed from a URL and imports it when it changed.
+// Syncer fetches the feed from a URL and imports it when it changed. The
+// app owns one, which serves both the schedule and the admin UI's "Sync
+// now"; what the feed's server said last (ETag, Last-Modified) is stored,
+// so that neither a click nor a restart imports an unchanged feed again.
 type Syncer struct {
-	c            *Catalog
-	o            SyncOptions
-	client       *http.Client
-	etag, lastMo string
+	c      *Catalog
+	o      SyncOptions
+	client *http.Client
+	mu     sync.Mutex // one sync at a time
 }
+
+// validators are what the feed's server said about the last feed imported.
+type validators struct {
+	URL          string `json:"url"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+const validatorsSetting = "feed_sync"
 
 // NewSyncer makes a Syncer. Addresses are checked when the connection is
 // made, after DNS resolution and for every redirect, so neither a redirect
@@ -85,8 +99,13 @@ func (s *Syncer) Run(ctx context.Context) {
 }
 
 // Sync fetches the feed and imports it if it changed since the last sync
-// (ETag, Last-Modified). It reports whether it imported.
+// (ETag, Last-Modified). It reports whether it imported; ErrBusy when a
+// sync or an import is running.
 func (s *Syncer) Sync(ctx context.Context) (bool, error) {
+	if !s.mu.TryLock() {
+		return false, ErrBusy
+	}
+	defer s.mu.Unlock()
 	u, err := url.Parse(s.o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false, s.c.fail(RedactURL(s.o.URL), fmt.Errorf("catalog: [feed] url must be an http or https URL"))
@@ -95,11 +114,17 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.o.URL, nil)
 	req.Header.Set("User-Agent", "Shoptrail feed sync")
-	if s.etag != "" {
-		req.Header.Set("If-None-Match", s.etag)
+	var last validators
+	if err := s.c.st.Setting(validatorsSetting, &last); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
 	}
-	if s.lastMo != "" {
-		req.Header.Set("If-Modified-Since", s.lastMo)
+	if last.URL == s.o.URL {
+		if last.ETag != "" {
+			req.Header.Set("If-None-Match", last.ETag)
+		}
+		if last.LastModified != "" {
+			req.Header.Set("If-Modified-Since", last.LastModified)
+		}
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -116,7 +141,10 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 	if _, err := s.c.Import(body, RedactURL(s.o.URL)); err != nil {
 		return false, err
 	}
-	s.etag, s.lastMo = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	last = validators{URL: s.o.URL, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	if err := s.c.st.PutSetting(validatorsSetting, last); err != nil {
+		return true, err
+	}
 	return true, nil
 }
 

@@ -379,7 +379,9 @@ func (r *Runner) liveStep(max int) (int, error) {
 		var culprit *proj
 		var after []func()
 		err = r.st.Project(func(tx *store.Tx) error {
+			merges := map[string]string{}
 			merged := func(from, to string) error {
+				merges[from] = to
 				for _, q := range r.projs[1:] {
 					if q.p.Move == nil || q.state == Failed {
 						continue
@@ -404,6 +406,15 @@ func (r *Runner) liveStep(max int) (int, error) {
 				}
 				if err := tx.SetProjectionState(q.p.Name, store.ProjectionState{Version: q.p.Version, Checkpoint: last}); err != nil {
 					return err
+				}
+				if q == r.projs[0] && len(merges) > 0 {
+					// the others fold the run after the merges moved their
+					// data: they see each event under its final profile
+					for i := range evs {
+						for to, ok := merges[evs[i].ProfileID]; ok; to, ok = merges[to] {
+							evs[i].ProfileID = to
+						}
+					}
 				}
 			}
 			return nil

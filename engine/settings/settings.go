@@ -41,6 +41,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 // Live is the current settings, shared by the components that use them.
 type Live struct {
 	st       *store.Store
+	saveMu   sync.Mutex // one Set at a time: the stored and the applied settings stay the same
 	mu       sync.RWMutex
 	cur      Account
 	onChange []func(Account)
@@ -88,6 +89,8 @@ func (l *Live) Set(a Account) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
 	if err := l.st.PutSetting(key, a); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,5 +324,46 @@ func TestUsersAPIScopes(t *testing.T) {
 		if st := do(a, t, c.method, c.path, c.body, nil, "Authorization", "Bearer "+keys[c.scope]); st >= 400 {
 			t.Errorf("%s %s with %s: %d", c.method, c.path, c.scope, st)
 		}
+	}
+}
+
+// Concurrent changes of one user each keep theirs: the read-modify-write
+// of the attributes is serialised (40 PATCHes kept 4–7 attributes before).
+func TestConcurrentPatchesLoseNoUpdate(t *testing.T) {
+	a := enginetest.NewApp(t)
+	if st := do(a, t, "POST", "/api/v1/user", map[string]any{"email": "race@example.com"}, nil, a.Auth()...); st != 201 {
+		t.Fatal(st)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	status := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			status[i] = a.Do(t, "PATCH", "/api/v1/user/race@example.com", map[string]any{fmt.Sprintf("attr%d", i): i}, nil, a.Auth()...)
+		})
+	}
+	// and an import touching the same user at the same time
+	wg.Go(func() {
+		a.Do(t, "POST", "/api/v1/users/import", `{"email":"race@example.com","city":"Oslo"}`+"\n", nil, a.Auth()...)
+	})
+	wg.Wait()
+	var u map[string]any
+	do(a, t, "GET", "/api/v1/user/race@example.com", nil, &u, a.Auth()...)
+	for i := range n {
+		if status[i] != 200 {
+			t.Errorf("PATCH %d answered %d", i, status[i])
+		}
+		if u[fmt.Sprintf("attr%d", i)] != float64(i) {
+			t.Errorf("attr%d lost: %v", i, u)
+		}
+	}
+	if u["city"] != "Oslo" {
+		t.Errorf("the import's city was lost: %v", u)
+	}
+	// every change is a fact in the log: the creation, the PATCHes, the import
+	var l listing
+	do(a, t, "GET", "/api/v1/events?email=race@example.com&type=user_update&limit=100", nil, &l, a.Auth()...)
+	if len(l.Events) != n+2 {
+		t.Errorf("%d user_update events, want %d", len(l.Events), n+2)
 	}
 }
