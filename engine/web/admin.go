@@ -236,7 +236,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"EventsStored": last, "Events": evs, "Products": s.catalog.Count(), "Periods": dash.Periods, "Chart": barChart(dash.Days)}
+	data := map[string]any{"EventsStored": last, "Events": evs, "Products": s.catalog.Count(), "Periods": dash.Periods,
+		"Chart": barChart(dash.Days), "Projections": s.pipeline.Status()}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["FeedImported"] = rep.Finished
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -9,8 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/project"
 )
 
 // signedIn sets up the admin account and signs in.
@@ -35,6 +39,7 @@ func TestAdminPages(t *testing.T) {
 	anon := &adminClient{t: t, base: a.AdminURL}
 	for path, want := range map[string]string{
 		"/":                       "Latest events",
+		"/?projections":           "rollups",
 		"/users":                  "Type an email",
 		"/users?q=ja":             "jane@example.com",
 		"/users?q=zz":             "No user",
@@ -127,5 +132,34 @@ func TestAdminPages(t *testing.T) {
 	}
 	if _, page := c.do("GET", "/products", nil); !strings.Contains(page, "no ID") {
 		t.Error("the products page does not show the skipped row")
+	}
+}
+
+func TestDashboardShowsAFailedProjection(t *testing.T) {
+	broken := &project.Projection{Name: "broken", Version: 1, Fold: func(r *project.Run) error {
+		return errors.New("disk says <no>")
+	}}
+	a := enginetest.Start(t, enginetest.Config(t), app.WithProjection(broken))
+	a.Do(t, "POST", "/t", batch(pv("x1", "anon-x", "s", "https://shop.example/", "")), nil)
+	a.Fold(t)
+	c := signedIn(t, a)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, page := c.do("GET", "/", nil)
+		if strings.Contains(page, "Projection <strong>broken</strong>: disk says &lt;no&gt;") && strings.Contains(page, `class="state-failed"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard does not show the failed projection:\n%s", page)
+		}
+	}
+	// the others went on
+	var u map[string]any
+	if st := a.Do(t, "GET", "/api/v1/events?anonymous_id=anon-x", nil, &u, a.Auth()...); st != 200 {
+		t.Fatal(st)
+	}
+	for _, s := range a.Pipeline.Status() {
+		if s.Name != "broken" && s.State != project.Live {
+			t.Errorf("%s: %+v", s.Name, s)
+		}
 	}
 }
