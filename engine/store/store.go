@@ -130,8 +130,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// gcLoop reclaims value-log space. With events kept in the LSM tree it rarely
-// finds work; it matters after large deletions.
+// gcLoop reclaims value-log space: events and records over 256 bytes live
+// in the value log (see badgerOptions), and rewritten profiles and sessions,
+// erasures and dropped projections leave garbage there.
 func (s *Store) gcLoop(every time.Duration) {
 	defer close(s.gcDone)
 	t := time.NewTicker(every)

@@ -104,8 +104,9 @@ var (
 
 // Ingest validates and stores a batch. Invalid events are reported in
 // Response.Errors, and the valid ones are stored all the same. It returns
-// only after the stored events are committed. The Response's Events lists
-// the stored form of each accepted event, in batch order.
+// only after the stored events are committed. Result.Stored lists the
+// stored form of each accepted event (duplicates and the generated
+// visit_from_referrer events left out), in batch order.
 func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 	var res Result
 	if len(b.Events) == 0 {
