@@ -15,7 +15,7 @@ import (
 func Rollups() *project.Projection {
 	return &project.Projection{
 		Name:    "rollups",
-		Version: 1,
+		Version: 2,
 		Owns:    []store.Space{store.SpaceRollups},
 		Fold:    foldRollups,
 	}
@@ -40,11 +40,13 @@ func foldRollups(run *project.Run) error {
 			days[day] = r
 		}
 		r.Events++
-		visitor := ev.AnonymousID
-		if visitor == "" {
-			visitor = ev.Email
+		if ev.Via != model.ViaServer { // what Shoptrail recorded is no visit
+			visitor := ev.AnonymousID
+			if visitor == "" {
+				visitor = ev.Email
+			}
+			r.Visitors.Add(visitor)
 		}
-		r.Visitors.Add(visitor)
 		if ev.NewSession {
 			r.Sessions++
 		}
