@@ -82,6 +82,15 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 }
 
 // Close closes the index.
+// Importing reports whether an import is running.
+func (c *Catalog) Importing() bool {
+	if c.importing.TryLock() {
+		c.importing.Unlock()
+		return false
+	}
+	return true
+}
+
 // Close waits for a running import to end and closes the index; imports
 // asked for afterwards get ErrBusy.
 func (c *Catalog) Close() error {
