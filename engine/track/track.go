@@ -120,7 +120,15 @@ var (
 // only after the stored events are committed. The Response's Events lists
 // the stored form of each accepted event, in batch order.
 func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
-	var res Result
+	return t.Receive(&Request{Batch: *b, Via: via})
+}
+
+// Receive validates and stores the batch of a request decoded by
+// DecodeBatch, as Ingest does; the events that did not decode are
+// reported in Response.Errors with the invalid ones.
+func (t *Tracker) Receive(r *Request) (Result, error) {
+	b, via := &r.Batch, r.Via
+	res := Result{Response: wire.Response{Repaired: r.Repaired}}
 	if len(b.Events) == 0 {
 		return res, ErrNoEvents
 	}
@@ -135,7 +143,13 @@ func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 	vfr := t.vfr.Load()
 	evs := make([]*model.Event, 0, len(b.Events)+1)
 	clients := 0
+	bad := r.bad
 	for i := range b.Events {
+		if len(bad) > 0 && bad[0].Index == i {
+			res.Errors = append(res.Errors, bad[0])
+			bad = bad[1:]
+			continue
+		}
 		ev, fe := normalise(&b.Events[i], via, received, skew)
 		if fe != nil {
 			fe.Index = i
