@@ -76,6 +76,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
+		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
 		KnownProduct:      a.Catalog.Known,
 		Logger:            log.With("component", "track"),
 	})

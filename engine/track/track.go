@@ -30,6 +30,9 @@ type Options struct {
 	VisitFromReferrer bool
 	MaxPendingEvents  int // events waiting for a commit before Ingest answers ErrOverloaded
 	MaxBatchEvents    int // events in one group commit
+	// MaxOrderValue bounds an order's value in major units of its
+	// currency; 0: no bound but overflow's.
+	MaxOrderValue float64
 	// KnownProduct reports whether a product ID is in the catalogue;
 	// events naming others are counted (UnknownProducts). Nil: all known.
 	KnownProduct func(productID string) bool
@@ -150,7 +153,7 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 			bad = bad[1:]
 			continue
 		}
-		ev, fe := normalise(&b.Events[i], via, received, skew)
+		ev, fe := normalise(&b.Events[i], via, received, skew, t.opts.MaxOrderValue)
 		if fe != nil {
 			fe.Index = i
 			res.Errors = append(res.Errors, *fe)

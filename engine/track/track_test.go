@@ -96,7 +96,7 @@ func FuzzNormalise(f *testing.F) {
 			for _, via := range []string{model.ViaBrowser, model.ViaAPI} {
 				in := b.Events[i]
 				in.Props = cloneProps(in.Props)
-				ev, fe := normalise(&in, via, now, 0)
+				ev, fe := normalise(&in, via, now, 0, 1e6)
 				if fe != nil {
 					if fe.Field == "" || fe.Message == "" {
 						t.Fatalf("error without field or message: %+v", fe)
@@ -126,4 +126,22 @@ func cloneProps(p map[string]json.RawMessage) map[string]json.RawMessage {
 		out[k] = v
 	}
 	return out
+}
+
+func TestOrderTotalUsesTheCurrencysMinorUnit(t *testing.T) {
+	for _, tt := range []struct {
+		value, currency string
+		minor           int64
+	}{
+		{"99.9", "EUR", 9990},
+		{"1.005", "EUR", 101},
+		{"1500", "JPY", 1500},
+		{"1.2345", "KWD", 1235},
+		{"12", "BHD", 12000},
+	} {
+		ev := &model.Event{Props: map[string]json.RawMessage{"value": json.RawMessage(tt.value), "currency": jsonString(tt.currency)}}
+		if cur, minor := OrderTotal(ev); cur != tt.currency || minor != tt.minor {
+			t.Errorf("OrderTotal(%s %s) = %s %d, want %d", tt.value, tt.currency, cur, minor, tt.minor)
+		}
+	}
 }

@@ -109,6 +109,11 @@ func TestBadInputNamesTheEventAndFieldAndKeepsTheRest(t *testing.T) {
 		{"negative price", map[string]any{"type": "purchase", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"transaction_id": "1", "value": 5, "currency": "EUR", "items": []any{map[string]any{"item_id": "1001", "price": -5}}}}, "props.items[0].price"},
 		{"huge quantity", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "EUR", "items": []any{map[string]any{"product_id": "1", "price": 1, "quantity": 9223372036854775807}}}}, "props.items[0].quantity"},
 		{"bad currency", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "€"}}, "props.currency"},
+		{"unknown currency", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "QQQ"}}, "props.currency"},
+		{"withdrawn currency", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "HRK"}}, "props.currency"},
+		{"order over max_order_value", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 1000000.01, "currency": "EUR"}}, "props.value"},
+		{"item over max_order_value", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "JPY", "items": []any{map[string]any{"product_id": "1", "price": 2e6}}}}, "props.items[0].price"},
+		{"NaN value", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": "NaN", "currency": "EUR"}}, "props.value"},
 		{"product view without product", map[string]any{"type": "product_view", "anonymous_id": "a", "url": "https://shop.example/"}, "props.product_id"},
 		{"too deep", map[string]any{"type": "x", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"a": []any{[]any{[]any{[]any{[]any{[]any{1}}}}}}}}, "props.a"},
 		{"time before 2000", map[string]any{"type": "x", "anonymous_id": "a", "url": "https://shop.example/", "time": "1970-01-01T00:00:00Z"}, "time"},
@@ -438,4 +443,14 @@ func TestInvalidUTF8IsRepairedAndCounted(t *testing.T) {
 		}
 	}
 	a.Fold(t)
+}
+
+func TestMaxOrderValueIsConfigurable(t *testing.T) {
+	a := enginetest.NewApp(t, func(c *config.Config) { c.Tracking.MaxOrderValue = 50_000_000 })
+	order := map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/",
+		"props": map[string]any{"order_id": "1", "value": 30_000_000, "currency": "VND"}}
+	var ans answer
+	if st := a.Do(t, "POST", "/t", batch(order), &ans); st != 200 || ans.Accepted != 1 {
+		t.Fatalf("30 000 000 VND under a 50 000 000 limit: %d %+v", st, ans)
+	}
 }
