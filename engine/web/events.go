@@ -122,7 +122,8 @@ func putBody(b *[]byte) {
 	}
 }
 
-// listEvents is GET /api/v1/events.
+// listEvents is GET /api/v1/events: newest first, a page at a time. A
+// page with next_before has more after it, even when it is short.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type")}
@@ -144,14 +145,25 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Since = t
 	}
-	evs, err := s.tracker.Events(q)
+	if b := v.Get("before"); b != "" {
+		n, err := strconv.ParseUint(b, 10, 64)
+		if err != nil || n == 0 {
+			return errorf(http.StatusBadRequest, "invalid_field", "before", "before must be the next_before of the previous page")
+		}
+		q.Before = n
+	}
+	page, err := s.tracker.EventsPage(q)
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []track.Listed{}
+	out := map[string]any{"events": page.Events}
+	if page.Events == nil {
+		out["events"] = []track.Listed{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	if page.NextBefore > 0 {
+		out["next_before"] = page.NextBefore
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

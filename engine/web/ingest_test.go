@@ -305,7 +305,7 @@ func TestAPIKeys(t *testing.T) {
 
 func TestListQueryErrors(t *testing.T) {
 	a := enginetest.NewApp(t)
-	for q, field := range map[string]string{"limit=0": "limit", "limit=1001": "limit", "limit=x": "limit", "since=yesterday": "since", "email=jane": "email"} {
+	for q, field := range map[string]string{"limit=0": "limit", "limit=1001": "limit", "limit=x": "limit", "since=yesterday": "since", "email=jane": "email", "before=0": "before", "before=x": "before"} {
 		var ans answer
 		if st := a.Do(t, "GET", "/api/v1/events?"+q, nil, &ans, a.Auth()...); st != 400 || ans.Error == nil || ans.Error.Field != field {
 			t.Errorf("%s: %d %+v", q, st, ans.Error)
