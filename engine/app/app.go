@@ -145,6 +145,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		VisitFromReferrer: cfg.Tracking.VisitFromReferrer,
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
+		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
 		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
 		Indexed:           func() uint64 { return runner.Checkpoint() },
 		Logger:            log.With("component", "track"),

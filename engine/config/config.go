@@ -79,6 +79,9 @@ type Tracking struct {
 	VisitFromReferrer bool     `toml:"visit_from_referrer"`
 	Lookback          Duration `toml:"lookback"`
 	RespectGPC        bool     `toml:"respect_gpc"`
+	// MaxOrderValue refuses orders worth more, in major units of the
+	// order's currency (1000000 = one million euros or yen); 0: no limit.
+	MaxOrderValue int64 `toml:"max_order_value"`
 }
 
 // Ingest bounds the ingestion pipeline.
@@ -105,6 +108,7 @@ func Default() Config {
 			SessionTimeout:    Duration{12 * time.Hour},
 			VisitFromReferrer: true,
 			Lookback:          Duration{720 * time.Hour},
+			MaxOrderValue:     1_000_000,
 		},
 		Ingest: Ingest{
 			MaxPendingEvents: 50000,
@@ -266,6 +270,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.Tracking.Lookback.Duration; d < time.Hour || d > 365*24*time.Hour {
 		bad("tracking.lookback", "%s is outside 1h..8760h", d)
+	}
+	if v := c.Tracking.MaxOrderValue; v < 0 || v > 1e12 {
+		bad("tracking.max_order_value", "%d is outside 0..1000000000000", v)
 	}
 	if c.Ingest.MaxPendingEvents < 1 {
 		bad("ingest.max_pending_events", "must be at least 1")

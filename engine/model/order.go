@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// OrderTotal returns an order's currency and value in minor units, as
+// OrderTotal returns an order's currency and value in the currency's minor
+// units (cents for EUR, yen for JPY, fils for KWD; see CurrencyDigits), as
 // ingestion validated them (engine/track): 0 when there is no value.
 func (ev *Event) OrderTotal() (currency string, minor int64) {
 	var cur string
@@ -19,7 +20,7 @@ func (ev *Event) OrderTotal() (currency string, minor int64) {
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 		return currency, 0
 	}
-	return currency, int64(math.Round(v * 100))
+	return currency, ToMinor(v, currency)
 }
 
 // ProductIDs returns the product IDs an event names: the product of a

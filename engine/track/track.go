@@ -30,6 +30,9 @@ type Options struct {
 	VisitFromReferrer bool
 	MaxPendingEvents  int // events waiting for a commit before Ingest answers ErrOverloaded
 	MaxBatchEvents    int // events in one group commit
+	// MaxOrderValue bounds an order's value in major units of its
+	// currency; 0: no bound but overflow's.
+	MaxOrderValue float64
 	// Committed is given the events just appended to the log, in seq
 	// order (the projection runner).
 	Committed func(stored []*model.Event)
@@ -108,7 +111,15 @@ var (
 // stored form of each accepted event (duplicates and the generated
 // visit_from_referrer events left out), in batch order.
 func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
-	var res Result
+	return t.Receive(&Request{Batch: *b, Via: via})
+}
+
+// Receive validates and stores the batch of a request decoded by
+// DecodeBatch, as Ingest does; the events that did not decode are
+// reported in Response.Errors with the invalid ones.
+func (t *Tracker) Receive(r *Request) (Result, error) {
+	b, via := &r.Batch, r.Via
+	res := Result{Response: wire.Response{Repaired: r.Repaired}}
 	if len(b.Events) == 0 {
 		return res, ErrNoEvents
 	}
@@ -123,8 +134,14 @@ func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 	vfr := t.vfr.Load()
 	evs := make([]*model.Event, 0, len(b.Events)+1)
 	clients := 0
+	bad := r.bad
 	for i := range b.Events {
-		ev, fe := normalise(&b.Events[i], via, received, skew)
+		if len(bad) > 0 && bad[0].Index == i {
+			res.Errors = append(res.Errors, bad[0])
+			bad = bad[1:]
+			continue
+		}
+		ev, fe := normalise(&b.Events[i], via, received, skew, t.opts.MaxOrderValue)
 		if fe != nil {
 			fe.Index = i
 			res.Errors = append(res.Errors, *fe)

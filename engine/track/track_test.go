@@ -3,6 +3,7 @@ package track
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,17 +81,22 @@ func FuzzNormalise(f *testing.F) {
 	f.Add(`{"sent_at":"2026-11-20T10:00:00Z","events":[{"type":"purchase","anonymous_id":"a","url":"https://s.example/","time":"2026-11-20T09:00:00Z","props":{"transaction_id":1,"value":1e309,"currency":"eur","items":[{"item_id":"1","price":"1","quantity":-1}]}}]}`)
 	f.Add(`{"events":[{"type":"Order Completed","email":"A@B.CO","props":{"order_id":"x","revenue":1,"currency":"EUR","products":[{"sku":"1","price":2}]}}]}`)
 	f.Add(`{"events":[{"type":"x","anonymous_id":"a","url":"https://s.example/","props":{"a":[[[[[[1]]]]]]}}]}`)
+	f.Add("{\"events\":[{\"id\":1,\"type\":\"x\"},{\"type\":\"x\",\"anonymous_id\":\"a\",\"url\":\"https://s.example/\xff\",\"props\":{\"q\":\"\xc3\"}}]}")
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {
-		var b wire.Batch
-		if json.Unmarshal([]byte(body), &b) != nil {
+		var r Request
+		if DecodeBatch([]byte(body), &r) != nil {
 			return
 		}
+		b := &r.Batch
 		for i := range b.Events {
+			if slices.ContainsFunc(r.bad, func(fe FieldError) bool { return fe.Index == i }) {
+				continue
+			}
 			for _, via := range []string{model.ViaBrowser, model.ViaAPI} {
 				in := b.Events[i]
 				in.Props = cloneProps(in.Props)
-				ev, fe := normalise(&in, via, now, 0)
+				ev, fe := normalise(&in, via, now, 0, 1e6)
 				if fe != nil {
 					if fe.Field == "" || fe.Message == "" {
 						t.Fatalf("error without field or message: %+v", fe)
@@ -102,6 +108,9 @@ func FuzzNormalise(f *testing.F) {
 				}
 				if _, err := json.Marshal(ev); err != nil {
 					t.Fatalf("accepted event does not encode: %v", err)
+				}
+				if j := ev.AppendJSON(nil); !json.Valid(j) {
+					t.Fatalf("accepted event stores as invalid JSON: %q", j)
 				}
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +45,10 @@ const (
 // normalise validates one event of a batch and turns it into a model.Event.
 // via is model.ViaBrowser or model.ViaAPI; skew is receive time − sent_at
 // when the client sent sent_at.
-func normalise(in *wire.Event, via string, received time.Time, skew time.Duration) (*model.Event, *FieldError) {
+//
+// maxOrder bounds an order's value in major units of its currency; 0 means
+// only the overflow bound (maxMoney).
+func normalise(in *wire.Event, via string, received time.Time, skew time.Duration, maxOrder float64) (*model.Event, *FieldError) {
 	bad := func(field, code, format string, args ...any) *FieldError {
 		return &FieldError{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
 	}
@@ -125,7 +127,7 @@ func normalise(in *wire.Event, via string, received time.Time, skew time.Duratio
 		}
 	}
 
-	if fe := normaliseProps(ev); fe != nil {
+	if fe := normaliseProps(ev, maxOrder); fe != nil {
 		return nil, fe
 	}
 	return ev, nil
@@ -184,11 +186,9 @@ func checkURL(s string, required bool) error {
 	return fmt.Errorf("must be an http or https URL")
 }
 
-var currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
-
 // normaliseProps checks the limits on props, copies aliased property names
 // to canonical ones, and checks the properties the event type needs.
-func normaliseProps(ev *model.Event) *FieldError {
+func normaliseProps(ev *model.Event, maxOrder float64) *FieldError {
 	bad := func(field, code, format string, args ...any) *FieldError {
 		return &FieldError{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
 	}
@@ -226,17 +226,22 @@ func normaliseProps(ev *model.Event) *FieldError {
 		if s, ok := stringish(p["order_id"]); !ok || s == "" {
 			return bad("props.order_id", CodeRequired, "an order needs props.order_id")
 		}
-		if _, err := money(p["value"], true); err != nil {
-			return bad("props.value", CodeInvalid, "props.value %v", err)
-		}
 		cur, ok := stringish(p["currency"])
-		if cur = strings.ToUpper(strings.TrimSpace(cur)); !ok || !currencyRe.MatchString(cur) {
-			return bad("props.currency", CodeInvalid, "props.currency must be an ISO 4217 code such as \"EUR\"")
+		cur = strings.ToUpper(strings.TrimSpace(cur))
+		if _, known := model.CurrencyDigits(cur); !ok || !known {
+			return bad("props.currency", CodeInvalid, "props.currency must be an active ISO 4217 currency code such as \"EUR\"")
 		}
 		p["currency"] = jsonString(cur)
-		return normaliseItems(p, true)
+		limit := float64(maxMoney)
+		if maxOrder > 0 {
+			limit = min(maxOrder, limit)
+		}
+		if _, err := money(p["value"], true, limit); err != nil {
+			return bad("props.value", CodeInvalid, "props.value %v", err)
+		}
+		return normaliseItems(p, true, limit)
 	case model.ProductView, model.AddToCart, model.RemoveFromCart:
-		if fe := normaliseItems(p, false); fe != nil {
+		if fe := normaliseItems(p, false, maxMoney); fe != nil {
 			return fe
 		}
 		if _, ok := p["product_id"]; !ok {
@@ -250,9 +255,10 @@ func normaliseProps(ev *model.Event) *FieldError {
 }
 
 // normaliseItems checks items[] and fills canonical item fields (quantity
-// defaults to 1). Order items need a price. For single-product events it
-// copies items[0].product_id to product_id when missing.
-func normaliseItems(p map[string]json.RawMessage, order bool) *FieldError {
+// defaults to 1). Order items need a price, at most maxPrice. For
+// single-product events it copies items[0].product_id to product_id when
+// missing.
+func normaliseItems(p map[string]json.RawMessage, order bool, maxPrice float64) *FieldError {
 	raw, ok := p["items"]
 	if !ok {
 		return nil
@@ -290,7 +296,7 @@ func normaliseItems(p map[string]json.RawMessage, order bool) *FieldError {
 		} else {
 			it["quantity"] = json.RawMessage("1")
 		}
-		if _, err := money(it["price"], order); err != nil {
+		if _, err := money(it["price"], order, maxPrice); err != nil {
 			return &FieldError{Field: field + ".price", Code: CodeInvalid, Message: field + ".price " + err.Error()}
 		}
 	}
@@ -305,10 +311,10 @@ func normaliseItems(p map[string]json.RawMessage, order bool) *FieldError {
 // maxMoney bounds amounts so that minor units never overflow an int64 sum.
 const maxMoney = 1e12
 
-// money parses an amount: a JSON number, finite, 0 ≤ v ≤ maxMoney. It
-// returns minor units (cents). A string like "12,50" is rejected: the
+// money parses an amount in major units: a JSON number, finite,
+// 0 ≤ v ≤ limit (at most maxMoney). A string like "12,50" is rejected: the
 // tracker must send numbers.
-func money(raw json.RawMessage, required bool) (int64, error) {
+func money(raw json.RawMessage, required bool, limit float64) (float64, error) {
 	if raw == nil {
 		if required {
 			return 0, fmt.Errorf("is required")
@@ -319,10 +325,10 @@ func money(raw json.RawMessage, required bool) (int64, error) {
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("must be a number such as 12.5")
 	}
-	if v < 0 || v > maxMoney {
-		return 0, fmt.Errorf("must be between 0 and %.0f", float64(maxMoney))
+	if v < 0 || v > min(limit, maxMoney) {
+		return 0, fmt.Errorf("must be between 0 and %s", strconv.FormatFloat(min(limit, maxMoney), 'f', -1, 64))
 	}
-	return int64(math.Round(v * 100)), nil
+	return v, nil
 }
 
 // stringish reads a JSON string, or a number as its text (ids are often

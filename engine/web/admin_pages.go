@@ -54,7 +54,7 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	data["Attributes"] = attrs
 	revenue := map[string]string{}
 	for cur, minor := range p.Revenue {
-		revenue[cur] = fmt.Sprintf("%.2f", float64(minor)/100)
+		revenue[cur] = model.FormatMinor(minor, cur)
 	}
 	data["Revenue"] = revenue
 	sessions, touchpoints, err := s.userSvc.Visits(email)

@@ -2,11 +2,12 @@ package web
 
 import (
 	_ "embed"
-	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -38,16 +39,24 @@ type ingestAnswer struct {
 }
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) error {
-	var b wire.Batch
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, wire.MaxBodyBytes))
-	if err := dec.Decode(&b); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return errorf(http.StatusBadRequest, "invalid_json", "body", "the body is not a JSON batch {\"events\":[...]}: "+err.Error())
+	body, err := readBody(w, r, wire.MaxBodyBytes)
+	defer putBody(body)
+	if err != nil {
+		return err
 	}
-	res, err := s.tracker.Ingest(&b, via)
+	req := track.Request{Via: via, UserAgent: r.UserAgent()}
+	if err := track.DecodeBatch(*body, &req); err != nil {
+		var be *track.BodyError
+		if errors.As(err, &be) {
+			code := "invalid_field"
+			if be.Field == "body" {
+				code = "invalid_json"
+			}
+			return errorf(http.StatusBadRequest, code, be.Field, be.Message)
+		}
+		return err
+	}
+	res, err := s.tracker.Receive(&req)
 	switch {
 	case errors.Is(err, track.ErrNoEvents):
 		return errorf(http.StatusBadRequest, "required", "events", "the batch has no events")
@@ -61,13 +70,60 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) erro
 	if len(res.Errors) > 0 {
 		fe := res.Errors[0]
 		status = http.StatusBadRequest
-		ans.Error = &Error{Code: fe.Code, Field: "events[" + strconv.Itoa(fe.Index) + "]." + fe.Field, Message: fe.Message}
+		field := "events[" + strconv.Itoa(fe.Index) + "]"
+		if fe.Field != "" {
+			field += "." + fe.Field
+		}
+		ans.Error = &Error{Code: fe.Code, Field: field, Message: fe.Message}
 	}
 	writeJSON(w, status, ans)
 	return nil
 }
 
-// listEvents is GET /api/v1/events.
+// bodies recycles request body buffers: ingestion reads each body whole
+// before decoding it, and the decoder copies what it keeps.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// readBody reads the request body, at most limit bytes: a longer body (or
+// a Content-Length that announces one) is an *http.MaxBytesError. The
+// caller gives the buffer back with putBody, also after an error.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*[]byte, error) {
+	b := bodies.Get().(*[]byte)
+	if r.ContentLength > limit {
+		return b, &http.MaxBytesError{Limit: limit}
+	}
+	buf := (*b)[:0]
+	if n := int(r.ContentLength); n > cap(buf) {
+		buf = make([]byte, 0, n+1) // +1: room to see EOF without growing
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*b = buf
+			return b, err
+		}
+	}
+	*b = buf
+	return b, nil
+}
+
+func putBody(b *[]byte) {
+	if cap(*b) <= 64<<10 { // keep the pool small; large bodies are rare
+		*b = (*b)[:0]
+		bodies.Put(b)
+	}
+}
+
+// listEvents is GET /api/v1/events: newest first, a page at a time. A
+// page with next_before has more after it, even when it is short.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	q := track.Query{AnonymousID: v.Get("anonymous_id"), Type: v.Get("type")}
@@ -89,14 +145,25 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Since = t
 	}
-	evs, err := s.tracker.Events(q)
+	if b := v.Get("before"); b != "" {
+		n, err := strconv.ParseUint(b, 10, 64)
+		if err != nil || n == 0 {
+			return errorf(http.StatusBadRequest, "invalid_field", "before", "before must be the next_before of the previous page")
+		}
+		q.Before = n
+	}
+	page, err := s.tracker.EventsPage(q)
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []track.Listed{}
+	out := map[string]any{"events": page.Events}
+	if page.Events == nil {
+		out["events"] = []track.Listed{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	if page.NextBefore > 0 {
+		out["next_before"] = page.NextBefore
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -107,6 +109,11 @@ func TestBadInputNamesTheEventAndFieldAndKeepsTheRest(t *testing.T) {
 		{"negative price", map[string]any{"type": "purchase", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"transaction_id": "1", "value": 5, "currency": "EUR", "items": []any{map[string]any{"item_id": "1001", "price": -5}}}}, "props.items[0].price"},
 		{"huge quantity", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "EUR", "items": []any{map[string]any{"product_id": "1", "price": 1, "quantity": 9223372036854775807}}}}, "props.items[0].quantity"},
 		{"bad currency", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "€"}}, "props.currency"},
+		{"unknown currency", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "QQQ"}}, "props.currency"},
+		{"withdrawn currency", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "HRK"}}, "props.currency"},
+		{"order over max_order_value", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 1000000.01, "currency": "EUR"}}, "props.value"},
+		{"item over max_order_value", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": 5, "currency": "JPY", "items": []any{map[string]any{"product_id": "1", "price": 2e6}}}}, "props.items[0].price"},
+		{"NaN value", map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"order_id": "1", "value": "NaN", "currency": "EUR"}}, "props.value"},
 		{"product view without product", map[string]any{"type": "product_view", "anonymous_id": "a", "url": "https://shop.example/"}, "props.product_id"},
 		{"too deep", map[string]any{"type": "x", "anonymous_id": "a", "url": "https://shop.example/", "props": map[string]any{"a": []any{[]any{[]any{[]any{[]any{[]any{1}}}}}}}}, "props.a"},
 		{"time before 2000", map[string]any{"type": "x", "anonymous_id": "a", "url": "https://shop.example/", "time": "1970-01-01T00:00:00Z"}, "time"},
@@ -298,7 +305,7 @@ func TestAPIKeys(t *testing.T) {
 
 func TestListQueryErrors(t *testing.T) {
 	a := enginetest.NewApp(t)
-	for q, field := range map[string]string{"limit=0": "limit", "limit=1001": "limit", "limit=x": "limit", "since=yesterday": "since", "email=jane": "email"} {
+	for q, field := range map[string]string{"limit=0": "limit", "limit=1001": "limit", "limit=x": "limit", "since=yesterday": "since", "email=jane": "email", "before=0": "before", "before=x": "before"} {
 		var ans answer
 		if st := a.Do(t, "GET", "/api/v1/events?"+q, nil, &ans, a.Auth()...); st != 400 || ans.Error == nil || ans.Error.Field != field {
 			t.Errorf("%s: %d %+v", q, st, ans.Error)
@@ -328,5 +335,122 @@ func TestShutdownKeepsAcknowledgedEvents(t *testing.T) {
 	last, _ := st.LastSeq()
 	if last != 20 {
 		t.Fatalf("after restart the log holds %d events, want 20", last)
+	}
+}
+
+// A value of the wrong JSON type costs only its own event: the batch is
+// decoded event by event, and the error names the event and the field.
+func TestBadlyTypedEventKeepsTheRestOfTheBatch(t *testing.T) {
+	a := enginetest.NewApp(t)
+	var evs []string
+	for i := range 50 {
+		evs = append(evs, fmt.Sprintf(`{"id":"typed-%d","type":"page_view","anonymous_id":"a","url":"https://shop.example/"}`, i))
+	}
+	evs[0] = `{"id":12345,"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}`
+	evs[7] = `{"id":"typed-7","type":"page_view","anonymous_id":"a","url":"https://shop.example/","props":"x"}`
+	evs[9] = `{"id":"typed-9","type":"page_view","anonymous_id":"a","url":"https://shop.example/","time":"yesterday"}`
+	evs[11] = `"not an event"`
+	evs[12] = `{"id":"typed-12","anonymous_id":"a","url":"https://shop.example/"}` // valid JSON, invalid event
+	var ans answer
+	st := a.Do(t, "POST", "/t", `{"events":[`+strings.Join(evs, ",")+`]}`, &ans)
+	if st != 400 || ans.Accepted != 45 || ans.Rejected != 5 {
+		t.Fatalf("status %d, %+v; want 400 with 45 accepted and 5 rejected", st, ans)
+	}
+	if ans.Error == nil || ans.Error.Field != "events[0].id" {
+		t.Errorf("first error %+v, want events[0].id", ans.Error)
+	}
+	want := []struct {
+		index int
+		field string
+	}{{0, "id"}, {7, "props"}, {9, "time"}, {11, ""}, {12, "type"}}
+	if len(ans.Errors) != len(want) {
+		t.Fatalf("errors %+v", ans.Errors)
+	}
+	for i, w := range want {
+		if e := ans.Errors[i]; e.Index != w.index || e.Field != w.field {
+			t.Errorf("errors[%d] = %+v, want index %d field %q", i, e, w.index, w.field)
+		}
+	}
+	var l listing
+	a.Do(t, "GET", "/api/v1/events?limit=1000", nil, &l, a.Auth()...)
+	if len(l.Events) != 45 {
+		t.Errorf("stored %d events, want 45", len(l.Events))
+	}
+}
+
+func TestBodyThatIsNotOneBatch(t *testing.T) {
+	a := enginetest.NewApp(t)
+	ev := `{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}`
+	for _, tt := range []struct {
+		name, body string
+		field      string
+	}{
+		{"trailing batch", `{"events":[` + ev + `]} {"x":1}`, "body"},
+		{"trailing garbage", `{"events":[` + ev + `]}]`, "body"},
+		{"truncated", `{"events":[` + ev, "body"},
+		{"not an object", `[` + ev + `]`, "body"},
+		{"events not an array", `{"events":{"type":"x"}}`, "events"},
+		{"bad sent_at", `{"sent_at":5,"events":[` + ev + `]}`, "sent_at"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ans answer
+			if st := a.Do(t, "POST", "/t", tt.body, &ans); st != 400 || ans.Error == nil || ans.Error.Field != tt.field {
+				t.Fatalf("status %d, %+v; want 400 naming %q", st, ans.Error, tt.field)
+			}
+		})
+	}
+	var l listing
+	a.Do(t, "GET", "/api/v1/events", nil, &l, a.Auth()...)
+	if len(l.Events) != 0 {
+		t.Errorf("stored %d events from bodies that are not one batch", len(l.Events))
+	}
+	// trailing white space is fine
+	var ans answer
+	if st := a.Do(t, "POST", "/t", `{"events":[`+ev+`]}`+"\r\n\t ", &ans); st != 200 || ans.Accepted != 1 {
+		t.Fatalf("trailing white space: %d %+v", st, ans)
+	}
+}
+
+// Invalid UTF-8 anywhere in an event is replaced by U+FFFD and counted:
+// the event list stays valid JSON.
+func TestInvalidUTF8IsRepairedAndCounted(t *testing.T) {
+	a := enginetest.NewApp(t)
+	body := "{\"events\":[{\"id\":\"u8\",\"type\":\"search\",\"anonymous_id\":\"a\",\"url\":\"https://shop.example/s?q=\xff\"," +
+		"\"referrer\":\"https://ref.example/\xc3\",\"props\":{\"query\":\"caf\xe9\",\"k\xfe\":[\"\xed\xa0\x80\"]}}]}"
+	var ans struct {
+		answer
+		Repaired int
+	}
+	if st := a.Do(t, "POST", "/t", body, &ans); st != 200 || ans.Accepted != 1 || ans.Repaired != 7 {
+		t.Fatalf("status %d, %+v; want accepted with 7 repairs", st, ans)
+	}
+	for _, path := range []string{"/api/v1/events", "/api/v1/events?type=search", "/api/v1/events?anonymous_id=a"} {
+		req, _ := http.NewRequest("GET", a.PublicURL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+a.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !json.Valid(raw) {
+			t.Fatalf("GET %s is not valid JSON: %q", path, raw)
+		}
+		var l listing
+		json.Unmarshal(raw, &l)
+		if len(l.Events) != 1 || string(l.Events[0].Props["query"]) != "\"caf\uFFFD\"" || l.Events[0].URL != "https://shop.example/s?q=\uFFFD" {
+			t.Fatalf("GET %s: %+v", path, l.Events)
+		}
+	}
+	a.Fold(t)
+}
+
+func TestMaxOrderValueIsConfigurable(t *testing.T) {
+	a := enginetest.NewApp(t, func(c *config.Config) { c.Tracking.MaxOrderValue = 50_000_000 })
+	order := map[string]any{"type": "order", "anonymous_id": "a", "url": "https://shop.example/",
+		"props": map[string]any{"order_id": "1", "value": 30_000_000, "currency": "VND"}}
+	var ans answer
+	if st := a.Do(t, "POST", "/t", batch(order), &ans); st != 200 || ans.Accepted != 1 {
+		t.Fatalf("30 000 000 VND under a 50 000 000 limit: %d %+v", st, ans)
 	}
 }

@@ -51,10 +51,13 @@ const (
 
 // Response is what the ingestion endpoints answer with 200 or 400.
 type Response struct {
-	Accepted   int     `json:"accepted"`
-	Duplicates int     `json:"duplicates"`
-	Rejected   int     `json:"rejected"`
-	Errors     []Error `json:"errors,omitempty"`
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	Rejected   int `json:"rejected"`
+	// Repaired counts the invalid UTF-8 sequences of the body that were
+	// replaced by U+FFFD before the events were stored.
+	Repaired int     `json:"repaired,omitempty"`
+	Errors   []Error `json:"errors,omitempty"`
 }
 
 // Error names the event (by index in the batch) and the field at fault.

@@ -1,0 +1,100 @@
+package model
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// currencyDigits maps every active ISO 4217 currency code to the number of
+// digits of its minor unit (EUR 2: cents; JPY 0; KWD 3: fils). It is the
+// ISO 4217 list one (current currencies and funds) as of 2026, without the
+// codes that have no minor unit (precious metals, XDR, XTS, XXX...).
+// Withdrawn codes are left out: HRK (EUR since 2023), ANG (XCG since 2025),
+// BGN (EUR since 2026), SLL (SLE), ZWL (ZWG), CUC. Update it when ISO
+// publishes an amendment.
+var currencyDigits = map[string]int8{
+	"AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2, "AZN": 2,
+	"BAM": 2, "BBD": 2, "BDT": 2, "BHD": 3, "BIF": 0, "BMD": 2, "BND": 2, "BOB": 2, "BOV": 2,
+	"BRL": 2, "BSD": 2, "BTN": 2, "BWP": 2, "BYN": 2, "BZD": 2,
+	"CAD": 2, "CDF": 2, "CHE": 2, "CHF": 2, "CHW": 2, "CLF": 4, "CLP": 0, "CNY": 2, "COP": 2,
+	"COU": 2, "CRC": 2, "CUP": 2, "CVE": 2, "CZK": 2,
+	"DJF": 0, "DKK": 2, "DOP": 2, "DZD": 2,
+	"EGP": 2, "ERN": 2, "ETB": 2, "EUR": 2,
+	"FJD": 2, "FKP": 2,
+	"GBP": 2, "GEL": 2, "GHS": 2, "GIP": 2, "GMD": 2, "GNF": 0, "GTQ": 2, "GYD": 2,
+	"HKD": 2, "HNL": 2, "HTG": 2, "HUF": 2,
+	"IDR": 2, "ILS": 2, "INR": 2, "IQD": 3, "IRR": 2, "ISK": 0,
+	"JMD": 2, "JOD": 3, "JPY": 0,
+	"KES": 2, "KGS": 2, "KHR": 2, "KMF": 0, "KPW": 2, "KRW": 0, "KWD": 3, "KYD": 2, "KZT": 2,
+	"LAK": 2, "LBP": 2, "LKR": 2, "LRD": 2, "LSL": 2, "LYD": 3,
+	"MAD": 2, "MDL": 2, "MGA": 2, "MKD": 2, "MMK": 2, "MNT": 2, "MOP": 2, "MRU": 2, "MUR": 2,
+	"MVR": 2, "MWK": 2, "MXN": 2, "MXV": 2, "MYR": 2, "MZN": 2,
+	"NAD": 2, "NGN": 2, "NIO": 2, "NOK": 2, "NPR": 2, "NZD": 2,
+	"OMR": 3,
+	"PAB": 2, "PEN": 2, "PGK": 2, "PHP": 2, "PKR": 2, "PLN": 2, "PYG": 0,
+	"QAR": 2,
+	"RON": 2, "RSD": 2, "RUB": 2, "RWF": 0,
+	"SAR": 2, "SBD": 2, "SCR": 2, "SDG": 2, "SEK": 2, "SGD": 2, "SHP": 2, "SLE": 2, "SOS": 2,
+	"SRD": 2, "SSP": 2, "STN": 2, "SVC": 2, "SYP": 2, "SZL": 2,
+	"THB": 2, "TJS": 2, "TMT": 2, "TND": 3, "TOP": 2, "TRY": 2, "TTD": 2, "TWD": 2, "TZS": 2,
+	"UAH": 2, "UGX": 0, "USD": 2, "USN": 2, "UYI": 0, "UYU": 2, "UYW": 4, "UZS": 2,
+	"VED": 2, "VES": 2, "VND": 0, "VUV": 0,
+	"WST": 2,
+	"XAF": 0, "XCD": 2, "XCG": 2, "XOF": 0, "XPF": 0,
+	"YER": 2,
+	"ZAR": 2, "ZMW": 2, "ZWG": 2,
+}
+
+// CurrencyDigits returns the number of digits of a currency's minor unit
+// (2 for EUR, 0 for JPY, 3 for KWD) and whether code is an active ISO 4217
+// code. code must be upper case.
+func CurrencyDigits(code string) (digits int, ok bool) {
+	d, ok := currencyDigits[code]
+	return int(d), ok
+}
+
+// minorDigits is CurrencyDigits with 2 for a code it does not know (events
+// stored before currencies were checked).
+func minorDigits(code string) int {
+	if d, ok := currencyDigits[code]; ok {
+		return int(d)
+	}
+	return 2
+}
+
+// ToMinor converts an amount in major units (99.9 EUR) to minor units
+// (9990 cents), rounding half away from zero on the decimal the client
+// wrote, not on its binary approximation: 1.005 EUR is 101 cents (while
+// math.Round(1.005*100) is 100), 1500 JPY is 1500, 1.2345 KWD is 1235 fils.
+func ToMinor(major float64, currency string) int64 {
+	d := minorDigits(currency)
+	if math.IsNaN(major) || math.Abs(major) >= 1e15 {
+		return int64(math.Round(major * math.Pow10(d))) // out of the range money is checked to
+	}
+	// the shortest decimal that reads back as major: what the client sent
+	s := strconv.FormatFloat(math.Abs(major), 'f', -1, 64)
+	ip, fp, _ := strings.Cut(s, ".")
+	for len(fp) <= d {
+		fp += "0"
+	}
+	n, _ := strconv.ParseInt(ip+fp[:d], 10, 64)
+	if fp[d] >= '5' {
+		n++
+	}
+	if major < 0 {
+		n = -n
+	}
+	return n
+}
+
+// ToMajor converts minor units back to major units: 9990 EUR cents is 99.9.
+func ToMajor(minor int64, currency string) float64 {
+	return float64(minor) / math.Pow10(minorDigits(currency))
+}
+
+// FormatMinor writes minor units with the currency's digits: "99.90" for
+// 9990 EUR, "1500" for 1500 JPY, "1.235" for 1235 KWD.
+func FormatMinor(minor int64, currency string) string {
+	return strconv.FormatFloat(ToMajor(minor, currency), 'f', minorDigits(currency), 64)
+}
