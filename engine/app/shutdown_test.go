@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/model"
