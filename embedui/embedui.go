@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"time"
 )
 
@@ -20,9 +21,11 @@ var static embed.FS
 // Pages are the admin pages, each parsed with the layout.
 var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "settings", "install"}
 
-// Parse parses every page at startup; a test executes each one.
-func Parse() (map[string]*template.Template, error) {
-	funcs := template.FuncMap{
+// Parse parses every page at startup; a test executes each one. funcs adds
+// to the template functions (the engine's: "money" formats minor units of a
+// currency).
+func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
+	all := template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
@@ -30,11 +33,11 @@ func Parse() (map[string]*template.Template, error) {
 			return t.Local().Format("2 Jan 2006 15:04:05")
 		},
 		"thousands": thousands,
-		"money":     func(minor int64) string { return fmt.Sprintf("%d.%02d", minor/100, minor%100) },
 	}
+	maps.Copy(all, funcs)
 	out := map[string]*template.Template{}
 	for _, p := range Pages {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/events.html", "templates/"+p+".html")
+		t, err := template.New("layout.html").Funcs(all).ParseFS(templates, "templates/layout.html", "templates/events.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("embedui: %s: %w", p, err)
 		}

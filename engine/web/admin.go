@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/embedui"
 	"github.com/shoptrail/shoptrail/engine/admin"
+	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/report"
 	"github.com/shoptrail/shoptrail/engine/track"
 )
@@ -39,7 +40,7 @@ type AdminUI struct {
 
 // NewAdminUI parses the admin pages.
 func NewAdminUI(g *admin.Guard) (*AdminUI, error) {
-	pages, err := embedui.Parse()
+	pages, err := embedui.Parse(template.FuncMap{"money": model.FormatMinor})
 	if err != nil {
 		return nil, err
 	}

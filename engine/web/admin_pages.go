@@ -52,11 +52,6 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	delete(attrs, "email")
 	delete(attrs, "isSubscribed")
 	data["Attributes"] = attrs
-	revenue := map[string]string{}
-	for cur, minor := range p.Revenue {
-		revenue[cur] = model.FormatMinor(minor, cur)
-	}
-	data["Revenue"] = revenue
 	sessions, touchpoints, err := s.userSvc.Visits(email)
 	if err != nil {
 		return err

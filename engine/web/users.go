@@ -71,7 +71,7 @@ func userJSON(a model.User, p model.Profile) map[string]any {
 	}
 	revenue := map[string]float64{}
 	for cur, minor := range p.Revenue {
-		revenue[cur] = float64(minor) / 100
+		revenue[cur] = model.ToMajor(minor, cur)
 	}
 	out["revenue"] = revenue
 	return out
