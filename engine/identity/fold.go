@@ -28,6 +28,8 @@ type fold struct {
 	links       map[string]string
 	deleted     []string // profiles merged away
 	newSessions []*model.Session
+	orders      map[string]model.OrderRecord // order_id → the event counted, as changed by this run
+	confirmed   int64                        // orders the shop confirmed, added by this run
 }
 
 func newFold(run *project.Run, timeout time.Duration, cache *state) *fold {
@@ -36,6 +38,7 @@ func newFold(run *project.Run, timeout time.Duration, cache *state) *fold {
 		profiles: map[string]*model.Profile{},
 		sessions: map[string]*model.Session{},
 		links:    map[string]string{},
+		orders:   map[string]model.OrderRecord{},
 	}
 }
 
@@ -58,6 +61,18 @@ func (f *fold) write() error {
 		}
 	}
 	f.newSessions = f.newSessions[:0]
+	for id, rec := range f.orders {
+		if err := f.tx.PutOrder(store.IdentityOrders, id, rec); err != nil {
+			return err
+		}
+	}
+	clear(f.orders)
+	if f.confirmed != 0 {
+		if err := f.tx.AddConfirmedOrders(store.IdentityOrders, f.confirmed); err != nil {
+			return err
+		}
+		f.confirmed = 0
+	}
 	return nil
 }
 
@@ -182,8 +197,9 @@ func (f *fold) fold(pe *project.Event) error {
 	}
 	prof.Events++
 	if ev.Type == model.Order {
-		prof.Orders++
-		prof.Revenue.Add(ev.OrderTotal())
+		if err := f.order(ev, prof); err != nil {
+			return err
+		}
 	}
 
 	if ev.Via == model.ViaServer {
@@ -219,6 +235,63 @@ func (f *fold) fold(pe *project.Event) error {
 	}
 	pe.ProfileID, pe.SessionID, pe.NewSession = profileID, sess.ID, isNew
 	return f.tx.IndexEvent(profileID, sess.ID, ev.Type, ev.Seq)
+}
+
+// order counts an order on its profile, once per order_id: an order the
+// shop confirmed supersedes what a browser said about it (model.Supersede),
+// on whichever profile the browser's claim was counted.
+func (f *fold) order(ev *model.Event, prof *model.Profile) error {
+	id, rec := ev.Order()
+	rec.Profile = prof.ID
+	if id == "" {
+		prof.Apply(nil, &rec)
+		if rec.Verified {
+			f.confirmed++
+		}
+		return nil
+	}
+	prev, ok := f.orders[id]
+	var prevp *model.OrderRecord
+	if ok {
+		prevp = &prev
+	} else {
+		var err error
+		if prevp, err = f.tx.Order(store.IdentityOrders, id); err != nil {
+			return err
+		}
+	}
+	remove, add, keep := model.Supersede(prevp, rec)
+	if remove != nil {
+		// the profile it was counted on, or the one that one merged into
+		pid := remove.Profile
+		if anon := model.ProfileAnonymousID(pid); anon != "" {
+			if cur, err := f.link(linkAnon, anon); err != nil {
+				return err
+			} else if cur != "" {
+				pid = cur
+			}
+		}
+		target := prof
+		if pid != prof.ID {
+			var err error
+			if target, err = f.profile(pid, ev); err != nil {
+				return err
+			}
+			if target.Events == 0 { // erased meanwhile: nothing to take back
+				delete(f.profiles, pid)
+				target = nil
+			}
+		}
+		if target != nil {
+			target.Apply(remove, nil)
+		}
+	}
+	prof.Apply(nil, add)
+	if add != nil && add.Verified && (remove == nil || !remove.Verified) {
+		f.confirmed++
+	}
+	f.orders[id] = keep
+	return nil
 }
 
 // identify returns the profile an event belongs to, linking and merging
@@ -280,8 +353,7 @@ func (f *fold) merge(anon, user string, ev *model.Event) error {
 	}
 	u.Events += a.Events
 	u.Sessions += a.Sessions
-	u.Orders += a.Orders
-	u.Revenue.AddAll(a.Revenue)
+	u.AddSums(a.OrderSums)
 	for _, id := range a.AnonymousIDs {
 		if !slices.Contains(u.AnonymousIDs, id) {
 			u.AnonymousIDs = append(u.AnonymousIDs, id)

@@ -50,6 +50,6 @@ func put[V any](m map[string]V, max int, k string, v V) {
 // slices and maps leaves the original alone.
 func cloneProfile(p model.Profile) model.Profile {
 	p.AnonymousIDs = slices.Clone(p.AnonymousIDs)
-	p.Revenue = p.Revenue.Clone()
+	p.OrderSums = p.OrderSums.Clone()
 	return p
 }

@@ -62,11 +62,10 @@ func (s Sketch) Count() int64 {
 
 // Rollup is one day's totals, for the dashboard.
 type Rollup struct {
-	Day       string  `json:"day"` // YYYY-MM-DD, UTC
-	Events    int64   `json:"events"`
-	PageViews int64   `json:"page_views"`
-	Sessions  int64   `json:"sessions"`
-	Orders    int64   `json:"orders"`
-	Revenue   Amounts `json:"revenue,omitempty"`
-	Visitors  Sketch  `json:"visitors"`
+	Day       string `json:"day"` // YYYY-MM-DD, UTC
+	Events    int64  `json:"events"`
+	PageViews int64  `json:"page_views"`
+	Sessions  int64  `json:"sessions"`
+	OrderSums
+	Visitors Sketch `json:"visitors"`
 }

@@ -21,3 +21,13 @@ func ProfileEmail(profileID string) string {
 	}
 	return email
 }
+
+// ProfileAnonymousID returns the anonymous id of an anonymous profile's id,
+// "" for a user's.
+func ProfileAnonymousID(profileID string) string {
+	anon, ok := strings.CutPrefix(profileID, "a:")
+	if !ok {
+		return ""
+	}
+	return anon
+}

@@ -74,8 +74,7 @@ type Profile struct {
 	LastSeen     time.Time `json:"last_seen"`
 	Events       int64     `json:"events"`
 	Sessions     int64     `json:"sessions"`
-	Orders       int64     `json:"orders"`
-	Revenue      Amounts   `json:"revenue,omitempty"`
+	OrderSums
 }
 
 // Session is a run of events from one browser with no gap longer than the

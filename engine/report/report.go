@@ -31,6 +31,10 @@ type Day struct {
 type Dashboard struct {
 	Periods []Totals // today, 7 days, 30 days
 	Days    []Day    // the last 30 days, oldest first, days without events included
+	// ConfirmedOnly: the shop confirms orders through the API, so orders
+	// and revenue count those alone; browsers' unconfirmed claims are left
+	// out (model.OrderSums.Counted).
+	ConfirmedOnly bool
 }
 
 // Summarise reads the last 30 days' rollups (UTC days) up to now.
@@ -41,15 +45,20 @@ func Summarise(st *store.Store, now time.Time) (Dashboard, error) {
 	if err != nil {
 		return Dashboard{}, err
 	}
+	confirmed, err := st.ConfirmedOrders(store.RollupOrders)
+	if err != nil {
+		return Dashboard{}, err
+	}
 	byDay := map[string]model.Rollup{}
 	for _, r := range rollups {
 		byDay[r.Day] = r
 	}
-	var d Dashboard
+	d := Dashboard{ConfirmedOnly: confirmed > 0}
 	for i := range 30 {
 		day := first.AddDate(0, 0, i)
 		r := byDay[day.Format(time.DateOnly)]
-		d.Days = append(d.Days, Day{Date: day, Sessions: r.Sessions, Orders: r.Orders})
+		orders, _ := r.Counted(d.ConfirmedOnly)
+		d.Days = append(d.Days, Day{Date: day, Sessions: r.Sessions, Orders: orders})
 	}
 	for _, p := range []struct {
 		label string
@@ -64,8 +73,9 @@ func Summarise(st *store.Store, now time.Time) (Dashboard, error) {
 			}
 			t.Sessions += r.Sessions
 			t.PageViews += r.PageViews
-			t.Orders += r.Orders
-			t.Revenue.AddAll(r.Revenue)
+			orders, revenue := r.Counted(d.ConfirmedOnly)
+			t.Orders += orders
+			t.Revenue.AddAll(revenue)
 			visitors.Merge(r.Visitors)
 		}
 		t.Visitors = visitors.Count()

@@ -179,6 +179,11 @@ func (tx *Tx) EraseProfile(profileID string) error {
 			return err
 		}
 		del = append(del, typeEventKey(ev.Type, seq), dedupKey(ev.Via, ev.ID))
+		if ev.Type == model.Order {
+			if id, _ := ev.Order(); id != "" {
+				del = append(del, IdentityOrders.records.key(id))
+			}
+		}
 		tx.deleted++
 		return nil
 	})

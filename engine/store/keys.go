@@ -41,6 +41,8 @@ import (
 //	id/open/<profile id>                open server-side session id of a profile
 //	id/psession/<profile id>\0<session> the profile's sessions
 //	id/touch/<profile id>\0<time><seq>  touchpoint (JSON), by time
+//	id/order/<order id>                 the order event counted for an order_id (model.OrderRecord)
+//	id/orders                           how many orders the shop confirmed through the API (uint64)
 //	products (engine/catalog):
 //	cooc/viewed/<product id>\0<id>      how often the two were viewed in one session (uint64)
 //	cooc/bought/<product id>\0<id>      how often the two were bought in one order (uint64)
@@ -48,6 +50,8 @@ import (
 //	cooc/session/<session id>           products viewed in a session (JSON list)
 //	rollups (engine/report):
 //	rollup/day/<YYYY-MM-DD>             the day's totals (JSON): events, sessions, orders, revenue, visitors (sketch)
+//	rollup/order/<order id>             the order event counted for an order_id (model.OrderRecord)
+//	rollup/orders                       how many orders the shop confirmed through the API (uint64)
 //	any other projection:
 //	proj/<name>/<key>                   what the projection keeps (Tx.Get, Tx.Set, Tx.Scan)
 const (
@@ -70,15 +74,23 @@ const (
 	nsOpenSess   ns = "id/open/"
 	nsProfSess   ns = "id/psession/"
 	nsTouch      ns = "id/touch/"
+	nsOrder      ns = "id/order/"
 
 	nsViewedWith  ns = "cooc/viewed/"
 	nsBoughtWith  ns = "cooc/bought/"
 	nsUnknownPID  ns = "cooc/unknown/"
 	nsSessionProd ns = "cooc/session/"
 
-	nsRollup ns = "rollup/day/"
+	nsRollup      ns = "rollup/day/"
+	nsRollupOrder ns = "rollup/order/"
 
 	nsProj ns = "proj/"
+)
+
+// Order books: the orders a projection counted, one record per order_id.
+var (
+	IdentityOrders = OrderBook{nsOrder, []byte("id/orders")}
+	RollupOrders   = OrderBook{nsRollupOrder, []byte("rollup/orders")}
 )
 
 // Spaces of the projections: what each owns and a rebuild drops.

@@ -88,6 +88,14 @@ func (s *Service) lookup(email string) (u model.User, p model.Profile, found boo
 	return u, p, hasAttrs || hasProfile, nil
 }
 
+// ConfirmsOrders reports whether the shop confirms orders through the API:
+// then a user's orders and revenue count only confirmed orders
+// (model.OrderSums.Counted).
+func (s *Service) ConfirmsOrders() (bool, error) {
+	n, err := s.st.ConfirmedOrders(store.IdentityOrders)
+	return n > 0, err
+}
+
 // Visits returns a user's sessions and touchpoints, oldest first.
 func (s *Service) Visits(email string) (sessions []model.Session, touchpoints []model.Touchpoint, err error) {
 	err = s.st.Read(func(tx *store.Tx) error {

@@ -238,7 +238,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	data := map[string]any{"EventsStored": last, "Events": evs, "Products": s.catalog.Count(), "Periods": dash.Periods,
-		"Chart": barChart(dash.Days), "Projections": s.pipeline.Status()}
+		"Chart": barChart(dash.Days), "Projections": s.pipeline.Status(), "ConfirmedOnly": dash.ConfirmedOnly}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["FeedImported"] = rep.Finished
 	}

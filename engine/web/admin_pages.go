@@ -47,7 +47,13 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userError(email, err)
 	}
-	data := map[string]any{"Email": email, "Profile": p, "Subscribed": a.IsSubscribed != nil && *a.IsSubscribed}
+	confirmed, err := s.userSvc.ConfirmsOrders()
+	if err != nil {
+		return err
+	}
+	orders, revenue := p.Counted(confirmed)
+	data := map[string]any{"Email": email, "Profile": p, "Subscribed": a.IsSubscribed != nil && *a.IsSubscribed,
+		"Orders": orders, "Revenue": revenue, "ConfirmedOnly": confirmed, "Unconfirmed": p.Orders - p.VerifiedOrders}
 	attrs := a.Flat()
 	delete(attrs, "email")
 	delete(attrs, "isSubscribed")

@@ -61,20 +61,27 @@ func parseLimit(v string, def, most int) (int, error) {
 }
 
 // userJSON is a user as the API shows it: the attributes, custom ones
-// included, and what the tracker saw.
-func userJSON(a model.User, p model.Profile) map[string]any {
+// included, and what the tracker saw. Orders and revenue count what the
+// shop confirmed through the API, once it confirms orders at all
+// (model.OrderSums.Counted).
+func (s *Server) userJSON(a model.User, p model.Profile) (map[string]any, error) {
+	confirmed, err := s.userSvc.ConfirmsOrders()
+	if err != nil {
+		return nil, err
+	}
+	orders, minor := p.Counted(confirmed)
 	out := a.Flat()
 	out["createdAt"], out["updatedAt"] = a.CreatedAt, a.UpdatedAt
-	out["events"], out["sessions"], out["orders"] = p.Events, p.Sessions, p.Orders
+	out["events"], out["sessions"], out["orders"] = p.Events, p.Sessions, orders
 	if !p.FirstSeen.IsZero() {
 		out["firstSeen"], out["lastSeen"] = p.FirstSeen, p.LastSeen
 	}
 	revenue := map[string]float64{}
-	for cur, minor := range p.Revenue {
-		revenue[cur] = model.ToMajor(minor, cur)
+	for cur, v := range minor {
+		revenue[cur] = model.ToMajor(v, cur)
 	}
 	out["revenue"] = revenue
-	return out
+	return out, nil
 }
 
 func decodePatch(r *http.Request, w http.ResponseWriter) (model.UserPatch, error) {
@@ -100,7 +107,11 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userError(email, err)
 	}
-	writeJSON(w, http.StatusOK, userJSON(a, p))
+	out, err := s.userJSON(a, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -154,7 +165,11 @@ func (s *Server) saveUser(w http.ResponseWriter, r *http.Request, email string, 
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, userJSON(a, prof))
+	out, err := s.userJSON(a, prof)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, out)
 	return nil
 }
 
