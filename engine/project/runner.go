@@ -445,8 +445,8 @@ func (r *Runner) liveStep(max int) (int, error) {
 }
 
 // backfillStep folds up to max events into one projection that is behind
-// (backfilling, or failed and due for a retry), and reports whether there
-// is more to do.
+// (backfilling, or failed and due for a retry), and reports whether it did
+// anything: false when no projection is behind.
 func (r *Runner) backfillStep(max int) (more bool) {
 	now := time.Now()
 	var q *proj
@@ -467,12 +467,12 @@ func (r *Runner) backfillStep(max int) (more bool) {
 	if q.checkpoint >= target {
 		r.setState(q, Live)
 		r.log.Info("projection caught up", "projection", q.p.Name, "checkpoint", q.checkpoint)
-		return false
+		return true // another may be behind
 	}
 	raw, err := r.st.EventsAfter(q.checkpoint, int(min(uint64(max), target-q.checkpoint)))
 	if err != nil {
 		r.fail(q, err)
-		return false
+		return true
 	}
 	if len(raw) == 0 { // erased meanwhile
 		r.mu.Lock()
@@ -498,7 +498,7 @@ func (r *Runner) backfillStep(max int) (more bool) {
 	}
 	if err != nil {
 		r.fail(q, err)
-		return false
+		return true
 	}
 	for _, fn := range after {
 		fn()

@@ -53,7 +53,7 @@ func (s *Server) ServeAdmin(ui *AdminUI) { s.ui = ui }
 // adminRoutes is the admin listener's route table. Pages that need a
 // signed-in admin say so with requireAdmin.
 func (s *Server) adminRoutes() []route {
-	r := []route{{"GET", "/healthz", "", s.health}}
+	r := []route{{"GET", "/healthz", "", s.adminHealth}}
 	if s.ui == nil {
 		return r
 	}
@@ -276,6 +276,25 @@ func barChart(days []report.Day) []bar {
 		}
 	}
 	return out
+}
+
+// adminHealth is the admin listener's /healthz: the public one's status and
+// where each projection is (kept off the public listener: it tells how much
+// the shop sells).
+func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) error {
+	type projection struct {
+		State      string `json:"state"`
+		Version    uint32 `json:"version"`
+		Checkpoint uint64 `json:"checkpoint"`
+		Behind     uint64 `json:"behind"`
+		Error      string `json:"error,omitempty"`
+	}
+	out := map[string]projection{}
+	for _, p := range s.pipeline.Status() {
+		out[p.Name] = projection{string(p.State), p.Version, p.Checkpoint, p.Behind, p.Error}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "projections": out})
+	return nil
 }
 
 // StopLive ends the live streams, so that a shutdown need not wait for them.
