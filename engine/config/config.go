@@ -88,6 +88,10 @@ type Tracking struct {
 type Ingest struct {
 	MaxPendingEvents int `toml:"max_pending_events"`
 	MaxBatchEvents   int `toml:"max_batch_events"`
+	// MaxInflightBytes bounds the request bodies being ingested at once
+	// (Content-Length, or 1 MiB without one); past it, requests are
+	// refused with 503 before their body is read. 0: no bound.
+	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -113,6 +117,7 @@ func Default() Config {
 		Ingest: Ingest{
 			MaxPendingEvents: 50000,
 			MaxBatchEvents:   2000,
+			MaxInflightBytes: 2 << 20,
 		},
 		Demo: Demo{Enabled: true},
 		Feed: Feed{
@@ -295,6 +300,9 @@ func (c Config) Validate() error {
 	}
 	if c.Feed.MaxBytes < 1 {
 		bad("feed.max_bytes", "must be at least 1")
+	}
+	if n := c.Ingest.MaxInflightBytes; n != 0 && n < 1<<20 {
+		bad("ingest.max_inflight_bytes", "%d is less than one request body may be (1048576); 0 turns the bound off", n)
 	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,4 +455,113 @@ func TestMaxOrderValueIsConfigurable(t *testing.T) {
 	if st := a.Do(t, "POST", "/t", batch(order), &ans); st != 200 || ans.Accepted != 1 {
 		t.Fatalf("30 000 000 VND under a 50 000 000 limit: %d %+v", st, ans)
 	}
+}
+
+// Ingestion admits or refuses a request before reading its body: what is
+// in flight is bounded in bytes, and past the bound the answer is 503 with
+// Retry-After at once.
+func TestIngestionIsAdmittedBeforeItsBodyIsRead(t *testing.T) {
+	a := enginetest.NewApp(t, func(c *config.Config) { c.Ingest.MaxInflightBytes = 1 << 20 })
+	host := strings.TrimPrefix(a.PublicURL, "http://")
+	small := `{"events":[{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}]}`
+
+	// a slow client announces 1 MiB and sends a little of it: it holds
+	// the whole budget while it sends
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /t HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n{\"events\":[", host, 1<<20)
+
+	var ans answer
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		req, _ := http.NewRequest("POST", a.PublicURL+"/t", strings.NewReader(small))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 503 {
+			if resp.Header.Get("Retry-After") == "" || json.Unmarshal(raw, &ans) != nil || ans.Error == nil || ans.Error.Code != "overloaded" {
+				t.Fatalf("503 without Retry-After or JSON reason: %v %s", resp.Header, raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) { // the slow request may not be admitted yet
+			t.Fatalf("no 503 while 1 MiB is in flight: %d %s", resp.StatusCode, raw)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// a body without Content-Length reserves the largest body allowed
+	req, _ := http.NewRequest("POST", a.PublicURL+"/t", io.MultiReader(strings.NewReader(small)))
+	req.ContentLength = -1
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("chunked request while full: %d", resp.StatusCode)
+	}
+	// a body larger than allowed is refused by its Content-Length
+	if st := a.Do(t, "POST", "/t", strings.Repeat(" ", 1<<20+1), &ans); st != 413 {
+		t.Fatalf("over 1 MiB: %d", st)
+	}
+
+	// the slow client gives up: its reservation is released
+	conn.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if st := a.Do(t, "POST", "/t", small, &ans); st == 200 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("still %d after the slow request ended", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, _ = http.NewRequest("POST", a.PublicURL+"/t", io.MultiReader(strings.NewReader(small)))
+	req.ContentLength = -1
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chunked request when idle: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// Many concurrent batches against a small budget: every request is
+// answered 200 or 503, and every 200's events are stored.
+func TestAdmissionUnderConcurrency(t *testing.T) {
+	a := enginetest.NewApp(t, func(c *config.Config) { c.Ingest.MaxInflightBytes = 1 << 20 })
+	var evs []string
+	for i := range 400 {
+		evs = append(evs, fmt.Sprintf(`{"type":"page_view","anonymous_id":"a","url":"https://shop.example/%d","props":{"pad":"%s"}}`, i, strings.Repeat("x", 300)))
+	}
+	body := `{"events":[` + strings.Join(evs, ",") + `]}` // ~150 KB
+	var mu sync.Mutex
+	status := map[int]int{}
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Go(func() {
+			resp, err := http.Post(a.PublicURL+"/t", "text/plain", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			status[resp.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if status[200]+status[503] != 24 || status[200] == 0 {
+		t.Fatalf("statuses %v", status)
+	}
+	if last, _ := a.Store.LastSeq(); last != uint64(400*status[200]) {
+		t.Fatalf("stored %d events for %d accepted batches", last, status[200])
+	}
+	t.Logf("statuses %v", status)
 }

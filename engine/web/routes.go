@@ -21,10 +21,10 @@ type route struct {
 func (s *Server) publicRoutes() []route {
 	return []route{
 		// browsers: CORS for the allowed origins, text/plain bodies (no preflight)
-		{"POST", "/t", "", s.allowOrigin(s.collect)},
+		{"POST", "/t", "", s.allowOrigin(s.admit(s.collect))},
 		{"OPTIONS", "/t", "", s.allowOrigin(s.preflight)},
 		// servers, with an API key that has the scope
-		{"POST", "/api/v1/events", model.ScopeEventsWrite, s.ingestAPI},
+		{"POST", "/api/v1/events", model.ScopeEventsWrite, s.admit(s.ingestAPI)},
 		{"GET", "/api/v1/events", model.ScopeEventsRead, s.listEvents},
 		{"GET", "/api/v1/user/{email}", model.ScopeUsersRead, s.getUser},
 		{"POST", "/api/v1/user", model.ScopeUsersWrite, s.createUser},

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
@@ -26,6 +27,9 @@ type Server struct {
 	ui      *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live    *settings.Live
 
+	inflight *inflight    // ingestion admission; nil: no limit
+	refused  atomic.Int64 // ingestion requests refused by admission
+
 	liveDone chan struct{} // closed at shutdown: live streams end
 	stopLive sync.Once
 	log      *slog.Logger
@@ -34,7 +38,11 @@ type Server struct {
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Catalog, live *settings.Live, assets *tracker.Assets, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, live: live, assets: assets, log: log, now: now, liveDone: make(chan struct{})}
+	s := &Server{cfg: cfg, st: st, tracker: tr, catalog: cat, live: live, assets: assets, log: log, now: now, liveDone: make(chan struct{})}
+	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
+		s.inflight = &inflight{limit: n}
+	}
+	return s
 }
 
 // ServeDemo serves the demo shop under /demo/ on the public listener.
