@@ -565,3 +565,37 @@ func TestAdmissionUnderConcurrency(t *testing.T) {
 	}
 	t.Logf("statuses %v", status)
 }
+
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	a := enginetest.NewApp(t)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/t", 405, "POST, OPTIONS"},
+		{"GET", "/t", 405, "POST, OPTIONS"},
+		{"PUT", "/api/v1/events", 405, "GET, HEAD, POST"},
+		{"POST", "/api/v1/user/jane@example.com", 405, "GET, HEAD, PUT, PATCH, DELETE"},
+		{"DELETE", "/healthz", 405, "GET, HEAD"},
+		{"POST", "/demo/", 405, "GET, HEAD"},
+		{"GET", "/nope", 404, ""},
+		{"DELETE", "/nope", 404, ""},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, a.PublicURL+tt.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var ans answer
+			if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || ans.Error == nil {
+				t.Fatalf("no JSON error body: %v", err)
+			}
+			if resp.StatusCode != tt.status || resp.Header.Get("Allow") != tt.allow {
+				t.Fatalf("%d Allow %q, want %d Allow %q (%s)", resp.StatusCode, resp.Header.Get("Allow"), tt.status, tt.allow, ans.Error.Message)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package web
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
@@ -62,11 +63,34 @@ func (s *Server) Public() http.Handler {
 		mux.Handle("GET /demo/", s.demo)
 		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
 	}
-	mux.HandleFunc("/", s.handle(notFound))
+	mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return notFoundOrMethod(mux, w, r)
+	}))
 	return mux
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) error {
+// methods are those notFoundOrMethod tries.
+var methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// notFoundOrMethod answers a request that only the catch-all "/" matched:
+// 405 with Allow when the path has routes for other methods (the catch-all
+// keeps ServeMux from doing it), 404 otherwise.
+func notFoundOrMethod(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range methods {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "",
+			r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
+	}
 	return errorf(http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 }
 
@@ -83,4 +107,8 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Write(openAPIDoc)
 	return nil
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 }
