@@ -34,6 +34,8 @@ func Config(t testing.TB) config.Config {
 	cfg.Storage.Dir = t.TempDir()
 	cfg.HTTP.Public = "127.0.0.1:0"
 	cfg.HTTP.Admin = "127.0.0.1:0"
+	// every test client is 127.0.0.1: tests of the rate limit turn it on
+	cfg.HTTP.RateLimit = 0
 	return cfg
 }
 

@@ -599,3 +599,63 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 		})
 	}
 }
+
+func TestRateLimitPerClient(t *testing.T) {
+	ev := `{"events":[{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}]}`
+	post := func(a *enginetest.App, header ...string) (int, http.Header, answer) {
+		req, _ := http.NewRequest("POST", a.PublicURL+"/t", strings.NewReader(ev))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans answer
+		json.NewDecoder(resp.Body).Decode(&ans)
+		return resp.StatusCode, resp.Header, ans
+	}
+	t.Run("untrusted peer", func(t *testing.T) {
+		a := enginetest.NewApp(t, func(c *config.Config) {
+			c.HTTP.RateLimit, c.HTTP.RateBurst, c.HTTP.TrustedProxies = 1, 3, nil
+		})
+		for i := range 3 {
+			if st, _, _ := post(a, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)); st != 200 {
+				t.Fatalf("request %d of the burst: %d", i, st)
+			}
+		}
+		// a spoofed X-Forwarded-For from an untrusted peer changes nothing
+		st, h, ans := post(a, "X-Forwarded-For", "203.0.113.77")
+		if st != 429 || h.Get("Retry-After") != "1" || ans.Error == nil || ans.Error.Code != "rate_limited" {
+			t.Fatalf("after the burst: %d Retry-After %q %+v", st, h.Get("Retry-After"), ans.Error)
+		}
+		// without a key, the API counts too; with a valid key it does not
+		if st := a.Do(t, "GET", "/api/v1/events", nil, nil, "Authorization", "Bearer st_guess"); st != 429 {
+			t.Fatalf("key guessing after the burst: %d", st)
+		}
+		for range 5 {
+			if st := a.Do(t, "GET", "/api/v1/events", nil, nil, a.Auth()...); st != 200 {
+				t.Fatalf("with a valid key: %d", st)
+			}
+		}
+	})
+	t.Run("trusted proxy", func(t *testing.T) {
+		a := enginetest.NewApp(t, func(c *config.Config) {
+			c.HTTP.RateLimit, c.HTTP.RateBurst, c.HTTP.TrustedProxies = 1, 3, []string{"127.0.0.1/32"}
+		})
+		for i := range 3 {
+			if st, _, _ := post(a, "X-Forwarded-For", "198.51.100.1"); st != 200 {
+				t.Fatalf("request %d of the burst: %d", i, st)
+			}
+		}
+		if st, _, _ := post(a, "X-Forwarded-For", "198.51.100.1"); st != 429 {
+			t.Fatalf("same client after the burst: %d", st)
+		}
+		// the proxy names another client: its own bucket; a spoofed left
+		// part does not matter
+		if st, _, _ := post(a, "X-Forwarded-For", "198.51.100.1, 198.51.100.2"); st != 200 {
+			t.Fatalf("another client behind the proxy: %d", st)
+		}
+	})
+}

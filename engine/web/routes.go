@@ -55,17 +55,28 @@ func (s *Server) Public() http.Handler {
 	for _, rt := range s.publicRoutes() {
 		h := rt.h
 		if rt.scope != "" {
+			// the shop's servers, with an API key: limited by key
+			// checks (requireKey counts failures per client), not by
+			// address, since one server may send for many shoppers
 			h = s.requireKey(rt.scope, h)
+		} else {
+			h = s.limit(h)
 		}
 		mux.HandleFunc(rt.method+" "+rt.path, s.handle(h))
 	}
 	if s.demo != nil {
-		mux.Handle("GET /demo/", s.demo)
-		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
+		serve := func(h http.Handler) http.HandlerFunc {
+			return s.handle(s.limit(func(w http.ResponseWriter, r *http.Request) error {
+				h.ServeHTTP(w, r)
+				return nil
+			}))
+		}
+		mux.Handle("GET /demo/", serve(s.demo))
+		mux.Handle("GET /{$}", serve(http.RedirectHandler("/demo/", http.StatusFound)))
 	}
-	mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	mux.HandleFunc("/", s.handle(s.limit(func(w http.ResponseWriter, r *http.Request) error {
 		return notFoundOrMethod(mux, w, r)
-	}))
+	})))
 	return mux
 }
 

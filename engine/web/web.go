@@ -28,6 +28,8 @@ type Server struct {
 	live    *settings.Live
 
 	inflight *inflight    // ingestion admission; nil: no limit
+	limiter  *limiter     // per-client rate limit of the public listener; nil: none
+	proxies  proxies      // [http] trusted_proxies
 	refused  atomic.Int64 // ingestion requests refused by admission
 
 	liveDone chan struct{} // closed at shutdown: live streams end
@@ -42,6 +44,10 @@ func New(cfg config.Config, st *store.Store, tr *track.Tracker, cat *catalog.Cat
 	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
 		s.inflight = &inflight{limit: n}
 	}
+	if cfg.HTTP.RateLimit > 0 {
+		s.limiter = newLimiter(cfg.HTTP.RateLimit, cfg.HTTP.RateBurst, now)
+	}
+	s.proxies, _ = parseProxies(cfg.HTTP.TrustedProxies) // checked by config.Validate
 	return s
 }
 
