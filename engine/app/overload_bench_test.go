@@ -72,7 +72,10 @@ func overload(b *testing.B, url string, clients int, d, pause time.Duration, seq
 			for time.Now().Before(deadline) {
 				body := batch500(seq.Add(1))
 				t0 := time.Now()
-				resp, err := client.Post(url, "text/plain", bytes.NewReader(body))
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "text/plain")
+				req.Header.Set("User-Agent", enginetest.BrowserUA)
+				resp, err := client.Do(req)
 				if err != nil {
 					fail++
 					time.Sleep(pause)

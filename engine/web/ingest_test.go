@@ -659,3 +659,37 @@ func TestRateLimitPerClient(t *testing.T) {
 		}
 	})
 }
+
+// Events from crawlers and headless browsers are stored flagged as bots,
+// with the user agent; the shop's servers on the API are not bots.
+func TestBotsAreFlagged(t *testing.T) {
+	a := enginetest.NewApp(t)
+	for _, tt := range []struct {
+		id, path, ua string
+		auth         []string
+		bot          bool
+		stored       string // the user agent stored
+	}{
+		{"googlebot", "/t", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", nil, true, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+		{"headless", "/t", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", nil, true, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"},
+		{"curl", "/t", "curl/8.5.0", nil, true, "curl/8.5.0"},
+		{"chrome", "/t", enginetest.BrowserUA, nil, false, enginetest.BrowserUA},
+		{"sdk", "/api/v1/events", "python-requests/2.32.3", a.Auth(), false, ""},
+	} {
+		h := append([]string{"User-Agent", tt.ua}, tt.auth...)
+		var ans answer
+		if st := a.Do(t, "POST", tt.path, batch(pv(tt.id, "a-"+tt.id, "s", "https://shop.example/", "https://www.google.com/")), &ans, h...); st != 200 {
+			t.Fatalf("%s: %d %+v", tt.id, st, ans)
+		}
+		var l listing
+		a.Do(t, "GET", "/api/v1/events?anonymous_id=a-"+tt.id, nil, &l, a.Auth()...)
+		if len(l.Events) != 2 { // the page view and its visit_from_referrer
+			t.Fatalf("%s: listed %+v", tt.id, l.Events)
+		}
+		for _, ev := range l.Events {
+			if ev.Bot != tt.bot || ev.UserAgent != tt.stored {
+				t.Errorf("%s %s: bot %v user_agent %q; want %v %q", tt.id, ev.Type, ev.Bot, ev.UserAgent, tt.bot, tt.stored)
+			}
+		}
+	}
+}
