@@ -693,3 +693,73 @@ func TestBotsAreFlagged(t *testing.T) {
 		}
 	}
 }
+
+// The bad-input table of the reliability checklist (§5), against both
+// ingestion endpoints: each gets a clear 4xx naming what is wrong, and the
+// valid events of a batch are kept.
+func TestChecklistBadInputsOnBothEndpoints(t *testing.T) {
+	a := enginetest.NewApp(t)
+	ok := `{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}`
+	order := func(props string) string {
+		return `{"type":"order","anonymous_id":"a","url":"https://shop.example/","props":{"order_id":"1","currency":"EUR",` + props + `}}`
+	}
+	deep := strings.Repeat(`[`, 100_000) + strings.Repeat(`]`, 100_000)
+	for _, tt := range []struct {
+		name, body  string
+		contentType string
+		status      int
+		field       string // of the answer's error
+		accepted    int
+	}{
+		{"10 MB body", `{"events":[` + ok + `,{"type":"x","props":{"a":"` + strings.Repeat("x", 10<<20) + `"}}]}`, "", 413, "body", 0},
+		{"nested 5000 deep in props", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"https://shop.example/","props":{"a":` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `}}]}`, "", 400, "events[1].props.a", 1},
+		{"nested 100k deep", `{"events":[` + deep + `]}`, "", 400, "body", 0},
+		{"truncated", `{"events":[` + ok, "", 400, "body", 0},
+		{"beacon text/plain", `{"events":[` + ok + `]}`, "text/plain;charset=UTF-8", 200, "", 1},
+		{"batch with one bad event", `{"events":[` + ok + `,{"id":5}]}`, "", 400, "events[1].id", 1},
+		{"price -5", `{"events":[` + ok + `,` + order(`"value":5,"items":[{"product_id":"1","price":-5}]`) + `]}`, "", 400, "events[1].props.items[0].price", 1},
+		{"value NaN", `{"events":[` + ok + `,` + order(`"value":"NaN"`) + `]}`, "", 400, "events[1].props.value", 1},
+		{"value 1e309", `{"events":[` + ok + `,` + order(`"value":1e309`) + `]}`, "", 400, "events[1].props.value", 1},
+		{"value 12,50", `{"events":[` + ok + `,` + order(`"value":"12,50"`) + `]}`, "", 400, "events[1].props.value", 1},
+		{"quantity 2^63", `{"events":[` + ok + `,` + order(`"value":5,"items":[{"product_id":"1","price":1,"quantity":9223372036854775808}]`) + `]}`, "", 400, "events[1].props.items[0].quantity", 1},
+		{"100 KB url", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"https://shop.example/` + strings.Repeat("u", 100<<10) + `"}]}`, "", 400, "events[1].url", 1},
+		{"10 KB type", `{"events":[` + ok + `,{"type":"` + strings.Repeat("t", 10<<10) + `","anonymous_id":"a","url":"https://shop.example/"}]}`, "", 400, "events[1].type", 1},
+		{"10k props", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"https://shop.example/","props":{` + manyProps(10_000) + `}}]}`, "", 400, "events[1].props", 1},
+		{"javascript: url", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"javascript:alert(1)"}]}`, "", 400, "events[1].url", 1},
+	} {
+		for _, ep := range []struct {
+			path string
+			auth []string
+		}{{"/t", nil}, {"/api/v1/events", a.Auth()}} {
+			t.Run(tt.name+" "+ep.path, func(t *testing.T) {
+				h := ep.auth
+				if tt.contentType != "" {
+					h = append(h, "Content-Type", tt.contentType)
+				}
+				start := time.Now()
+				var ans answer
+				st := a.Do(t, "POST", ep.path, tt.body, &ans, h...)
+				if st != tt.status || ans.Accepted != tt.accepted {
+					t.Fatalf("%d, accepted %d; want %d, %d (%+v)", st, ans.Accepted, tt.status, tt.accepted, ans.Error)
+				}
+				if tt.status != 200 && (ans.Error == nil || (tt.field != "" && ans.Error.Field != tt.field)) {
+					t.Fatalf("error %+v, want field %q", ans.Error, tt.field)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("took %s", d)
+				}
+			})
+		}
+	}
+}
+
+func manyProps(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"p%d":%d`, i, i)
+	}
+	return b.String()
+}
