@@ -42,7 +42,10 @@ func load(b *testing.B, url string, d time.Duration, body func(n uint64) []byte)
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				resp, err := client.Post(url, "text/plain", bytes.NewReader(body(seq.Add(1))))
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(body(seq.Add(1))))
+				req.Header.Set("Content-Type", "text/plain")
+				req.Header.Set("User-Agent", enginetest.BrowserUA) // a shopper's browser, not a bot
+				resp, err := client.Do(req)
 				if err != nil {
 					failed.Add(1)
 					continue

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"slices"
@@ -59,6 +60,14 @@ type HTTP struct {
 	// AdminHosts are host names, besides localhost and loopback
 	// addresses, under which the admin UI answers (DNS rebinding guard).
 	AdminHosts []string `toml:"admin_hosts"`
+	// RateLimit is how many requests per second one client (IP address,
+	// IPv6 /64) may send to the public listener, with bursts of RateBurst;
+	// 0 turns it off. Routes called with an API key are not counted.
+	RateLimit int `toml:"rate_limit"`
+	RateBurst int `toml:"rate_burst"`
+	// TrustedProxies are the CIDRs (or addresses) of the proxies in front
+	// of the public listener, whose X-Forwarded-For names the client.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Storage configures the Badger database.
@@ -88,6 +97,10 @@ type Tracking struct {
 type Ingest struct {
 	MaxPendingEvents int `toml:"max_pending_events"`
 	MaxBatchEvents   int `toml:"max_batch_events"`
+	// MaxInflightBytes bounds the request bodies being ingested at once
+	// (Content-Length, or 1 MiB without one); past it, requests are
+	// refused with 503 before their body is read. 0: no bound.
+	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -98,6 +111,9 @@ func Default() Config {
 			Admin:           "127.0.0.1:8081",
 			ShutdownTimeout: Duration{10 * time.Second},
 			AdminHosts:      []string{},
+			RateLimit:       50,
+			RateBurst:       100,
+			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
 		Storage: Storage{Dir: "./data"},
 		Sites: Sites{
@@ -113,6 +129,7 @@ func Default() Config {
 		Ingest: Ingest{
 			MaxPendingEvents: 50000,
 			MaxBatchEvents:   2000,
+			MaxInflightBytes: 2 << 20,
 		},
 		Demo: Demo{Enabled: true},
 		Feed: Feed{
@@ -249,6 +266,19 @@ func (c Config) Validate() error {
 			bad("http.public_url", "%q is not a URL like https://track.shop.example", u)
 		}
 	}
+	if c.HTTP.RateLimit < 0 {
+		bad("http.rate_limit", "must be 0 (off) or more")
+	}
+	if c.HTTP.RateLimit > 0 && c.HTTP.RateBurst < 1 {
+		bad("http.rate_burst", "must be at least 1")
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("http.trusted_proxies", "%q is not a CIDR like 10.0.0.0/8 or an address", p)
+			}
+		}
+	}
 	if c.HTTP.ShutdownTimeout.Duration <= 0 {
 		bad("http.shutdown_timeout", "must be positive")
 	}
@@ -295,6 +325,9 @@ func (c Config) Validate() error {
 	}
 	if c.Feed.MaxBytes < 1 {
 		bad("feed.max_bytes", "must be at least 1")
+	}
+	if n := c.Ingest.MaxInflightBytes; n != 0 && n < 1<<20 {
+		bad("ingest.max_inflight_bytes", "%d is less than one request body may be (1048576); 0 turns the bound off", n)
 	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")

@@ -76,6 +76,9 @@ func TestShopperJourneyInChromium(t *testing.T) {
 		if e.Via != "browser" {
 			t.Errorf("event %s came via %s", e.ID, e.Via)
 		}
+		if e.Bot || e.UserAgent != enginetest.BrowserUA {
+			t.Errorf("event %s: bot %v, user agent %q; want the browser's, not a bot", e.ID, e.Bot, e.UserAgent)
+		}
 	}
 	t.Logf("events: %v", byType)
 	if byType["page_view"] != 5 || byType["product_view"] != 1 || byType["add_to_cart"] != 1 || byType["checkout"] != 1 || byType["order"] != 1 || byType["login"] != 1 {

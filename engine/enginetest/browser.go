@@ -36,6 +36,9 @@ func Browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
+		// it plays a shopper: with its own HeadlessChrome user agent its
+		// events would be stored as a bot's
+		chromedp.UserAgent(BrowserUA),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)

@@ -34,6 +34,8 @@ func Config(t testing.TB) config.Config {
 	cfg.Storage.Dir = t.TempDir()
 	cfg.HTTP.Public = "127.0.0.1:0"
 	cfg.HTTP.Admin = "127.0.0.1:0"
+	// every test client is 127.0.0.1: tests of the rate limit turn it on
+	cfg.HTTP.RateLimit = 0
 	return cfg
 }
 
@@ -108,6 +110,9 @@ func (a *App) Do(t testing.TB, method, path string, body any, out any, header ..
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a browser's user agent unless the test sends another: Go's own
+	// is a bot's (engine/track/bots.txt)
+	req.Header.Set("User-Agent", BrowserUA)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -127,6 +132,11 @@ func (a *App) Do(t testing.TB, method, path string, body any, out any, header ..
 	}
 	return resp.StatusCode
 }
+
+// BrowserUA is the user agent of an ordinary desktop Chrome: what tests
+// send, and the headless Chromium of Browser claims, when they play a
+// shopper (HeadlessChrome and Go-http-client are flagged as bots).
+const BrowserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 // Auth is the header pair that sends the app's API key.
 func (a *App) Auth() []string { return []string{"Authorization", "Bearer " + a.Key} }

@@ -60,6 +60,10 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	b = appendOptional(b, "derived_from", e.DerivedFrom)
+	b = appendOptional(b, "user_agent", e.UserAgent)
+	if e.Bot {
+		b = append(b, `,"bot":true`...)
+	}
 	return append(b, '}')
 }
 

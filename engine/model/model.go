@@ -42,7 +42,17 @@ type Event struct {
 	Props        map[string]json.RawMessage `json:"props,omitempty"`
 	Traffic      *Traffic                   `json:"traffic,omitempty"`
 	DerivedFrom  string                     `json:"derived_from,omitempty"` // id of the event this one was generated from
+	// UserAgent is the User-Agent of the browser that sent the event
+	// (POST /t), at most MaxUserAgentLen bytes; "" for server calls.
+	UserAgent string `json:"user_agent,omitempty"`
+	// Bot marks an event sent by a crawler, a headless browser or a
+	// script posing as a browser (by its user agent). Bot events are
+	// stored, but reports and projections leave them out.
+	Bot bool `json:"bot,omitempty"`
 }
+
+// MaxUserAgentLen bounds Event.UserAgent.
+const MaxUserAgentLen = 512
 
 // Via values.
 const (

@@ -131,6 +131,13 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 	if via == model.ViaBrowser && b.SentAt != nil {
 		skew = received.Sub(*b.SentAt)
 	}
+	// The user agent is the shopper's browser's on POST /t; on the API it
+	// is the shop's server's, which is neither stored nor judged.
+	var ua string
+	var bot bool
+	if via == model.ViaBrowser {
+		ua, bot = cleanUserAgent(r.UserAgent), IsBot(r.UserAgent)
+	}
 	vfr := t.vfr.Load()
 	evs := make([]*model.Event, 0, len(b.Events)+1)
 	clients := 0
@@ -147,6 +154,7 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 			res.Errors = append(res.Errors, *fe)
 			continue
 		}
+		ev.UserAgent, ev.Bot = ua, bot
 		evs = append(evs, ev)
 		clients++
 		if ev.Type != model.PageView {
@@ -240,5 +248,7 @@ func visitFromReferrer(pv *model.Event) *model.Event {
 		Props:       props,
 		Traffic:     tr,
 		DerivedFrom: pv.ID,
+		UserAgent:   pv.UserAgent,
+		Bot:         pv.Bot,
 	}
 }

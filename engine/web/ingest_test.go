@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,4 +455,311 @@ func TestMaxOrderValueIsConfigurable(t *testing.T) {
 	if st := a.Do(t, "POST", "/t", batch(order), &ans); st != 200 || ans.Accepted != 1 {
 		t.Fatalf("30 000 000 VND under a 50 000 000 limit: %d %+v", st, ans)
 	}
+}
+
+// Ingestion admits or refuses a request before reading its body: what is
+// in flight is bounded in bytes, and past the bound the answer is 503 with
+// Retry-After at once.
+func TestIngestionIsAdmittedBeforeItsBodyIsRead(t *testing.T) {
+	a := enginetest.NewApp(t, func(c *config.Config) { c.Ingest.MaxInflightBytes = 1 << 20 })
+	host := strings.TrimPrefix(a.PublicURL, "http://")
+	small := `{"events":[{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}]}`
+
+	// a slow client announces 1 MiB and sends a little of it: it holds
+	// the whole budget while it sends
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /t HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n{\"events\":[", host, 1<<20)
+
+	var ans answer
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		req, _ := http.NewRequest("POST", a.PublicURL+"/t", strings.NewReader(small))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 503 {
+			if resp.Header.Get("Retry-After") == "" || json.Unmarshal(raw, &ans) != nil || ans.Error == nil || ans.Error.Code != "overloaded" {
+				t.Fatalf("503 without Retry-After or JSON reason: %v %s", resp.Header, raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) { // the slow request may not be admitted yet
+			t.Fatalf("no 503 while 1 MiB is in flight: %d %s", resp.StatusCode, raw)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// a body without Content-Length reserves the largest body allowed
+	req, _ := http.NewRequest("POST", a.PublicURL+"/t", io.MultiReader(strings.NewReader(small)))
+	req.ContentLength = -1
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("chunked request while full: %d", resp.StatusCode)
+	}
+	// a body larger than allowed is refused by its Content-Length
+	if st := a.Do(t, "POST", "/t", strings.Repeat(" ", 1<<20+1), &ans); st != 413 {
+		t.Fatalf("over 1 MiB: %d", st)
+	}
+
+	// the slow client gives up: its reservation is released
+	conn.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if st := a.Do(t, "POST", "/t", small, &ans); st == 200 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("still %d after the slow request ended", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, _ = http.NewRequest("POST", a.PublicURL+"/t", io.MultiReader(strings.NewReader(small)))
+	req.ContentLength = -1
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chunked request when idle: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// Many concurrent batches against a small budget: every request is
+// answered 200 or 503, and every 200's events are stored.
+func TestAdmissionUnderConcurrency(t *testing.T) {
+	a := enginetest.NewApp(t, func(c *config.Config) { c.Ingest.MaxInflightBytes = 1 << 20 })
+	var evs []string
+	for i := range 400 {
+		evs = append(evs, fmt.Sprintf(`{"type":"page_view","anonymous_id":"a","url":"https://shop.example/%d","props":{"pad":"%s"}}`, i, strings.Repeat("x", 300)))
+	}
+	body := `{"events":[` + strings.Join(evs, ",") + `]}` // ~150 KB
+	var mu sync.Mutex
+	status := map[int]int{}
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Go(func() {
+			resp, err := http.Post(a.PublicURL+"/t", "text/plain", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			status[resp.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if status[200]+status[503] != 24 || status[200] == 0 {
+		t.Fatalf("statuses %v", status)
+	}
+	if last, _ := a.Store.LastSeq(); last != uint64(400*status[200]) {
+		t.Fatalf("stored %d events for %d accepted batches", last, status[200])
+	}
+	t.Logf("statuses %v", status)
+}
+
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	a := enginetest.NewApp(t)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"DELETE", "/t", 405, "POST, OPTIONS"},
+		{"GET", "/t", 405, "POST, OPTIONS"},
+		{"PUT", "/api/v1/events", 405, "GET, HEAD, POST"},
+		{"POST", "/api/v1/user/jane@example.com", 405, "GET, HEAD, PUT, PATCH, DELETE"},
+		{"DELETE", "/healthz", 405, "GET, HEAD"},
+		{"POST", "/demo/", 405, "GET, HEAD"},
+		{"GET", "/nope", 404, ""},
+		{"DELETE", "/nope", 404, ""},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, a.PublicURL+tt.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var ans answer
+			if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || ans.Error == nil {
+				t.Fatalf("no JSON error body: %v", err)
+			}
+			if resp.StatusCode != tt.status || resp.Header.Get("Allow") != tt.allow {
+				t.Fatalf("%d Allow %q, want %d Allow %q (%s)", resp.StatusCode, resp.Header.Get("Allow"), tt.status, tt.allow, ans.Error.Message)
+			}
+		})
+	}
+}
+
+func TestRateLimitPerClient(t *testing.T) {
+	ev := `{"events":[{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}]}`
+	post := func(a *enginetest.App, header ...string) (int, http.Header, answer) {
+		req, _ := http.NewRequest("POST", a.PublicURL+"/t", strings.NewReader(ev))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans answer
+		json.NewDecoder(resp.Body).Decode(&ans)
+		return resp.StatusCode, resp.Header, ans
+	}
+	t.Run("untrusted peer", func(t *testing.T) {
+		a := enginetest.NewApp(t, func(c *config.Config) {
+			c.HTTP.RateLimit, c.HTTP.RateBurst, c.HTTP.TrustedProxies = 1, 3, nil
+		})
+		for i := range 3 {
+			if st, _, _ := post(a, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)); st != 200 {
+				t.Fatalf("request %d of the burst: %d", i, st)
+			}
+		}
+		// a spoofed X-Forwarded-For from an untrusted peer changes nothing
+		st, h, ans := post(a, "X-Forwarded-For", "203.0.113.77")
+		if st != 429 || h.Get("Retry-After") != "1" || ans.Error == nil || ans.Error.Code != "rate_limited" {
+			t.Fatalf("after the burst: %d Retry-After %q %+v", st, h.Get("Retry-After"), ans.Error)
+		}
+		// without a key, the API counts too; with a valid key it does not
+		if st := a.Do(t, "GET", "/api/v1/events", nil, nil, "Authorization", "Bearer st_guess"); st != 429 {
+			t.Fatalf("key guessing after the burst: %d", st)
+		}
+		for range 5 {
+			if st := a.Do(t, "GET", "/api/v1/events", nil, nil, a.Auth()...); st != 200 {
+				t.Fatalf("with a valid key: %d", st)
+			}
+		}
+	})
+	t.Run("trusted proxy", func(t *testing.T) {
+		a := enginetest.NewApp(t, func(c *config.Config) {
+			c.HTTP.RateLimit, c.HTTP.RateBurst, c.HTTP.TrustedProxies = 1, 3, []string{"127.0.0.1/32"}
+		})
+		for i := range 3 {
+			if st, _, _ := post(a, "X-Forwarded-For", "198.51.100.1"); st != 200 {
+				t.Fatalf("request %d of the burst: %d", i, st)
+			}
+		}
+		if st, _, _ := post(a, "X-Forwarded-For", "198.51.100.1"); st != 429 {
+			t.Fatalf("same client after the burst: %d", st)
+		}
+		// the proxy names another client: its own bucket; a spoofed left
+		// part does not matter
+		if st, _, _ := post(a, "X-Forwarded-For", "198.51.100.1, 198.51.100.2"); st != 200 {
+			t.Fatalf("another client behind the proxy: %d", st)
+		}
+	})
+}
+
+// Events from crawlers and headless browsers are stored flagged as bots,
+// with the user agent; the shop's servers on the API are not bots.
+func TestBotsAreFlagged(t *testing.T) {
+	a := enginetest.NewApp(t)
+	for _, tt := range []struct {
+		id, path, ua string
+		auth         []string
+		bot          bool
+		stored       string // the user agent stored
+	}{
+		{"googlebot", "/t", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", nil, true, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"},
+		{"headless", "/t", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", nil, true, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"},
+		{"curl", "/t", "curl/8.5.0", nil, true, "curl/8.5.0"},
+		{"chrome", "/t", enginetest.BrowserUA, nil, false, enginetest.BrowserUA},
+		{"sdk", "/api/v1/events", "python-requests/2.32.3", a.Auth(), false, ""},
+	} {
+		h := append([]string{"User-Agent", tt.ua}, tt.auth...)
+		var ans answer
+		if st := a.Do(t, "POST", tt.path, batch(pv(tt.id, "a-"+tt.id, "s", "https://shop.example/", "https://www.google.com/")), &ans, h...); st != 200 {
+			t.Fatalf("%s: %d %+v", tt.id, st, ans)
+		}
+		var l listing
+		a.Do(t, "GET", "/api/v1/events?anonymous_id=a-"+tt.id, nil, &l, a.Auth()...)
+		if len(l.Events) != 2 { // the page view and its visit_from_referrer
+			t.Fatalf("%s: listed %+v", tt.id, l.Events)
+		}
+		for _, ev := range l.Events {
+			if ev.Bot != tt.bot || ev.UserAgent != tt.stored {
+				t.Errorf("%s %s: bot %v user_agent %q; want %v %q", tt.id, ev.Type, ev.Bot, ev.UserAgent, tt.bot, tt.stored)
+			}
+		}
+	}
+}
+
+// The bad-input table of the reliability checklist (§5), against both
+// ingestion endpoints: each gets a clear 4xx naming what is wrong, and the
+// valid events of a batch are kept.
+func TestChecklistBadInputsOnBothEndpoints(t *testing.T) {
+	a := enginetest.NewApp(t)
+	ok := `{"type":"page_view","anonymous_id":"a","url":"https://shop.example/"}`
+	order := func(props string) string {
+		return `{"type":"order","anonymous_id":"a","url":"https://shop.example/","props":{"order_id":"1","currency":"EUR",` + props + `}}`
+	}
+	deep := strings.Repeat(`[`, 100_000) + strings.Repeat(`]`, 100_000)
+	for _, tt := range []struct {
+		name, body  string
+		contentType string
+		status      int
+		field       string // of the answer's error
+		accepted    int
+	}{
+		{"10 MB body", `{"events":[` + ok + `,{"type":"x","props":{"a":"` + strings.Repeat("x", 10<<20) + `"}}]}`, "", 413, "body", 0},
+		{"nested 5000 deep in props", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"https://shop.example/","props":{"a":` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `}}]}`, "", 400, "events[1].props.a", 1},
+		{"nested 100k deep", `{"events":[` + deep + `]}`, "", 400, "body", 0},
+		{"truncated", `{"events":[` + ok, "", 400, "body", 0},
+		{"beacon text/plain", `{"events":[` + ok + `]}`, "text/plain;charset=UTF-8", 200, "", 1},
+		{"batch with one bad event", `{"events":[` + ok + `,{"id":5}]}`, "", 400, "events[1].id", 1},
+		{"price -5", `{"events":[` + ok + `,` + order(`"value":5,"items":[{"product_id":"1","price":-5}]`) + `]}`, "", 400, "events[1].props.items[0].price", 1},
+		{"value NaN", `{"events":[` + ok + `,` + order(`"value":"NaN"`) + `]}`, "", 400, "events[1].props.value", 1},
+		{"value 1e309", `{"events":[` + ok + `,` + order(`"value":1e309`) + `]}`, "", 400, "events[1].props.value", 1},
+		{"value 12,50", `{"events":[` + ok + `,` + order(`"value":"12,50"`) + `]}`, "", 400, "events[1].props.value", 1},
+		{"quantity 2^63", `{"events":[` + ok + `,` + order(`"value":5,"items":[{"product_id":"1","price":1,"quantity":9223372036854775808}]`) + `]}`, "", 400, "events[1].props.items[0].quantity", 1},
+		{"100 KB url", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"https://shop.example/` + strings.Repeat("u", 100<<10) + `"}]}`, "", 400, "events[1].url", 1},
+		{"10 KB type", `{"events":[` + ok + `,{"type":"` + strings.Repeat("t", 10<<10) + `","anonymous_id":"a","url":"https://shop.example/"}]}`, "", 400, "events[1].type", 1},
+		{"10k props", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"https://shop.example/","props":{` + manyProps(10_000) + `}}]}`, "", 400, "events[1].props", 1},
+		{"javascript: url", `{"events":[` + ok + `,{"type":"x","anonymous_id":"a","url":"javascript:alert(1)"}]}`, "", 400, "events[1].url", 1},
+	} {
+		for _, ep := range []struct {
+			path string
+			auth []string
+		}{{"/t", nil}, {"/api/v1/events", a.Auth()}} {
+			t.Run(tt.name+" "+ep.path, func(t *testing.T) {
+				h := ep.auth
+				if tt.contentType != "" {
+					h = append(h, "Content-Type", tt.contentType)
+				}
+				start := time.Now()
+				var ans answer
+				st := a.Do(t, "POST", ep.path, tt.body, &ans, h...)
+				if st != tt.status || ans.Accepted != tt.accepted {
+					t.Fatalf("%d, accepted %d; want %d, %d (%+v)", st, ans.Accepted, tt.status, tt.accepted, ans.Error)
+				}
+				if tt.status != 200 && (ans.Error == nil || (tt.field != "" && ans.Error.Field != tt.field)) {
+					t.Fatalf("error %+v, want field %q", ans.Error, tt.field)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("took %s", d)
+				}
+			})
+		}
+	}
+}
+
+func manyProps(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"p%d":%d`, i, i)
+	}
+	return b.String()
 }

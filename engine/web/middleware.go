@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/apikey"
+	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -42,15 +43,26 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) error {
 }
 
 // requireKey lets a request through with a valid, unrevoked API key that
-// has scope: 401 without one, 403 with a key that lacks the scope.
+// has scope: 401 without one, 403 with a key that lacks the scope. A
+// request without a valid key counts against its client's rate limit, as
+// any request of a browser does: guessing keys is throttled.
 func (s *Server) requireKey(scope string, next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		secret, ok := apikey.FromHeader(r.Header.Get("Authorization"))
+		var k model.APIKey
+		err := store.ErrNotFound
+		if ok {
+			k, err = s.st.APIKeyByHash(apikey.Hash(secret))
+		}
+		if s.limiter != nil && (err != nil || k.Revoked) {
+			if allowed, wait := s.limiter.allow(s.proxies.clientOf(r)); !allowed {
+				return rateLimited(w, wait)
+			}
+		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoptrail"`)
 			return errorf(http.StatusUnauthorized, "unauthorized", "Authorization", "send an API key: Authorization: Bearer st_...")
 		}
-		k, err := s.st.APIKeyByHash(apikey.Hash(secret))
 		if errors.Is(err, store.ErrNotFound) || (err == nil && k.Revoked) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoptrail", error="invalid_token"`)
 			return errorf(http.StatusUnauthorized, "unauthorized", "Authorization", "the API key is unknown or revoked")

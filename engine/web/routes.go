@@ -3,6 +3,7 @@ package web
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/user"
@@ -22,10 +23,10 @@ type route struct {
 func (s *Server) publicRoutes() []route {
 	return []route{
 		// browsers: CORS for the allowed origins, text/plain bodies (no preflight)
-		{"POST", "/t", "", s.allowOrigin(s.collect)},
+		{"POST", "/t", "", s.allowOrigin(s.admit(s.collect))},
 		{"OPTIONS", "/t", "", s.allowOrigin(s.preflight)},
 		// servers, with an API key that has the scope
-		{"POST", "/api/v1/events", model.ScopeEventsWrite, s.ingestAPI},
+		{"POST", "/api/v1/events", model.ScopeEventsWrite, s.admit(s.ingestAPI)},
 		{"GET", "/api/v1/events", model.ScopeEventsRead, s.listEvents},
 		{"GET", "/api/v1/user/{email}", model.ScopeUsersRead, s.getUser},
 		{"POST", "/api/v1/user", model.ScopeUsersWrite, s.createUser},
@@ -55,19 +56,53 @@ func (s *Server) Public() http.Handler {
 	for _, rt := range s.publicRoutes() {
 		h := rt.h
 		if rt.scope != "" {
+			// the shop's servers, with an API key: limited by key
+			// checks (requireKey counts failures per client), not by
+			// address, since one server may send for many shoppers
 			h = s.requireKey(rt.scope, h)
+		} else {
+			h = s.limit(h)
 		}
 		mux.HandleFunc(rt.method+" "+rt.path, s.handle(h))
 	}
 	if s.demo != nil {
-		mux.Handle("GET /demo/", s.demo)
-		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
+		serve := func(h http.Handler) http.HandlerFunc {
+			return s.handle(s.limit(func(w http.ResponseWriter, r *http.Request) error {
+				h.ServeHTTP(w, r)
+				return nil
+			}))
+		}
+		mux.Handle("GET /demo/", serve(s.demo))
+		mux.Handle("GET /{$}", serve(http.RedirectHandler("/demo/", http.StatusFound)))
 	}
-	mux.HandleFunc("/", s.handle(notFound))
+	mux.HandleFunc("/", s.handle(s.limit(func(w http.ResponseWriter, r *http.Request) error {
+		return notFoundOrMethod(mux, w, r)
+	})))
 	return mux
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) error {
+// methods are those notFoundOrMethod tries.
+var methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// notFoundOrMethod answers a request that only the catch-all "/" matched:
+// 405 with Allow when the path has routes for other methods (the catch-all
+// keeps ServeMux from doing it), 404 otherwise.
+func notFoundOrMethod(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range methods {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "",
+			r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
+	}
 	return errorf(http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 }
 
@@ -84,4 +119,8 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Write(openAPIDoc)
 	return nil
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) error {
+	return errorf(http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
@@ -31,6 +32,11 @@ type Server struct {
 	ui       *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live     *settings.Live
 
+	inflight *inflight    // ingestion admission; nil: no limit
+	limiter  *limiter     // per-client rate limit of the public listener; nil: none
+	proxies  proxies      // [http] trusted_proxies
+	refused  atomic.Int64 // ingestion requests refused by admission
+
 	liveDone chan struct{} // closed at shutdown: live streams end
 	stopLive sync.Once
 	log      *slog.Logger
@@ -56,8 +62,16 @@ type Deps struct {
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Server {
-	return &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users,
+	s := &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users,
 		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{})}
+	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
+		s.inflight = &inflight{limit: n}
+	}
+	if cfg.HTTP.RateLimit > 0 {
+		s.limiter = newLimiter(cfg.HTTP.RateLimit, cfg.HTTP.RateBurst, now)
+	}
+	s.proxies, _ = parseProxies(cfg.HTTP.TrustedProxies) // checked by config.Validate
+	return s
 }
 
 // ServeDemo serves the demo shop under /demo/ on the public listener.
