@@ -21,7 +21,7 @@ const maxSessionProducts = 20
 func Counts(known func(productID string) bool) *project.Projection {
 	return &project.Projection{
 		Name:    "products",
-		Version: 1,
+		Version: 2,
 		Owns:    []store.Space{store.SpaceProducts},
 		Fold:    func(r *project.Run) error { return foldCounts(r, known) },
 	}
@@ -41,6 +41,9 @@ func foldCounts(run *project.Run, known func(string) bool) error {
 		pairs[pair{kind, b, a}]++
 	}
 	for _, ev := range run.Events {
+		if ev.Bot {
+			continue // a crawler's path through the shop recommends nothing
+		}
 		ids := ev.ProductIDs()
 		for _, id := range ids {
 			if known != nil && !known(id) {

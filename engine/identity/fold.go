@@ -427,7 +427,8 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	if err := f.setLink(kind, k, id); err != nil {
 		return nil, false, err
 	}
-	s := &model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1, FirstSeq: ev.Seq}
+	s := &model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1, FirstSeq: ev.Seq,
+		UserAgent: ev.UserAgent, Bot: ev.Bot}
 	f.sessions[id] = s
 	f.newSessions = append(f.newSessions, s)
 	return s, true, nil

@@ -21,8 +21,9 @@ const Name = "identity"
 
 // version of what the projection stores: 2 added Session.FirstSeq and the
 // session id in the type index; 3 counts orders once per order_id, the
-// shop's confirmation superseding a browser's claim.
-const version = 3
+// shop's confirmation superseding a browser's claim; 4 records the user
+// agent on sessions.
+const version = 4
 
 // cacheEntries bounds each map of the in-memory working set (about 0.5 KiB
 // an entry).

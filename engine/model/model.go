@@ -104,6 +104,8 @@ type Session struct {
 	Campaign        string    `json:"campaign,omitempty"`
 	Channel         string    `json:"channel"`
 	FirstSeq        uint64    `json:"first_seq"` // the event that opened it
+	UserAgent       string    `json:"user_agent,omitempty"`
+	Bot             bool      `json:"bot,omitempty"` // opened by a crawler or a headless browser
 }
 
 // Touchpoint is a visit that started from outside the shop: the first page

@@ -42,7 +42,7 @@ func golden(t *testing.T, name string, v any) {
 
 // The rollups projection folded from an event sequence without HTTP: two
 // shoppers over three days, one merging into a user, orders in two
-// currencies, a server-recorded event that opens no session.
+// currencies, a server-recorded event that opens no session, a crawler.
 func TestRollupsGolden(t *testing.T) {
 	p := enginetest.NewPipeline(t, report.Rollups())
 	day := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
@@ -59,6 +59,9 @@ func TestRollupsGolden(t *testing.T) {
 		&model.Event{ID: "5", Type: model.PageView, AnonymousID: "a", SessionID: "sa2", Time: at(1, 0)},
 		&model.Event{ID: "6", Type: model.Order, AnonymousID: "b", SessionID: "sb2", Time: at(2, 0), Props: order("B-1", "USD", 19.99)},
 		&model.Event{ID: "7", Type: "user_update", Email: "ann@example.com", Via: model.ViaServer, Time: at(2, 1)},
+		// a crawler counts for nothing
+		&model.Event{ID: "8", Type: model.PageView, AnonymousID: "bot", SessionID: "sbot", Time: at(2, 2), Bot: true, UserAgent: "Googlebot/2.1"},
+		&model.Event{ID: "9", Type: model.Order, AnonymousID: "bot", SessionID: "sbot", Time: at(2, 3), Bot: true, Props: order("X-1", "EUR", 5)},
 	)
 	d, err := report.Summarise(p.Store, at(2, 5))
 	if err != nil {

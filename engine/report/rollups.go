@@ -12,11 +12,11 @@ import (
 // Rollups is the projection of the dashboard's daily totals (UTC days):
 // events, sessions, page views, orders and revenue per currency (all, and
 // those the shop confirmed; see model.OrderSums) and distinct visitors (a
-// HyperLogLog sketch).
+// HyperLogLog sketch). Events flagged as bots are left out.
 func Rollups() *project.Projection {
 	return &project.Projection{
 		Name:    "rollups",
-		Version: 3,
+		Version: 4,
 		Owns:    []store.Space{store.SpaceRollups},
 		Fold:    foldRollups,
 	}
@@ -43,6 +43,9 @@ func foldRollups(run *project.Run) error {
 	orders := map[string]model.OrderRecord{}
 	var confirmed int64
 	for _, ev := range run.Events {
+		if ev.Bot {
+			continue // crawlers and headless browsers are no shoppers
+		}
 		day := ev.Time.UTC().Format(time.DateOnly)
 		r, err := rollup(day)
 		if err != nil {
