@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/feed"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/search"
 )
@@ -89,7 +90,7 @@ func (c *Catalog) Close() error { return c.idx.Close() }
 // missing from the feed are kept, marked removed. The report is stored and
 // returned, also when the import fails as a whole.
 func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
-	rep := feed.Report{Source: source, Started: c.now().UTC(), Errors: []feed.LineError{}}
+	rep := feed.Report{Source: redact.Text(source), Started: c.now().UTC(), Errors: []feed.LineError{}}
 	if !c.importing.TryLock() {
 		return rep, ErrBusy
 	}
@@ -107,9 +108,9 @@ func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
 	})
 	if err != nil {
 		st.Discard()
-		rep.Finished, rep.Failure = c.now().UTC(), err.Error()
+		rep.Finished, rep.Failure = c.now().UTC(), redact.Error(err)
 		if serr := c.st.SaveFeedReport(rep); serr != nil {
-			c.log.Error("store the feed report", "err", serr)
+			c.log.Error("store the feed report", "err", redact.Error(serr))
 		}
 		return rep, err
 	}
@@ -126,7 +127,7 @@ func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
 	if err := c.reindex(st.Generation(), true); err != nil {
 		return rep, fmt.Errorf("catalog: index: %w", err)
 	}
-	c.log.Info("feed imported", "source", source, "imported", rep.Imported, "skipped", rep.Skipped, "removed", removed)
+	c.log.Info("feed imported", "source", rep.Source, "imported", rep.Imported, "skipped", rep.Skipped, "removed", removed)
 	return rep, nil
 }
 

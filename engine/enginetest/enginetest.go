@@ -55,6 +55,13 @@ func Start(t testing.TB, cfg config.Config) *App {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	return StartWithLogger(t, cfg, log)
+}
+
+// StartWithLogger is Start with the app logging to log (tests that check
+// what is logged).
+func StartWithLogger(t testing.TB, cfg config.Config, log *slog.Logger) *App {
+	t.Helper()
 	a, err := app.New(cfg, log, app.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)

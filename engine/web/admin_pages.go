@@ -12,6 +12,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/apikey"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -87,7 +88,7 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	data := map[string]any{"Count": s.catalog.Count(), "Q": r.URL.Query().Get("q"), "Message": r.URL.Query().Get("message")}
 	if f := s.cfg.Feed; f.URL != "" {
-		data["FeedURL"], data["Interval"] = catalog.RedactURL(f.URL), f.Interval.String()
+		data["FeedURL"], data["Interval"] = redact.URL(f.URL), f.Interval.String()
 	}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["Report"] = &rep
