@@ -21,6 +21,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -167,7 +168,7 @@ func apikeyCmd(cfg config.Config, args []string, stdout, stderr io.Writer) error
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		var sc []string
+		sc := model.AllScopes() // the flag's documented default
 		if *scopes != "" {
 			sc = strings.Split(*scopes, ",")
 		}
