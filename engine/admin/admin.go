@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -32,6 +34,9 @@ var (
 	ErrWeakPassword = fmt.Errorf("admin: the password needs at least %d characters", MinPassword)
 	ErrBadUsername  = errors.New("admin: the username needs 1 to 64 characters without spaces")
 	errLongPassword = errors.New("admin: the password may have at most 72 bytes")
+	// ErrCommonPassword means the password is (or is built on) one of the
+	// passwords tried first by anyone guessing.
+	ErrCommonPassword = errors.New("admin: this password is one of the most common passwords (or one with digits or signs added); choose another")
 )
 
 // Session and throttling limits.
@@ -133,7 +138,44 @@ func checkCredentials(username, password string) error {
 	if len(password) > 72 {
 		return errLongPassword
 	}
+	if isCommon(password) {
+		return ErrCommonPassword
+	}
 	return nil
+}
+
+//go:embed common-passwords.txt
+var commonPasswordsTxt string
+
+// commonPasswords is the embedded list as a set, built at first use.
+var commonPasswords = sync.OnceValue(func() map[string]bool {
+	set := map[string]bool{}
+	for line := range strings.Lines(commonPasswordsTxt) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			set[line] = true
+		}
+	}
+	return set
+})
+
+// isCommon reports whether a password is on the list of common passwords,
+// whatever its case, also with digits, signs or spaces around it
+// ("Dragon2024!"), or is made of fewer than 4 different characters.
+func isCommon(password string) bool {
+	l := strings.ToLower(password)
+	set := commonPasswords()
+	if set[l] {
+		return true
+	}
+	base := strings.TrimFunc(l, func(r rune) bool { return !unicode.IsLetter(r) })
+	if utf8.RuneCountInString(base) >= 4 && set[base] {
+		return true
+	}
+	distinct := map[rune]bool{}
+	for _, r := range l {
+		distinct[r] = true
+	}
+	return len(distinct) < 4
 }
 
 // Login checks the credentials and starts a session: it returns the new

@@ -105,3 +105,38 @@ func TestLoginSuccessDoesNotCount(t *testing.T) {
 		t.Fatalf("past the limit: %v", err)
 	}
 }
+
+func TestCommonPasswordsAreRefused(t *testing.T) {
+	for _, tt := range []struct {
+		password string
+		refused  bool
+	}{
+		{"1234567890", true},
+		{"qwertyuiop", true},
+		{"Password123!", true},  // a listed word with digits and signs
+		{"  dragon2024 ", true}, // spaces around it
+		{"SUNSHINE!!!!", true},  // any case
+		{"aaaaaaaaaaaa", true},  // fewer than 4 different characters
+		{"abababababab", true},  //
+		{"correct horse battery", false},
+		{"Tr0ub4dor&3x", false},
+		{"a long enough password", false},
+	} {
+		st, err := store.Open(store.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := New(st, slog.New(slog.DiscardHandler), time.Now, bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = g.Setup(g.SetupToken(), "owner", tt.password)
+		if got := errors.Is(err, ErrCommonPassword); got != tt.refused || (!tt.refused && err != nil) {
+			t.Errorf("password %q: %v; want refused=%v", tt.password, err, tt.refused)
+		}
+		st.Close()
+	}
+	if n := len(commonPasswords()); n < 3000 {
+		t.Errorf("the list has %d passwords", n)
+	}
+}
