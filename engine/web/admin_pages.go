@@ -97,7 +97,10 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	}
 	if q := r.URL.Query().Get("q"); q != "" {
 		items, _, err := s.catalog.Search(search.Query{Text: q, Size: 20})
-		if err != nil && !errors.Is(err, search.ErrNoIndex) {
+		switch {
+		case errors.Is(err, search.ErrTextTooLong):
+			data["Message"] = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen)
+		case err != nil && !errors.Is(err, search.ErrNoIndex):
 			return err
 		}
 		data["Results"] = items

@@ -2,9 +2,12 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -12,6 +15,10 @@ import (
 )
 
 const maxFeedBody = 1 << 30
+
+// maxFilterLen bounds the category, brand and color filters of a search:
+// longer values cannot match anything the feed stores.
+const maxFilterLen = 1000
 
 // importFeed is POST /api/v1/feed/import: a full CSV feed in the body.
 func (s *Server) importFeed(w http.ResponseWriter, r *http.Request) error {
@@ -64,13 +71,21 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) searchProducts(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	q := search.Query{Text: v.Get("q"), Category: v.Get("category"), Brand: v.Get("brand"), Color: v.Get("color"), Sort: v.Get("sort")}
+	if utf8.RuneCountInString(strings.TrimSpace(q.Text)) > search.MaxTextLen {
+		return invalid("q", fmt.Sprintf("q may have at most %d characters", search.MaxTextLen))
+	}
+	for _, p := range []struct{ name, value string }{{"category", q.Category}, {"brand", q.Brand}, {"color", q.Color}} {
+		if len(p.value) > maxFilterLen {
+			return invalid(p.name, fmt.Sprintf("%s may have at most %d bytes", p.name, maxFilterLen))
+		}
+	}
 	for _, p := range []struct {
 		name string
 		into **float64
 	}{{"min_price", &q.MinPrice}, {"max_price", &q.MaxPrice}} {
 		if raw := v.Get(p.name); raw != "" {
 			f, err := strconv.ParseFloat(strings.Replace(raw, ",", ".", 1), 64)
-			if err != nil || f < 0 {
+			if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 				return invalid(p.name, p.name+" must be an amount such as 49.90")
 			}
 			*p.into = &f
