@@ -34,6 +34,18 @@ type Catalog struct {
 
 	importing sync.Mutex
 	shape     atomic.Pointer[shape]
+	writable  func() error // nil, or an error when imports must not write (a full disk)
+}
+
+// RefuseImportsWhen makes imports and syncs fail with check's error, before
+// they fetch or read anything, whenever check returns one (the disk guard).
+func (c *Catalog) RefuseImportsWhen(check func() error) { c.writable = check }
+
+func (c *Catalog) canWrite() error {
+	if c.writable == nil {
+		return nil
+	}
+	return c.writable()
 }
 
 // shape is what the catalogue's products are to each other, kept in memory.
@@ -91,6 +103,9 @@ func (c *Catalog) Close() error { return c.idx.Close() }
 // returned, also when the import fails as a whole.
 func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
 	rep := feed.Report{Source: redact.Text(source), Started: c.now().UTC(), Errors: []feed.LineError{}}
+	if err := c.canWrite(); err != nil {
+		return rep, err
+	}
 	if !c.importing.TryLock() {
 		return rep, ErrBusy
 	}

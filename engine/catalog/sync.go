@@ -92,6 +92,9 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false, s.c.fail(redact.URL(s.o.URL), fmt.Errorf("catalog: [feed] url must be an http or https URL"))
 	}
+	if err := s.c.canWrite(); err != nil {
+		return false, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.o.URL, nil)

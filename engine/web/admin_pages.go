@@ -21,6 +21,7 @@ import (
 
 func (s *Server) page(r *http.Request, data map[string]any) map[string]any {
 	data["User"] = r.Context().Value(adminUser{})
+	data["DiskProblem"] = s.diskProblem()
 	return data
 }
 
@@ -125,6 +126,8 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	case errors.Is(err, store.ErrDiskFull):
+		return s.productsMessage(w, r, "The import was refused: "+s.diskProblem())
 	case rep.Failure != "":
 		return s.productsMessage(w, r, "The import failed; the catalogue stayed as it was.")
 	case err != nil:
@@ -144,6 +147,8 @@ func (s *Server) syncFeed(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	case errors.Is(err, store.ErrDiskFull):
+		return s.productsMessage(w, r, "The sync was refused: "+s.diskProblem())
 	case err != nil:
 		return s.productsMessage(w, r, "The sync failed; see the report below.")
 	case !imported:

@@ -53,6 +53,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		case errors.Is(err, track.ErrOverloaded), errors.Is(err, track.ErrClosed):
 			w.Header().Set("Retry-After", "1")
 			e = errorf(http.StatusServiceUnavailable, "overloaded", "", err.Error()+"; retry after 1 second")
+		case errors.Is(err, store.ErrDiskFull):
+			w.Header().Set("Retry-After", diskRetryAfter)
+			e = errorf(http.StatusServiceUnavailable, "disk_full", "", publicDiskMessage)
 		case errors.Is(err, store.ErrNotFound):
 			e = errorf(http.StatusNotFound, "not_found", "", "not found")
 		default:

@@ -25,6 +25,7 @@ type Server struct {
 	demo    http.Handler // the demo shop; nil when turned off
 	ui      *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live    *settings.Live
+	disk    *store.DiskGuard // nil: no free-space check (see disk.go)
 
 	liveDone chan struct{} // closed at shutdown: live streams end
 	stopLive sync.Once
