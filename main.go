@@ -40,7 +40,8 @@ const usage = `Usage:
   shoptrail apikey create --name NAME [--scopes events:write,...]
   shoptrail apikey list
   shoptrail apikey revoke ID
-  shoptrail feed import FILE                 import a product feed (CSV), replacing the catalogue
+  shoptrail feed import [--force] FILE       import a product feed (CSV), replacing the catalogue
+                                             (--force: even with no rows, or removing over half of it)
   shoptrail rebuild                          rebuild profiles, sessions and touchpoints from the event log
 
 Flags (before the command):
@@ -83,10 +84,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "apikey":
 		return apikeyCmd(cfg, fs.Args()[1:], stdout, stderr)
 	case "feed":
-		if fs.NArg() != 3 || fs.Arg(1) != "import" {
-			return errors.New("usage: shoptrail feed import FILE")
+		args := fs.Args()[1:]
+		force := len(args) == 3 && args[1] == "--force"
+		if force {
+			args = []string{args[0], args[2]}
 		}
-		return feedImport(cfg, fs.Arg(2), log, stdout)
+		if len(args) != 2 || args[0] != "import" {
+			return errors.New("usage: shoptrail feed import [--force] FILE")
+		}
+		return feedImport(cfg, args[1], force, log, stdout)
 	case "rebuild":
 		return withStore(cfg, "rebuild the projections", func(st *store.Store) error {
 			if err := st.Rebuild(); err != nil {
@@ -133,7 +139,7 @@ func withStore(cfg config.Config, what string, fn func(*store.Store) error) erro
 }
 
 // feedImport imports a feed file while the server is stopped.
-func feedImport(cfg config.Config, path string, log *slog.Logger, stdout io.Writer) error {
+func feedImport(cfg config.Config, path string, force bool, log *slog.Logger, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -145,7 +151,7 @@ func feedImport(cfg config.Config, path string, log *slog.Logger, stdout io.Writ
 			return err
 		}
 		defer cat.Close()
-		rep, err := cat.Import(f, path)
+		rep, err := cat.ImportWith(f, path, catalog.ImportOptions{Force: force})
 		fmt.Fprintf(stdout, "%s: %d rows, %d products imported (%d variations), %d skipped, %d removed; %s, delimiter %q\n",
 			path, rep.Rows, rep.Imported, rep.Variations, rep.Skipped, rep.Removed, rep.Encoding, rep.Delimiter)
 		for _, e := range rep.Errors {
