@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzNormalise -fuzztime=$(FUZZTIME) ./engine/track/
 	$(GO) test -run='^$$' -fuzz=FuzzAppendJSON -fuzztime=$(FUZZTIME) ./engine/model/
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./engine/feed/
+	$(GO) test -run='^$$' -fuzz=FuzzWebURL -fuzztime=$(FUZZTIME) ./engine/feed/
 
 clean:
 	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js

@@ -21,6 +21,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -39,7 +40,8 @@ const usage = `Usage:
   shoptrail apikey create --name NAME [--scopes events:write,...]
   shoptrail apikey list
   shoptrail apikey revoke ID
-  shoptrail feed import FILE                 import a product feed (CSV), replacing the catalogue
+  shoptrail feed import [--force] FILE       import a product feed (CSV), replacing the catalogue
+                                             (--force: even with no rows, or removing over half of it)
   shoptrail rebuild [NAME...]                fold the event log again into the projections
                                              (all, or the named: identity, products, rollups)
 
@@ -83,10 +85,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "apikey":
 		return apikeyCmd(cfg, fs.Args()[1:], stdout, stderr)
 	case "feed":
-		if fs.NArg() != 3 || fs.Arg(1) != "import" {
-			return errors.New("usage: shoptrail feed import FILE")
+		args := fs.Args()[1:]
+		force := len(args) == 3 && args[1] == "--force"
+		if force {
+			args = []string{args[0], args[2]}
 		}
-		return feedImport(cfg, fs.Arg(2), log, stdout)
+		if len(args) != 2 || args[0] != "import" {
+			return errors.New("usage: shoptrail feed import [--force] FILE")
+		}
+		return feedImport(cfg, args[1], force, log, stdout)
 	case "rebuild":
 		return withStore(cfg, "rebuild the projections", func(st *store.Store) error {
 			dropped, err := app.Rebuild(st, fs.Args()[1:]...)
@@ -134,7 +141,7 @@ func withStore(cfg config.Config, what string, fn func(*store.Store) error) erro
 }
 
 // feedImport imports a feed file while the server is stopped.
-func feedImport(cfg config.Config, path string, log *slog.Logger, stdout io.Writer) error {
+func feedImport(cfg config.Config, path string, force bool, log *slog.Logger, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -146,7 +153,7 @@ func feedImport(cfg config.Config, path string, log *slog.Logger, stdout io.Writ
 			return err
 		}
 		defer cat.Close()
-		rep, err := cat.Import(f, path)
+		rep, err := cat.ImportWith(f, path, catalog.ImportOptions{Force: force})
 		fmt.Fprintf(stdout, "%s: %d rows, %d products imported (%d variations), %d skipped, %d removed; %s, delimiter %q\n",
 			path, rep.Rows, rep.Imported, rep.Variations, rep.Skipped, rep.Removed, rep.Encoding, rep.Delimiter)
 		for _, e := range rep.Errors {
@@ -169,7 +176,7 @@ func apikeyCmd(cfg config.Config, args []string, stdout, stderr io.Writer) error
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		var sc []string
+		sc := model.AllScopes() // the flag's documented default
 		if *scopes != "" {
 			sc = strings.Split(*scopes, ",")
 		}

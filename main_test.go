@@ -163,7 +163,8 @@ func build(t *testing.T) (bin, cfgPath, data string) {
 	}
 	cfgPath = filepath.Join(dir, "config.toml")
 	data = filepath.Join(dir, "data")
-	cfg := fmt.Sprintf("[http]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[storage]\ndir = %q\n", data)
+	// rate_limit 0: the tests' clients all post from 127.0.0.1
+	cfg := fmt.Sprintf("[http]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nrate_limit = 0\n[storage]\ndir = %q\n", data)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,8 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 			return t.Local().Format("2 Jan 2006 15:04:05")
 		},
 		"thousands": thousands,
+		"short":     func(s string) string { return clip(s, ShortURL) },
+		"clip":      func(s string) string { return clip(s, TitleURL) },
 	}
 	maps.Copy(all, funcs)
 	out := map[string]*template.Template{}
@@ -44,6 +46,26 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 		out[p] = t
 	}
 	return out, nil
+}
+
+// How much of a tracked URL a table cell shows, and its tooltip: URLs come
+// from shoppers' browsers and may be kilobytes long (an 8 KB URL made the
+// dashboard 12 000 px tall). The CSS clamps the cell to three lines too.
+const (
+	ShortURL = 200  // characters in the cell
+	TitleURL = 2000 // characters in the tooltip
+)
+
+// clip cuts s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j] + "…"
+		}
+		i++
+	}
+	return s
 }
 
 // Static is the static files (CSS, images), served under /static/.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
@@ -210,12 +212,39 @@ type FacetTerm struct {
 // ErrNoIndex means no catalogue has been indexed yet.
 var ErrNoIndex = errors.New("search: no catalogue indexed yet")
 
+// Limits of the search text. A typo-tolerant word becomes an automaton
+// whose size grows with the word: a 5 000-character word made Bleve fail
+// ("dfa contains more than 10000 states") after 40 ms of work, so longer
+// words are matched exactly and longer texts refused.
+const (
+	MaxTextLen   = 200 // characters of Query.Text
+	MaxFuzzyWord = 30  // characters of a word matched with one typo allowed
+)
+
+// ErrTextTooLong means Query.Text is longer than MaxTextLen.
+var ErrTextTooLong = fmt.Errorf("search: the search text may have at most %d characters", MaxTextLen)
+
+// fuzziness is the typo tolerance for text: one typo, unless a word is
+// too long for it.
+func fuzziness(text string) int {
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) }) {
+		if utf8.RuneCountInString(w) > MaxFuzzyWord {
+			return 0
+		}
+	}
+	return 1
+}
+
 // Search runs q. Text matches title, categories and brand with one typo
 // allowed per word ("runing shoes" finds running shoes), and the
 // description exactly.
 func (ix *Index) Search(q Query) (Result, error) {
 	var must []query.Query
 	if t := strings.TrimSpace(q.Text); t != "" {
+		if utf8.RuneCountInString(t) > MaxTextLen {
+			return Result{}, ErrTextTooLong
+		}
+		fuzzy := fuzziness(t)
 		var words []query.Query
 		for _, field := range []string{"title", "category_words", "description"} {
 			m := bleve.NewMatchQuery(t)
@@ -224,9 +253,9 @@ func (ix *Index) Search(q Query) (Result, error) {
 			switch field {
 			case "title":
 				m.SetBoost(3)
-				m.SetFuzziness(1)
+				m.SetFuzziness(fuzzy)
 			case "category_words":
-				m.SetFuzziness(1)
+				m.SetFuzziness(fuzzy)
 			}
 			words = append(words, m)
 		}

@@ -7,13 +7,16 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -31,6 +34,9 @@ var (
 	ErrWeakPassword = fmt.Errorf("admin: the password needs at least %d characters", MinPassword)
 	ErrBadUsername  = errors.New("admin: the username needs 1 to 64 characters without spaces")
 	errLongPassword = errors.New("admin: the password may have at most 72 bytes")
+	// ErrCommonPassword means the password is (or is built on) one of the
+	// passwords tried first by anyone guessing.
+	ErrCommonPassword = errors.New("admin: this password is one of the most common passwords (or one with digits or signs added); choose another")
 )
 
 // Session and throttling limits.
@@ -55,8 +61,16 @@ type Guard struct {
 	setupToken string // "" once the account exists
 
 	mu       sync.Mutex
-	failures map[string][]time.Time // by client address
-	all      []time.Time
+	failures map[string][]attempt // by client address
+	all      []attempt
+	nextID   uint64
+}
+
+// attempt is a sign-in counted against the throttle: reserved before the
+// password is hashed, kept when it failed, given back when it succeeded.
+type attempt struct {
+	at time.Time
+	id uint64
 }
 
 // DefaultCost is the bcrypt cost of the admin password: about 0.25 s per
@@ -66,7 +80,7 @@ const DefaultCost = 12
 // New returns the guard. Before setup it makes a one-time setup token.
 // cost is the bcrypt cost for the password (DefaultCost; tests use less).
 func New(st *store.Store, log *slog.Logger, now func() time.Time, cost int) (*Guard, error) {
-	g := &Guard{st: st, log: log, now: now, cost: cost, failures: map[string][]time.Time{}}
+	g := &Guard{st: st, log: log, now: now, cost: cost, failures: map[string][]attempt{}}
 	if _, err := st.Admin(); errors.Is(err, store.ErrNotFound) {
 		g.setupToken = randomToken(18)
 	} else if err != nil {
@@ -124,29 +138,74 @@ func checkCredentials(username, password string) error {
 	if len(password) > 72 {
 		return errLongPassword
 	}
+	if isCommon(password) {
+		return ErrCommonPassword
+	}
 	return nil
+}
+
+//go:embed common-passwords.txt
+var commonPasswordsTxt string
+
+// commonPasswords is the embedded list as a set, built at first use.
+var commonPasswords = sync.OnceValue(func() map[string]bool {
+	set := map[string]bool{}
+	for line := range strings.Lines(commonPasswordsTxt) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			set[line] = true
+		}
+	}
+	return set
+})
+
+// isCommon reports whether a password is on the list of common passwords,
+// whatever its case, also with digits, signs or spaces around it
+// ("Dragon2024!"), or is made of fewer than 4 different characters.
+func isCommon(password string) bool {
+	l := strings.ToLower(password)
+	set := commonPasswords()
+	if set[l] {
+		return true
+	}
+	base := strings.TrimFunc(l, func(r rune) bool { return !unicode.IsLetter(r) })
+	if utf8.RuneCountInString(base) >= 4 && set[base] {
+		return true
+	}
+	distinct := map[rune]bool{}
+	for _, r := range l {
+		distinct[r] = true
+	}
+	return len(distinct) < 4
 }
 
 // Login checks the credentials and starts a session: it returns the new
 // session id for the cookie. Failed attempts are throttled per client
 // address and in total.
+//
+// The attempt is counted (reserved) before the password is hashed, under the
+// same lock as the check: parallel guesses cannot all pass the check before
+// the first one fails, so at most the limit of them is ever evaluated.
 func (g *Guard) Login(username, password, client string) (string, error) {
-	if g.throttled(client) {
+	slot, ok := g.reserve(client)
+	if !ok {
 		return "", ErrThrottled
 	}
 	acc, err := g.st.Admin()
 	if errors.Is(err, store.ErrNotFound) {
+		g.log.Warn("admin sign-in failed", "client", client)
 		return "", ErrBadLogin
 	}
 	if err != nil {
+		g.release(client, slot)
 		return "", err
 	}
 	userOK := subtle.ConstantTimeCompare([]byte(username), []byte(acc.Username)) == 1
 	passErr := bcrypt.CompareHashAndPassword(acc.Hash, []byte(password)) // always run: no timing hint
 	if !userOK || passErr != nil {
-		g.fail(client)
+		g.log.Warn("admin sign-in failed", "client", client)
 		return "", ErrBadLogin
 	}
+	g.release(client, slot)
 	id := randomToken(32)
 	now := g.now().UTC()
 	if err := g.st.PutAdminSession(hashID(id), store.AdminSession{Username: acc.Username, Created: now, LastSeen: now}, now.Add(sessionAbsolute)); err != nil {
@@ -183,29 +242,49 @@ func (g *Guard) Check(id string) (store.AdminSession, error) {
 // Logout ends the session.
 func (g *Guard) Logout(id string) error { return g.st.DeleteAdminSession(hashID(id)) }
 
-func (g *Guard) throttled(client string) bool {
+// reserve counts an attempt from client if the throttle allows one more:
+// the check and the count are one step under the lock.
+func (g *Guard) reserve(client string) (uint64, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cut := g.now().Add(-failureWindow)
-	keep := func(ts []time.Time) []time.Time {
+	now := g.now()
+	cut := now.Add(-failureWindow)
+	keep := func(ts []attempt) []attempt {
 		i := 0
-		for i < len(ts) && ts[i].Before(cut) {
+		for i < len(ts) && ts[i].at.Before(cut) {
 			i++
 		}
 		return ts[i:]
 	}
-	g.failures[client] = keep(g.failures[client])
+	if f := keep(g.failures[client]); len(f) > 0 {
+		g.failures[client] = f
+	} else {
+		delete(g.failures, client) // the map does not grow with every address ever seen
+	}
 	g.all = keep(g.all)
-	return len(g.failures[client]) >= maxFailures || len(g.all) >= maxFailuresTotal
+	if len(g.failures[client]) >= maxFailures || len(g.all) >= maxFailuresTotal {
+		return 0, false
+	}
+	g.nextID++
+	a := attempt{at: now, id: g.nextID}
+	g.failures[client] = append(g.failures[client], a)
+	g.all = append(g.all, a)
+	return a.id, true
 }
 
-func (g *Guard) fail(client string) {
+// release gives back the attempt id of a sign-in that succeeded (or could
+// not be evaluated): it does not count as a failure.
+func (g *Guard) release(client string, id uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := g.now()
-	g.failures[client] = append(g.failures[client], now)
-	g.all = append(g.all, now)
-	g.log.Warn("admin sign-in failed", "client", client)
+	drop := func(ts []attempt) []attempt {
+		return slices.DeleteFunc(ts, func(a attempt) bool { return a.id == id })
+	}
+	g.failures[client] = drop(g.failures[client])
+	if len(g.failures[client]) == 0 {
+		delete(g.failures, client)
+	}
+	g.all = drop(g.all)
 }
 
 func hashID(id string) []byte {

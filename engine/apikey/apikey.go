@@ -1,5 +1,5 @@
 // Package apikey creates and checks the API keys of the public API. A key is
-// shown once; only its SHA-256 is stored (keys are 160 random bits, so a
+// shown once; only its SHA-256 is stored (keys are 256 random bits, so a
 // slow password hash would add nothing but latency).
 package apikey
 
@@ -26,21 +26,26 @@ var enc = base32.StdEncoding.WithPadding(base32.NoPadding)
 // ErrInvalid means a name or scope is not acceptable.
 var ErrInvalid = errors.New("apikey: invalid")
 
-// New makes a key: the secret to show once, and the record to store.
+// SecretBytes is how many random bytes a key carries (256 bits).
+const SecretBytes = 32
+
+// New makes a key: the secret to show once, and the record to store. A key
+// needs at least one scope: no scope never means every scope (a form sent
+// with no box ticked must not make the most powerful key).
 func New(name string, scopes []string, now time.Time) (secret string, k model.APIKey, err error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return "", k, fmt.Errorf("%w: a key needs a name of 1 to 100 characters", ErrInvalid)
 	}
 	if len(scopes) == 0 {
-		scopes = model.AllScopes()
+		return "", k, fmt.Errorf("%w: a key needs at least one scope (known: %s)", ErrInvalid, strings.Join(model.AllScopes(), ", "))
 	}
 	for _, s := range scopes {
 		if !slices.Contains(model.AllScopes(), s) {
 			return "", k, fmt.Errorf("%w: unknown scope %q (known: %s)", ErrInvalid, s, strings.Join(model.AllScopes(), ", "))
 		}
 	}
-	raw := make([]byte, 20)
+	raw := make([]byte, SecretBytes)
 	rand.Read(raw)
 	secret = Prefix + strings.ToLower(enc.EncodeToString(raw))
 	id := make([]byte, 6)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,6 +50,7 @@ type App struct {
 	Settings *settings.Live
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
+	Disk *store.DiskGuard
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -127,11 +129,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	disk, err := openDiskGuard(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir, SyncWrites: cfg.Storage.SyncWrites, Logger: log.With("component", "badger")})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st}
+	a := &App{cfg: cfg, log: log, Store: st, Disk: disk}
 	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
 
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
@@ -180,6 +186,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.Settings = live
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
 		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
+	w.WatchDisk(a.Disk)
+	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
 		if err != nil {
@@ -202,10 +210,24 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	w.ServeAdmin(ui)
-	a.public = newServer(w.Public(), log)
-	a.admin = newServer(w.Admin(), log)
+	a.public = newServer(w.GuardDisk(w.Public(), false), log)
+	a.admin = newServer(w.GuardDisk(w.Admin(), true), log)
 	a.admin.RegisterOnShutdown(w.StopLive)
 	return a, nil
+}
+
+// openDiskGuard makes the data directory and checks that Badger may be
+// opened there: on a full or unwritable disk shoptrail stops with a clear
+// message instead of crashing (at every restart) inside Badger.
+func openDiskGuard(cfg config.Config, log *slog.Logger) (*store.DiskGuard, error) {
+	if err := os.MkdirAll(cfg.Storage.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot start: data directory: %w", err)
+	}
+	disk := store.NewDiskGuard(store.DiskOptions{Dir: cfg.Storage.Dir, MinFree: cfg.Storage.MinFree, Logger: log.With("component", "disk")})
+	if err := disk.CanOpen(); err != nil {
+		return nil, fmt.Errorf("cannot start: %w", err)
+	}
+	return disk, nil
 }
 
 // hostsOf returns the host names of origins.
@@ -256,6 +278,7 @@ func (a *App) Serve(ctx context.Context) error {
 	var proj sync.WaitGroup
 	proj.Go(func() { a.Pipeline.Run(projCtx) })
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	a.jobs.Go(func() { a.Disk.Run(jobsCtx) })
 	if a.Syncer != nil {
 		a.jobs.Go(func() { a.Syncer.Run(jobsCtx) })
 	}

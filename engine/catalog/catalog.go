@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/feed"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/search"
 )
@@ -33,6 +34,22 @@ type Catalog struct {
 
 	importing sync.Mutex
 	shape     atomic.Pointer[shape]
+	writable  func() error // nil, or an error when imports must not write (a full disk)
+
+	jobs      jobs          // imports run in the background (jobs.go)
+	closing   chan struct{} // closed by Close: running imports stop
+	closeOnce sync.Once
+}
+
+// RefuseImportsWhen makes imports and syncs fail with check's error, before
+// they fetch or read anything, whenever check returns one (the disk guard).
+func (c *Catalog) RefuseImportsWhen(check func() error) { c.writable = check }
+
+func (c *Catalog) canWrite() error {
+	if c.writable == nil {
+		return nil
+	}
+	return c.writable()
 }
 
 // shape is what the catalogue's products are to each other, kept in memory.
@@ -65,7 +82,7 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 	if err != nil {
 		return nil, err
 	}
-	c := &Catalog{st: st, idx: idx, columns: columns, log: log, now: time.Now}
+	c := &Catalog{st: st, idx: idx, columns: columns, log: log, now: time.Now, closing: make(chan struct{})}
 	gen, err := st.Catalogue()
 	if err != nil {
 		idx.Close()
@@ -74,14 +91,13 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 	if gen != 0 && idx.Generation() != gen {
 		log.Info("rebuilding the product index from the store", "generation", gen, "index_generation", idx.Generation())
 	}
-	if err := c.reindex(gen, gen != 0 && idx.Generation() != gen); err != nil {
+	if err := c.reindex(gen, gen != 0 && idx.Generation() != gen, nil); err != nil {
 		idx.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// Close closes the index.
 // Importing reports whether an import is running.
 func (c *Catalog) Importing() bool {
 	if c.importing.TryLock() {
@@ -91,42 +107,98 @@ func (c *Catalog) Importing() bool {
 	return true
 }
 
-// Close waits for a running import to end and closes the index; imports
-// asked for afterwards get ErrBusy.
+// Close stops a running import (it is discarded: the catalogue stays as it
+// was), waits for it, and closes the index.
 func (c *Catalog) Close() error {
-	c.importing.Lock() // never unlocked: the catalogue is closed
+	c.closeOnce.Do(func() { close(c.closing) })
+	c.importing.Lock() // the running import, if any, has ended
+	defer c.importing.Unlock()
 	return c.idx.Close()
 }
+
+// ImportOptions changes how an import goes.
+type ImportOptions struct {
+	// Force imports a feed with no rows, or one that would remove more than
+	// half of the catalogue; without it such a feed is refused (a broken
+	// export must not empty the shop's catalogue).
+	Force bool
+
+	job *jobState // progress, for imports run as jobs
+}
+
+// ErrRefused means an import was refused as suspicious: the catalogue is
+// unchanged; ImportOptions.Force imports it anyway.
+var ErrRefused = errors.New("catalog: import refused")
 
 // Import reads a full feed and replaces the catalogue with it: all or
 // nothing. Rows with problems are skipped and reported by line; products
 // missing from the feed are kept, marked removed. The report is stored and
-// returned, also when the import fails as a whole.
+// returned, also when the import fails as a whole. A feed with no rows or
+// one that would remove more than half of the products is refused
+// (ErrRefused); ImportWith with Force imports it.
 func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
-	rep := feed.Report{Source: source, Started: c.now().UTC(), Errors: []feed.LineError{}}
+	return c.ImportWith(r, source, ImportOptions{})
+}
+
+// ImportWith is Import with options.
+func (c *Catalog) ImportWith(r io.Reader, source string, o ImportOptions) (feed.Report, error) {
+	rep := feedReport(source, c.now().UTC())
+	if err := c.canWrite(); err != nil {
+		return rep, err
+	}
 	if !c.importing.TryLock() {
 		return rep, ErrBusy
 	}
 	defer c.importing.Unlock()
+	return c.importLocked(r, rep, o)
+}
+
+// feedReport starts the report of an import.
+func feedReport(source string, started time.Time) feed.Report {
+	return feed.Report{Source: redact.Text(source), Started: started, Errors: []feed.LineError{}}
+}
+
+// importLocked runs an import; the caller holds c.importing.
+func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (feed.Report, error) {
 	st, err := c.st.StageCatalogue()
 	if err != nil {
 		return rep, err
 	}
-	err = feed.Read(r, c.columns, &rep, func(p model.Product) error {
+	fail := func(err error) (feed.Report, error) {
+		st.Discard()
+		rep.Finished, rep.Failure = c.now().UTC(), redact.Error(err)
+		if serr := c.st.SaveFeedReport(rep); serr != nil {
+			c.log.Error("store the feed report", "err", redact.Error(serr))
+		}
+		return rep, err
+	}
+	o.job.phase("reading")
+	err = feed.Read(c.cancellable(r), c.columns, &rep, func(p model.Product) error {
 		rep.Imported++
 		if p.MainID != "" {
 			rep.Variations++
 		}
+		o.job.row()
 		return st.Put(p)
 	})
 	if err != nil {
-		st.Discard()
-		rep.Finished, rep.Failure = c.now().UTC(), err.Error()
-		if serr := c.st.SaveFeedReport(rep); serr != nil {
-			c.log.Error("store the feed report", "err", serr)
-		}
-		return rep, err
+		return fail(err)
 	}
+	if !o.Force {
+		o.job.phase("checking")
+		if rep.Rows == 0 {
+			return fail(fmt.Errorf("%w: the feed has a header but no rows; importing it would remove every product (force=true imports it anyway)", ErrRefused))
+		}
+		active := c.Count()
+		removing, err := st.WouldRemove()
+		if err != nil {
+			return fail(err)
+		}
+		if active > 0 && removing*2 > active {
+			return fail(fmt.Errorf("%w: the feed would remove %d of the %d products, more than half (force=true imports it anyway)", ErrRefused, removing, active))
+		}
+	}
+	o.job.phase("committing")
 	rep.Finished = c.now().UTC()
 	removed, err := st.Commit(&rep)
 	rep.Removed = removed
@@ -137,16 +209,17 @@ func (c *Catalog) Import(r io.Reader, source string) (feed.Report, error) {
 		// the stored report was written before the count was known
 		c.st.SaveFeedReport(rep)
 	}
-	if err := c.reindex(st.Generation(), true); err != nil {
+	o.job.phase("indexing")
+	if err := c.reindex(st.Generation(), true, o.job); err != nil {
 		return rep, fmt.Errorf("catalog: index: %w", err)
 	}
-	c.log.Info("feed imported", "source", source, "imported", rep.Imported, "skipped", rep.Skipped, "removed", removed)
+	c.log.Info("feed imported", "source", rep.Source, "imported", rep.Imported, "skipped", rep.Skipped, "removed", removed)
 	return rep, nil
 }
 
 // reindex rebuilds the family map from generation gen and, with rebuild,
 // the search index too.
-func (c *Catalog) reindex(gen uint64, rebuild bool) error {
+func (c *Catalog) reindex(gen uint64, rebuild bool, job *jobState) error {
 	docs := map[string]*search.Doc{}
 	var order []string
 	sh := &shape{families: map[string][]string{}, mainOf: map[string]string{}, known: map[string]bool{}}
@@ -190,10 +263,15 @@ func (c *Catalog) reindex(gen uint64, rebuild bool) error {
 		return nil
 	}
 	return c.idx.Replace(gen, func(add func(search.Doc) error) error {
+		job.toIndex(len(order))
 		for _, id := range order {
+			if err := c.stopped(); err != nil {
+				return err
+			}
 			if err := add(*docs[id]); err != nil {
 				return err
 			}
+			job.indexed()
 		}
 		return nil
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/feed"
+	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -88,7 +89,7 @@ func (s *Syncer) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if _, err := s.Sync(ctx); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
-			s.c.log.Error("feed sync", "url", RedactURL(s.o.URL), "err", err)
+			s.c.log.Error("feed sync", "url", redact.URL(s.o.URL), "err", redact.Error(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -108,7 +109,10 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 	defer s.mu.Unlock()
 	u, err := url.Parse(s.o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return false, s.c.fail(RedactURL(s.o.URL), fmt.Errorf("catalog: [feed] url must be an http or https URL"))
+		return false, s.c.fail(redact.URL(s.o.URL), fmt.Errorf("catalog: [feed] url must be an http or https URL"))
+	}
+	if err := s.c.canWrite(); err != nil {
+		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
@@ -128,17 +132,17 @@ func (s *Syncer) Sync(ctx context.Context) (bool, error) {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return false, s.c.fail(RedactURL(s.o.URL), fmt.Errorf("catalog: fetch the feed: %w", err))
+		return false, s.c.fail(redact.URL(s.o.URL), fmt.Errorf("catalog: fetch the feed: %w", err))
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		return false, nil
 	case resp.StatusCode != http.StatusOK:
-		return false, s.c.fail(RedactURL(s.o.URL), fmt.Errorf("catalog: the feed URL answered %s", resp.Status))
+		return false, s.c.fail(redact.URL(s.o.URL), fmt.Errorf("catalog: the feed URL answered %s", resp.Status))
 	}
 	body := &capped{r: resp.Body, max: s.o.MaxBytes}
-	if _, err := s.c.Import(body, RedactURL(s.o.URL)); err != nil {
+	if _, err := s.c.Import(body, redact.URL(s.o.URL)); err != nil {
 		return false, err
 	}
 	last = validators{URL: s.o.URL, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -166,28 +170,10 @@ func (c *capped) Read(p []byte) (int, error) {
 
 var errTooLarge = errors.New("catalog: the feed is larger than [feed] max_bytes")
 
-// RedactURL masks a URL's credentials and query values (feed URLs often
-// carry a token there) for reports, logs and pages.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	if u.User != nil {
-		u.User = url.User("***")
-	}
-	q := u.Query()
-	for k := range q {
-		q.Set(k, "***")
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // fail records a sync that failed before the import could start.
 func (c *Catalog) fail(source string, err error) error {
 	now := c.now().UTC()
-	rep := feed.Report{Source: source, Started: now, Finished: now, Failure: err.Error(), Errors: []feed.LineError{}}
+	rep := feed.Report{Source: redact.URL(source), Started: now, Finished: now, Failure: redact.Error(err), Errors: []feed.LineError{}}
 	if serr := c.st.SaveFeedReport(rep); serr != nil {
 		c.log.Error("store the feed report", "err", serr)
 	}

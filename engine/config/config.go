@@ -74,6 +74,7 @@ type HTTP struct {
 type Storage struct {
 	Dir        string `toml:"dir"`
 	SyncWrites bool   `toml:"sync_writes"`
+	MinFree    int64  `toml:"min_free"` // bytes kept free: the smaller of this and 5 % of the disk, 64 MiB at least; 0: no check
 }
 
 // Sites describes the shop's own web sites.
@@ -115,7 +116,7 @@ func Default() Config {
 			RateBurst:       100,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
-		Storage: Storage{Dir: "./data"},
+		Storage: Storage{Dir: "./data", MinFree: 1 << 30},
 		Sites: Sites{
 			AllowedOrigins:     []string{"http://127.0.0.1:8080", "http://localhost:8080"},
 			ReferralExclusions: []string{"paypal.com", "checkout.stripe.com", "klarna.com"},
@@ -284,6 +285,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Storage.Dir) == "" {
 		bad("storage.dir", "must not be empty")
+	}
+	if c.Storage.MinFree < 0 {
+		bad("storage.min_free", "must be 0 (no check) or a number of bytes")
 	}
 	for _, o := range c.Sites.AllowedOrigins {
 		if err := CheckOrigin(o); err != nil {

@@ -61,7 +61,14 @@ func Logger(t testing.TB) *slog.Logger {
 // Start runs the app with cfg until the test ends.
 func Start(t testing.TB, cfg config.Config, opts ...app.Option) *App {
 	t.Helper()
-	a, err := app.New(cfg, Logger(t), append([]app.Option{app.WithPasswordCost(bcrypt.MinCost)}, opts...)...)
+	return StartWithLogger(t, cfg, Logger(t), opts...)
+}
+
+// StartWithLogger is Start with the app logging to log (tests that check
+// what is logged).
+func StartWithLogger(t testing.TB, cfg config.Config, log *slog.Logger, opts ...app.Option) *App {
+	t.Helper()
+	a, err := app.New(cfg, log, append([]app.Option{app.WithPasswordCost(bcrypt.MinCost)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

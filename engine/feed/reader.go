@@ -160,6 +160,10 @@ func Read(r io.Reader, columns map[string]string, rep *Report, fn func(model.Pro
 			rep.skip(line, FieldID, fmt.Sprintf("duplicate ID %q: the first, on line %d, is kept", p.ID, seen[p.ID]))
 			continue
 		}
+		if field, msg := checkURLs(p); msg != "" {
+			rep.skip(line, field, msg)
+			continue
+		}
 		if _, ok := cols[FieldPrice]; ok {
 			v := cell(FieldPrice)
 			if v == "" {
@@ -306,6 +310,49 @@ func list(s string) []string {
 		}
 	}
 	return out
+}
+
+// checkURLs returns the field and the problem of the first product or
+// photo URL that is not a web address; msg is "" when all are. A link with a script scheme
+// (javascript:, vbscript:) or data: runs or shows content of the feed's
+// choosing wherever the product is rendered; such a row is skipped, never
+// stored.
+func checkURLs(p model.Product) (field, msg string) {
+	if scheme, ok := webURL(p.URL); !ok {
+		return FieldURL, fmt.Sprintf("the product URL must be an http or https address, not %s:", scheme)
+	}
+	for i, ph := range p.Photos {
+		if scheme, ok := webURL(ph); !ok {
+			return FieldPhotos, fmt.Sprintf("photo %d must be an http or https address, not %s:", i+1, scheme)
+		}
+	}
+	return "", ""
+}
+
+// webURL reports whether u is http(s), or has no scheme at all (a path or
+// "//host/..."), reading it as a browser does: tabs and newlines anywhere
+// and leading control characters and spaces are ignored, the scheme's case
+// too ("  JaVa\tScRiPt:" is javascript:). It returns the scheme it found.
+func webURL(u string) (string, bool) {
+	u = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, u)
+	u = strings.TrimLeftFunc(u, func(r rune) bool { return r <= ' ' || r == '\u00a0' || r == '\ufeff' })
+	colon := strings.IndexByte(u, ':')
+	if colon <= 0 {
+		return "", true
+	}
+	scheme := strings.ToLower(u[:colon])
+	for i, r := range scheme {
+		letter := r >= 'a' && r <= 'z'
+		if !(letter || (i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'))) {
+			return "", true // the colon is not a scheme's: a path such as "/a:b" or "?x=1:2"
+		}
+	}
+	return scheme, scheme == "http" || scheme == "https"
 }
 
 // photos splits a list of image URLs on |, commas or spaces.

@@ -22,7 +22,13 @@ import (
 	"github.com/shoptrail/shoptrail/engine/track"
 )
 
-const sessionCookie = "shoptrail_admin"
+// sessionCookie is the admin session's cookie. The __Host- prefix makes
+// browsers refuse it unless it is Secure, has Path=/ and no Domain: no
+// other host or path (nor a plain-http page on another port of a shared
+// name) can set or shadow it. Browsers accept Secure cookies from
+// http://localhost and 127.0.0.1 (they are secure contexts); an admin host
+// that is not loopback needs HTTPS in front ([http] admin_hosts).
+const sessionCookie = "__Host-shoptrail_admin"
 
 // adminUser is the context key of the signed-in admin's username.
 type adminUser struct{}
@@ -209,7 +215,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// a new id at every sign-in: a session id planted before cannot be used
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: 24 * 3600})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
@@ -219,7 +225,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.ui.Guard.Logout(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }

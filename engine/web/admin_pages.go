@@ -3,7 +3,9 @@ package web
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/apikey"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -20,6 +23,7 @@ import (
 
 func (s *Server) page(r *http.Request, data map[string]any) map[string]any {
 	data["User"] = r.Context().Value(adminUser{})
+	data["DiskProblem"] = s.diskProblem()
 	return data
 }
 
@@ -75,9 +79,9 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 
 // products is GET /products: the feed's status, search, unknown IDs.
 func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
-	data := map[string]any{"Count": s.catalog.Count(), "Q": r.URL.Query().Get("q"), "Message": r.URL.Query().Get("message")}
+	data := map[string]any{"Count": s.catalog.Count(), "Q": r.URL.Query().Get("q"), "Message": r.URL.Query().Get("message"), "Jobs": s.catalog.Jobs()}
 	if f := s.cfg.Feed; f.URL != "" {
-		data["FeedURL"], data["Interval"] = catalog.RedactURL(f.URL), f.Interval.String()
+		data["FeedURL"], data["Interval"] = redact.URL(f.URL), f.Interval.String()
 	}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["Report"] = &rep
@@ -86,7 +90,10 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	}
 	if q := r.URL.Query().Get("q"); q != "" {
 		items, _, err := s.catalog.Search(search.Query{Text: q, Size: 20})
-		if err != nil && !errors.Is(err, search.ErrNoIndex) {
+		switch {
+		case errors.Is(err, search.ErrTextTooLong):
+			data["Message"] = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen)
+		case err != nil && !errors.Is(err, search.ErrNoIndex):
 			return err
 		}
 		data["Results"] = items
@@ -99,24 +106,67 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, http.StatusOK, "products", s.page(r, data))
 }
 
-// uploadFeed is POST /products/upload: a feed file from the browser.
+// uploadFeed is POST /products/upload: a feed file from the browser. The
+// file is spooled to the data directory as it arrives (never held in
+// memory) and imported as a job; the Products page shows its progress.
 func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFeedBody)
-	f, hdr, err := r.FormFile("feed")
+	if s.catalog.Busy() {
+		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	}
+	if err := s.diskErr(); err != nil {
+		return s.productsMessage(w, r, "The import was refused: "+s.diskProblem())
+	}
+	mr, err := r.MultipartReader()
 	if err != nil {
 		return s.productsMessage(w, r, "Choose a CSV file to import.")
 	}
-	defer f.Close()
-	rep, err := s.catalog.Import(f, hdr.Filename)
+	var file *os.File
+	var size int64
+	var name string
+	force := false
+	defer func() {
+		if file != nil {
+			file.Close()
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		switch part.FormName() {
+		case "force":
+			v, _ := io.ReadAll(io.LimitReader(part, 16))
+			force = string(v) == "on" || string(v) == "true"
+		case "feed":
+			if file != nil || part.FileName() == "" {
+				continue
+			}
+			name = part.FileName()
+			if file, size, err = s.spool(part); err != nil {
+				return err
+			}
+		}
+	}
+	if file == nil || size == 0 {
+		return s.productsMessage(w, r, "Choose a CSV file to import.")
+	}
+	f := file
+	job, err := s.catalog.StartImport(f, size, name, catalog.ImportOptions{Force: force}, func() { f.Close() })
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
-	case rep.Failure != "":
-		return s.productsMessage(w, r, "The import failed; the catalogue stayed as it was.")
+	case errors.Is(err, store.ErrDiskFull):
+		return s.productsMessage(w, r, "The import was refused: "+s.diskProblem())
 	case err != nil:
 		return err
 	}
-	return s.productsMessage(w, r, fmt.Sprintf("Imported %d products from %s (%d skipped, %d removed).", rep.Imported, hdr.Filename, rep.Skipped, rep.Removed))
+	file = nil // the job closes it
+	return s.productsMessage(w, r, fmt.Sprintf("Importing %s (job %s); the imports below show how far it is.", name, job.ID))
 }
 
 // syncFeed is POST /products/sync: fetch [feed] url now.
@@ -128,6 +178,8 @@ func (s *Server) syncFeed(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	case errors.Is(err, store.ErrDiskFull):
+		return s.productsMessage(w, r, "The sync was refused: "+s.diskProblem())
 	case err != nil:
 		return s.productsMessage(w, r, "The sync failed; see the report below.")
 	case !imported:

@@ -115,6 +115,7 @@ func TestAdminPages(t *testing.T) {
 	// a feed file upload
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
+	mw.WriteField("force", "on") // it replaces the demo catalogue
 	fw, _ := mw.CreateFormFile("feed", "mini.csv")
 	io.WriteString(fw, "ID;Product title;Price\n1;One;1,50\n;broken;2\n")
 	mw.Close()
@@ -127,11 +128,17 @@ func TestAdminPages(t *testing.T) {
 	}
 	resp.Body.Close()
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != 303 || !strings.Contains(loc, "Imported+1+products") {
+	if resp.StatusCode != 303 || !strings.Contains(loc, "Importing+mini.csv") {
 		t.Fatalf("upload: %d %s", resp.StatusCode, loc)
 	}
-	if _, page := c.do("GET", "/products", nil); !strings.Contains(page, "no ID") {
-		t.Error("the products page does not show the skipped row")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, page := c.do("GET", "/products", nil)
+		if strings.Contains(page, "1 imported, 1 skipped") && strings.Contains(page, "no ID") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the products page does not show the import's result: %s", page)
+		}
 	}
 }
 

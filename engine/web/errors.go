@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
 )
@@ -52,10 +53,13 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		case errors.Is(err, track.ErrOverloaded), errors.Is(err, track.ErrClosed):
 			w.Header().Set("Retry-After", "1")
 			e = errorf(http.StatusServiceUnavailable, "overloaded", "", err.Error()+"; retry after 1 second")
+		case errors.Is(err, store.ErrDiskFull):
+			w.Header().Set("Retry-After", diskRetryAfter)
+			e = errorf(http.StatusServiceUnavailable, "disk_full", "", publicDiskMessage)
 		case errors.Is(err, store.ErrNotFound):
 			e = errorf(http.StatusNotFound, "not_found", "", "not found")
 		default:
-			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", redact.Error(err))
 			e = errorf(http.StatusInternalServerError, "internal", "", "internal error; the server log has details")
 		}
 		writeJSON(w, e.Status, errorBody{Error: e})

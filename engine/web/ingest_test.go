@@ -263,7 +263,7 @@ func TestAPIKeys(t *testing.T) {
 	if err := a.Store.PutAPIKey(k); err != nil {
 		t.Fatal(err)
 	}
-	revokedSecret, rk, _ := apikey.New("revoked", nil, time.Now())
+	revokedSecret, rk, _ := apikey.New("revoked", model.AllScopes(), time.Now())
 	rk.Revoked = true
 	a.Store.PutAPIKey(rk)
 

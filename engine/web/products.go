@@ -2,9 +2,14 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -13,24 +18,88 @@ import (
 
 const maxFeedBody = 1 << 30
 
-// importFeed is POST /api/v1/feed/import: a full CSV feed in the body.
+// maxFilterLen bounds the category, brand and color filters of a search:
+// longer values cannot match anything the feed stores.
+const maxFilterLen = 1000
+
+// importFeed is POST /api/v1/feed/import: a full CSV feed in the body. The
+// body is spooled to a file in the data directory, and the import runs as a
+// job: the answer is 202 with the job's URL as soon as the body is in.
+// ?force=true imports a feed that would otherwise be refused (no rows, or
+// more than half of the catalogue removed).
 func (s *Server) importFeed(w http.ResponseWriter, r *http.Request) error {
-	rep, err := s.catalog.Import(http.MaxBytesReader(w, r.Body, maxFeedBody), "api")
-	switch {
-	case errors.Is(err, catalog.ErrBusy):
-		w.Header().Set("Retry-After", "10")
-		return errorf(http.StatusConflict, "busy", "", err.Error())
-	case rep.Failure != "":
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": &Error{Code: "invalid_feed", Field: "body", Message: rep.Failure}, "report": rep})
-		return nil
-	case err != nil:
+	force, err := parseForce(r.URL.Query().Get("force"))
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	if s.catalog.Busy() {
+		return busyImport(w)
+	}
+	if err := s.diskErr(); err != nil {
+		return err
+	}
+	f, size, err := s.spool(http.MaxBytesReader(w, r.Body, maxFeedBody))
+	if err != nil {
+		return err
+	}
+	job, err := s.catalog.StartImport(f, size, "api", catalog.ImportOptions{Force: force}, func() { f.Close() })
+	if err != nil {
+		f.Close()
+		if errors.Is(err, catalog.ErrBusy) {
+			return busyImport(w)
+		}
+		return err
+	}
+	url := "/api/v1/feed/jobs/" + job.ID
+	w.Header().Set("Location", url)
+	writeJSON(w, http.StatusAccepted, map[string]any{"job": job, "url": url})
+	return nil
+}
+
+func busyImport(w http.ResponseWriter) error {
+	w.Header().Set("Retry-After", "10")
+	return errorf(http.StatusConflict, "busy", "", catalog.ErrBusy.Error())
+}
+
+func parseForce(raw string) (bool, error) {
+	if raw == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, invalid("force", "force must be true or false")
+	}
+	return b, nil
+}
+
+// spool copies a feed into an unnamed file in the data directory (removed
+// from the directory at once: nothing is left behind by a crash) and
+// returns it at its start, with its size.
+func (s *Server) spool(body io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp(s.cfg.Storage.Dir, "feed-import-*.tmp")
+	if err != nil {
+		return nil, 0, err
+	}
+	os.Remove(f.Name())
+	n, err := io.Copy(f, body)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, n, nil
+}
+
+// feedJob is GET /api/v1/feed/jobs/{id}: an import's progress, and its
+// result and report once it has ended.
+func (s *Server) feedJob(w http.ResponseWriter, r *http.Request) error {
+	job, ok := s.catalog.Job(r.PathValue("id"))
+	if !ok {
+		return errorf(http.StatusNotFound, "not_found", "id", "no import job "+r.PathValue("id")+" (jobs are kept in memory: the last 20, until a restart; GET /api/v1/feed/report has the last import's report)")
+	}
+	writeJSON(w, http.StatusOK, job)
 	return nil
 }
 
@@ -64,13 +133,21 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) searchProducts(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	q := search.Query{Text: v.Get("q"), Category: v.Get("category"), Brand: v.Get("brand"), Color: v.Get("color"), Sort: v.Get("sort")}
+	if utf8.RuneCountInString(strings.TrimSpace(q.Text)) > search.MaxTextLen {
+		return invalid("q", fmt.Sprintf("q may have at most %d characters", search.MaxTextLen))
+	}
+	for _, p := range []struct{ name, value string }{{"category", q.Category}, {"brand", q.Brand}, {"color", q.Color}} {
+		if len(p.value) > maxFilterLen {
+			return invalid(p.name, fmt.Sprintf("%s may have at most %d bytes", p.name, maxFilterLen))
+		}
+	}
 	for _, p := range []struct {
 		name string
 		into **float64
 	}{{"min_price", &q.MinPrice}, {"max_price", &q.MaxPrice}} {
 		if raw := v.Get(p.name); raw != "" {
 			f, err := strconv.ParseFloat(strings.Replace(raw, ",", ".", 1), 64)
-			if err != nil || f < 0 {
+			if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 				return invalid(p.name, p.name+" must be an amount such as 49.90")
 			}
 			*p.into = &f

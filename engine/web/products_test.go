@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
@@ -36,13 +37,46 @@ func ids(items []catalog.Item) string {
 	return strings.Join(out, ",")
 }
 
+// importJob posts a feed to /api/v1/feed/import (query: "" or "?force=true")
+// and, when it is accepted (202), waits for the job to end and returns it.
+func importJob(t *testing.T, a *enginetest.App, body, query string) (int, catalog.Job) {
+	t.Helper()
+	var started struct {
+		Job catalog.Job
+		URL string
+	}
+	st := a.Do(t, "POST", "/api/v1/feed/import"+query, body, &started, a.Auth()...)
+	if st != 202 {
+		return st, catalog.Job{}
+	}
+	if started.URL != "/api/v1/feed/jobs/"+started.Job.ID || started.Job.State != "running" {
+		t.Fatalf("202: %+v", started)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var job catalog.Job
+		if st := a.Do(t, "GET", started.URL, nil, &job, a.Auth()...); st != 200 {
+			t.Fatalf("GET %s: %d", started.URL, st)
+		}
+		if job.State != "running" {
+			if job.Report == nil || job.Finished == nil || job.Progress.Phase != "done" {
+				t.Fatalf("ended job: %+v", job)
+			}
+			return st, job
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job did not end: %+v", job)
+		}
+	}
+}
+
 func TestProductFeedAndSearch(t *testing.T) {
 	cfg := enginetest.Config(t)
 	t.Run("first run", func(t *testing.T) {
 		a := enginetest.Start(t, cfg)
-		var rep feed.Report
-		if st := a.Do(t, "POST", "/api/v1/feed/import", sampleFeed(t), &rep, a.Auth()...); st != 200 || rep.Imported != 24 || rep.Variations != 12 {
-			t.Fatalf("import: %d %+v", st, rep)
+		st, job := importJob(t, a, sampleFeed(t), "")
+		rep := *job.Report
+		if st != 202 || job.State != "done" || rep.Imported != 24 || rep.Variations != 12 || job.Progress.Rows != 24 || job.Progress.Indexed != 12 {
+			t.Fatalf("import: %d %+v", st, job)
 		}
 		var it catalog.Item
 		if st := a.Do(t, "GET", "/api/v1/products/1005", nil, &it, a.Auth()...); st != 200 || len(it.Variations) != 3 || it.Title != "Merino Beanie" {
@@ -109,11 +143,7 @@ func TestProductFeedAndSearch(t *testing.T) {
 		}
 
 		// a feed that cannot be read changes nothing
-		var bad struct {
-			Error  apiError `json:"-"`
-			Report feed.Report
-		}
-		if st := a.Do(t, "POST", "/api/v1/feed/import", "name;price\nx;1\n", &bad, a.Auth()...); st != 400 || bad.Report.Failure == "" {
+		if st, bad := importJob(t, a, "name;price\nx;1\n", ""); st != 202 || bad.State != "failed" || bad.Report.Failure == "" || bad.Error == "" || bad.Refused {
 			t.Fatalf("unreadable feed: %d %+v", st, bad)
 		}
 		if st := a.Do(t, "GET", "/api/v1/products/1001", nil, &it, a.Auth()...); st != 200 {
@@ -122,8 +152,16 @@ func TestProductFeedAndSearch(t *testing.T) {
 		// a new full feed: what is missing is marked removed; bad rows are reported
 		lines := strings.Split(sampleFeed(t), "\n")
 		smaller := strings.Join(append(lines[:3], `"";"No ID";"";"";"";"";"1";"";"";"";"";"";""`, `"2001";"Bad";"";"";"";"";"12,5,0";"";"";"";"";"";""`), "\n") + "\n"
-		a.Do(t, "POST", "/api/v1/feed/import", smaller, &rep, a.Auth()...)
-		if rep.Imported != 2 || rep.Removed != 22 || rep.Skipped != 2 || rep.Errors[0].Line != 4 || rep.Errors[1].Line != 5 || rep.Errors[1].Field != "price" {
+		// it removes more than half of the catalogue: refused without force
+		if _, job := importJob(t, a, smaller, ""); job.State != "failed" || !job.Refused || !strings.Contains(job.Error, "more than half") {
+			t.Fatalf("a feed removing 22 of 24 products: %+v", job)
+		}
+		if st := a.Do(t, "GET", "/api/v1/products/1003", nil, &it, a.Auth()...); st != 200 || it.Removed {
+			t.Fatalf("the refused import changed the catalogue: %d %+v", st, it)
+		}
+		_, job = importJob(t, a, smaller, "?force=true")
+		rep = *job.Report
+		if job.State != "done" || rep.Imported != 2 || rep.Removed != 22 || rep.Skipped != 2 || rep.Errors[0].Line != 4 || rep.Errors[1].Line != 5 || rep.Errors[1].Field != "price" {
 			t.Fatalf("second import: %+v", rep)
 		}
 		a.Do(t, "GET", "/api/v1/products/1003", nil, &it, a.Auth()...)

@@ -36,6 +36,7 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/user/{email}/events", model.ScopeUsersRead, s.userEvents},
 		{"POST", "/api/v1/users/import", model.ScopeUsersWrite, s.importUsers},
 		{"POST", "/api/v1/feed/import", model.ScopeFeedWrite, s.importFeed},
+		{"GET", "/api/v1/feed/jobs/{id}", model.ScopeFeedWrite, s.feedJob},
 		{"GET", "/api/v1/feed/report", model.ScopeProducts, s.feedReport},
 		{"GET", "/api/v1/feed/unknown-products", model.ScopeProducts, s.unknownProducts},
 		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},

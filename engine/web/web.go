@@ -31,6 +31,7 @@ type Server struct {
 	demo     http.Handler // the demo shop; nil when turned off
 	ui       *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live     *settings.Live
+	disk     *store.DiskGuard // nil: no free-space check (see disk.go)
 
 	inflight *inflight    // ingestion admission; nil: no limit
 	limiter  *limiter     // per-client rate limit of the public listener; nil: none
