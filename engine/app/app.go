@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/admin"
+	"github.com/shoptrail/shoptrail/engine/attribution"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
@@ -76,6 +77,7 @@ func projections(id *identity.Identity, knownProduct func(string) bool, extra []
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
+		attribution.Projection(),
 	}, extra...)
 }
 

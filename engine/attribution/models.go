@@ -101,53 +101,72 @@ type Journey struct {
 	Converted bool
 }
 
+// States of the data-driven model's Markov chain besides the channels.
+const (
+	StartState      = "(start)"
+	ConversionState = "(conversion)"
+	NullState       = "(null)" // the journey ended without an order
+)
+
+// Chain counts the transitions between the states of journeys: the
+// data-driven model's first-order Markov chain.
+type Chain map[string]map[string]float64
+
+// Add counts n transitions from one state to another.
+func (c Chain) Add(from, to string, n float64) {
+	if c[from] == nil {
+		c[from] = map[string]float64{}
+	}
+	c[from][to] += n
+}
+
+// AddJourney counts a journey's transitions.
+func (c Chain) AddJourney(j Journey) {
+	if len(j.Channels) == 0 {
+		return
+	}
+	prev := StartState
+	for _, ch := range j.Channels {
+		c.Add(prev, ch, 1)
+		prev = ch
+	}
+	end := NullState
+	if j.Converted {
+		end = ConversionState
+	}
+	c.Add(prev, end, 1)
+}
+
 // RemovalEffects returns, for each channel, how much the probability of
-// converting falls when the channel is removed from a first-order Markov
-// chain fitted to the journeys (converting and not): 1 means no journey
-// converts without it. The data-driven model credits the channels of an
-// order in proportion to their removal effects.
-func RemovalEffects(journeys []Journey) map[string]float64 {
-	const start, conv, null = "\x00start", "\x00conv", "\x00null"
-	counts := map[string]map[string]float64{}
-	add := func(from, to string) {
-		if counts[from] == nil {
-			counts[from] = map[string]float64{}
-		}
-		counts[from][to]++
-	}
-	channels := map[string]bool{}
-	for _, j := range journeys {
-		prev := start
-		for _, c := range j.Channels {
-			channels[c] = true
-			add(prev, c)
-			prev = c
-		}
-		end := null
-		if j.Converted {
-			end = conv
-		}
-		if prev != start {
-			add(prev, end)
-		}
-	}
-	// probabilities
+// converting falls when the channel is removed from the chain: 1 means no
+// journey converts without it. The data-driven model credits the channels
+// of an order in proportion to their removal effects.
+func (c Chain) RemovalEffects() map[string]float64 {
 	trans := map[string]map[string]float64{}
-	for from, tos := range counts {
+	channels := map[string]bool{}
+	for from, tos := range c {
 		var sum float64
 		for _, n := range tos {
 			sum += n
 		}
+		if sum <= 0 {
+			continue
+		}
 		trans[from] = map[string]float64{}
 		for to, n := range tos {
-			trans[from][to] = n / sum
+			if n > 0 {
+				trans[from][to] = n / sum
+			}
+			if to != ConversionState && to != NullState {
+				channels[to] = true
+			}
 		}
 	}
-	// P(conversion) from start, with the channel removed ("" removes none):
+	// P(conversion) from start, with a channel removed ("" removes none):
 	// a removed channel absorbs like null. Gauss-Seidel sweeps converge
 	// fast on chains this small (one state per channel).
 	pconv := func(removed string) float64 {
-		p := map[string]float64{conv: 1}
+		p := map[string]float64{ConversionState: 1}
 		for range 10_000 {
 			delta := 0.0
 			for from, tos := range trans {
@@ -167,16 +186,25 @@ func RemovalEffects(journeys []Journey) map[string]float64 {
 				break
 			}
 		}
-		return p[start]
+		return p[StartState]
 	}
 	base := pconv("")
 	out := make(map[string]float64, len(channels))
-	for c := range channels {
+	for ch := range channels {
 		if base > 0 {
-			out[c] = max(0, 1-pconv(c)/base)
+			out[ch] = max(0, 1-pconv(ch)/base)
 		}
 	}
 	return out
+}
+
+// RemovalEffects fits a chain to journeys and returns its removal effects.
+func RemovalEffects(journeys []Journey) map[string]float64 {
+	c := Chain{}
+	for _, j := range journeys {
+		c.AddJourney(j)
+	}
+	return c.RemovalEffects()
 }
 
 // DataDrivenShares returns the shares of a path's touches under the

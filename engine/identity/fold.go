@@ -231,6 +231,7 @@ func (f *fold) fold(pe *project.Event) error {
 			if err := f.tx.PutTouchpoint(profileID, ev.Seq, tp); err != nil {
 				return err
 			}
+			pe.Touch = &tp
 		}
 	}
 	pe.ProfileID, pe.SessionID, pe.NewSession = profileID, sess.ID, isNew

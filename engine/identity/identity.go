@@ -109,6 +109,11 @@ func resolve(tx *store.Tx, evs []project.Event) error {
 			sessions[sid] = s
 		}
 		ev.ProfileID, ev.SessionID, ev.NewSession = s.profile, sid, s.firstSeq == ev.Seq
+		if ev.Type == model.PageView {
+			if ev.Touch, err = tx.Touchpoint(s.profile, ev.Time, ev.Seq); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

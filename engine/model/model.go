@@ -140,11 +140,12 @@ const (
 	ScopeUsersWrite  = "users:write"
 	ScopeProducts    = "products:read"
 	ScopeFeedWrite   = "feed:write"
+	ScopeReports     = "reports:read"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports}
 }
 
 // HasScope reports whether the key grants scope.

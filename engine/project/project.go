@@ -31,6 +31,9 @@ type Event struct {
 	ProfileID  string // the profile the event belongs to (after merges)
 	SessionID  string // the session it belongs to
 	NewSession bool   // whether it opened that session
+	// Touch is the touchpoint the event made (a visit from outside), nil
+	// if none.
+	Touch *model.Touchpoint
 }
 
 // Projection is one read model folded from the log.
@@ -60,8 +63,8 @@ type Projection struct {
 // and session of the events it folded, for projections that fold them later.
 type Identity struct {
 	Projection
-	// Resolve fills ProfileID, SessionID and NewSession of events the
-	// identity projection has folded. An event it does not know (erased
+	// Resolve fills ProfileID, SessionID, NewSession and Touch of events
+	// the identity projection has folded. An event it does not know (erased
 	// meanwhile) keeps an empty ProfileID.
 	Resolve func(tx *store.Tx, evs []Event) error
 }

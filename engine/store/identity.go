@@ -1,10 +1,12 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -86,6 +88,41 @@ func (tx *Tx) EventSession(typ string, seq uint64) (string, error) {
 // PutTouchpoint stores a touchpoint of a profile.
 func (tx *Tx) PutTouchpoint(profileID string, seq uint64, tp model.Touchpoint) error {
 	return tx.setJSON(touchpointKey(profileID, tp.Time, seq), tp)
+}
+
+// Touchpoint returns the touchpoint an event made, nil if it made none.
+func (tx *Tx) Touchpoint(profileID string, t time.Time, seq uint64) (*model.Touchpoint, error) {
+	var tp model.Touchpoint
+	err := tx.getJSON(touchpointKey(profileID, t, seq), &tp)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &tp, nil
+}
+
+// TouchpointsBetween returns the touchpoints of a profile from from to to
+// (inclusive), oldest first.
+func (tx *Tx) TouchpointsBetween(profileID string, from, to time.Time) ([]model.Touchpoint, error) {
+	pfx := nsTouch.sub(profileID)
+	end := binary.BigEndian.AppendUint64(append([]byte{}, pfx...), uint64(to.UnixNano()))
+	var out []model.Touchpoint
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true})
+	defer it.Close()
+	for it.Seek(binary.BigEndian.AppendUint64(append([]byte{}, pfx...), uint64(max(from.UnixNano(), 0)))); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if string(k[:len(end)]) > string(end) {
+			break
+		}
+		var tp model.Touchpoint
+		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &tp) }); err != nil {
+			return nil, err
+		}
+		out = append(out, tp)
+	}
+	return out, nil
 }
 
 // MoveProfile moves everything of profile from to profile to: its events,
