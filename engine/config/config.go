@@ -28,6 +28,24 @@ type Config struct {
 	Ingest   Ingest   `toml:"ingest"`
 	Demo     Demo     `toml:"demo"`
 	Feed     Feed     `toml:"feed"`
+	Reports  Reports  `toml:"reports"`
+}
+
+// Reports configures the reports.
+type Reports struct {
+	// Timezone is the IANA name of the zone whose days reports count in
+	// (a period's from and to, the days of charts).
+	Timezone string `toml:"timezone"`
+}
+
+// Location is the reports' time zone (UTC when Timezone is invalid, which
+// Validate refuses).
+func (r Reports) Location() *time.Location {
+	loc, err := time.LoadLocation(r.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // Feed configures the product feed import.
@@ -132,7 +150,8 @@ func Default() Config {
 			MaxBatchEvents:   2000,
 			MaxInflightBytes: 2 << 20,
 		},
-		Demo: Demo{Enabled: true},
+		Demo:    Demo{Enabled: true},
+		Reports: Reports{Timezone: "UTC"},
 		Feed: Feed{
 			Columns:  map[string]string{},
 			Interval: Duration{time.Hour},
@@ -302,8 +321,11 @@ func (c Config) Validate() error {
 	if d := c.Tracking.SessionTimeout.Duration; d < time.Minute || d > 30*24*time.Hour {
 		bad("tracking.session_timeout", "%s is outside 1m..720h", d)
 	}
-	if d := c.Tracking.Lookback.Duration; d < time.Hour || d > 365*24*time.Hour {
-		bad("tracking.lookback", "%s is outside 1h..8760h", d)
+	if d := c.Tracking.Lookback.Duration; d < time.Hour || d > 90*24*time.Hour {
+		bad("tracking.lookback", "%s is outside 1h..2160h (90 days)", d)
+	}
+	if _, err := time.LoadLocation(c.Reports.Timezone); err != nil || c.Reports.Timezone == "" || c.Reports.Timezone == "Local" {
+		bad("reports.timezone", "%q is not a time zone name such as UTC or Europe/Paris", c.Reports.Timezone)
 	}
 	if v := c.Tracking.MaxOrderValue; v < 0 || v > 1e12 {
 		bad("tracking.max_order_value", "%d is outside 0..1000000000000", v)

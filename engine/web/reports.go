@@ -22,7 +22,7 @@ import (
 // orders=all|confirmed.
 func (s *Server) attributionQuery(r *http.Request) (attribution.Query, error) {
 	v := r.URL.Query()
-	q := attribution.Query{Location: time.UTC, Lookback: s.cfg.Tracking.Lookback.Duration, Currency: strings.ToUpper(v.Get("currency"))}
+	q := attribution.Query{Location: s.cfg.Reports.Location(), Lookback: s.cfg.Tracking.Lookback.Duration, Currency: strings.ToUpper(v.Get("currency"))}
 	today := s.now().In(q.Location)
 	q.To, q.From = today, today.AddDate(0, 0, -29)
 	for _, p := range []struct {
