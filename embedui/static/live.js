@@ -9,6 +9,11 @@
   var es = new EventSource('/live');
   // give the connection back when leaving: browsers allow few per host
   addEventListener('pagehide', function () { es.close(); });
+  // the stream is open: events stored from now on arrive
+  es.addEventListener('open', function () {
+    var live = document.getElementById('live');
+    if (live) live.dataset.connected = 'true';
+  });
   es.addEventListener('ev', function (m) {
     var e = JSON.parse(m.data);
     var body = document.querySelector('#events tbody');

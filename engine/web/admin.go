@@ -314,10 +314,12 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc.Flush()
+	// subscribe first: once the browser sees the stream open, no event
+	// stored afterwards is missed
 	evs, cancel := s.tracker.Live()
 	defer cancel()
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
 	heartbeat := time.NewTicker(25 * time.Second)
 	defer heartbeat.Stop()
 	// end each stream after a while; EventSource reconnects, and a

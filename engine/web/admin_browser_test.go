@@ -59,6 +59,7 @@ func TestAdminInChromium(t *testing.T) {
 		chromedp.SendKeys(`#password`, "correct horse battery"),
 		chromedp.Click(`#sign-in`),
 		chromedp.WaitVisible(`#events`),
+		chromedp.WaitVisible(`#live[data-connected]`, chromedp.ByQuery),
 	)
 	if err != nil {
 		t.Fatal(err)

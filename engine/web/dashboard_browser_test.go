@@ -62,7 +62,12 @@ func TestDashboardKeepsItsSizeWithLongURLs(t *testing.T) {
 	if w > vw || h > 3000 {
 		t.Errorf("dashboard with 3 long URLs: %d×%d px in a %d px wide window", w, h, vw)
 	}
-	// a live row is cut the same way
+	// a live row is cut the same way, once the stream is open
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := chromedp.Run(wait, chromedp.WaitVisible(`#live[data-connected]`, chromedp.ByQuery)); err != nil {
+		t.Fatalf("the live stream did not open: %v", err)
+	}
 	send("e4")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
