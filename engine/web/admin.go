@@ -80,6 +80,9 @@ func (s *Server) adminRoutes() []route {
 		route{"POST", "/settings/keys", "", s.requireAdmin(s.createKey)},
 		route{"POST", "/settings/keys/{id}/revoke", "", s.requireAdmin(s.revokeKey)},
 		route{"GET", "/install", "", s.requireAdmin(s.install)},
+		route{"GET", "/reports/attribution", "", s.requireAdmin(s.attributionPage)},
+		route{"GET", "/reports/attribution/orders", "", s.requireAdmin(s.attributionOrdersPage)},
+		route{"GET", "/reports/attribution/export", "", s.requireAdmin(s.attributionReport)},
 		route{"GET", "/live", "", s.requireAdmin(s.liveEvents)},
 	)
 }

@@ -152,16 +152,9 @@ func (s *Server) attributionOrders(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	v := r.URL.Query()
-	channel := v.Get("channel")
-	if channel == "" {
-		return invalid("channel", "channel is required, such as Email")
-	}
-	m := attribution.Model(v.Get("model"))
-	if m == "" {
-		m = attribution.Linear
-	}
-	if !slices.Contains(attribution.Models, m) {
-		return invalid("model", "model must be one of "+modelNames())
+	channel, m, err := drillDown(r)
+	if err != nil {
+		return err
 	}
 	limit, err := parseLimit(v.Get("limit"), 100, 1000)
 	if err != nil {
@@ -181,19 +174,68 @@ func (s *Server) attributionOrders(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	effects := rep.Effects()
-	type credited struct {
-		o      attribution.Stored
-		path   []attribution.Touch
-		share  float64
-		assist bool
+	found := creditedOrders(rep, channel, m)
+	total := len(found)
+	found = found[min(offset, total):min(offset+limit, total)]
+	if asCSV {
+		rows := [][]string{{"order_id", "time", "value", "currency", "credit_share", "credit_value", "assisted", "path"}}
+		for _, f := range found {
+			rows = append(rows, []string{f.o.ID, f.o.Time.Format(time.RFC3339), num(major(f.o.Minor, f.o.Currency)), f.o.Currency,
+				num(math.Round(f.share*1e4) / 1e4), num(major(f.creditMinor(), f.o.Currency)),
+				strconv.FormatBool(f.assist), pathString(f.path)})
+		}
+		return writeCSV(w, "attribution-orders.csv", rows)
 	}
+	out := make([]map[string]any, 0, len(found))
+	for _, f := range found {
+		out = append(out, map[string]any{"order_id": f.o.ID, "time": f.o.Time, "value": major(f.o.Minor, f.o.Currency), "currency": f.o.Currency,
+			"verified": f.o.Verified, "path": f.path, "credit": map[string]any{"share": math.Round(f.share*1e4) / 1e4,
+				"value": major(f.creditMinor(), f.o.Currency)}, "assisted": f.assist})
+	}
+	ans := map[string]any{"channel": channel, "model": m, "currency": rep.Currency, "total": total, "orders": out}
+	if offset+limit < total {
+		ans["next_offset"] = offset + limit
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+// drillDown reads the channel and the model (default linear) of a
+// drill-down.
+func drillDown(r *http.Request) (string, attribution.Model, error) {
+	v := r.URL.Query()
+	channel := v.Get("channel")
+	if channel == "" {
+		return "", "", invalid("channel", "channel is required, such as Email")
+	}
+	m := attribution.Model(v.Get("model"))
+	if m == "" {
+		m = attribution.Linear
+	}
+	if !slices.Contains(attribution.Models, m) {
+		return "", "", invalid("model", "model must be one of "+modelNames())
+	}
+	return channel, m, nil
+}
+
+// credited is an order with channel on its path, and the credit it gave
+// the channel under a model.
+type credited struct {
+	o      attribution.Stored
+	path   []attribution.Touch
+	share  float64
+	assist bool
+}
+
+// creditedOrders returns the report's orders that have channel on their
+// path, newest first, with the share they gave it under model m.
+func creditedOrders(rep *attribution.Report, channel string, m attribution.Model) []credited {
 	var found []credited
 	for _, o := range rep.List {
-		path := o.PathWithin(q.Lookback)
+		path := o.PathWithin(rep.Query.Lookback)
 		var shares []float64
 		if m == attribution.DataDriven {
-			shares = attribution.DataDrivenShares(path, effects)
+			shares = attribution.DataDrivenShares(path, rep.Effects())
 		} else {
 			shares = attribution.Shares(m, path, o.Time)
 		}
@@ -209,30 +251,10 @@ func (s *Server) attributionOrders(w http.ResponseWriter, r *http.Request) error
 			found = append(found, credited{o, path, share, assist})
 		}
 	}
-	total := len(found)
-	found = found[min(offset, total):min(offset+limit, total)]
-	if asCSV {
-		rows := [][]string{{"order_id", "time", "value", "currency", "credit_share", "credit_value", "assisted", "path"}}
-		for _, f := range found {
-			rows = append(rows, []string{f.o.ID, f.o.Time.Format(time.RFC3339), num(major(f.o.Minor, f.o.Currency)), f.o.Currency,
-				num(math.Round(f.share*1e4) / 1e4), num(major(int64(math.Round(f.share*float64(f.o.Minor))), f.o.Currency)),
-				strconv.FormatBool(f.assist), pathString(f.path)})
-		}
-		return writeCSV(w, "attribution-orders.csv", rows)
-	}
-	out := make([]map[string]any, 0, len(found))
-	for _, f := range found {
-		out = append(out, map[string]any{"order_id": f.o.ID, "time": f.o.Time, "value": major(f.o.Minor, f.o.Currency), "currency": f.o.Currency,
-			"verified": f.o.Verified, "path": f.path, "credit": map[string]any{"share": math.Round(f.share*1e4) / 1e4,
-				"value": major(int64(math.Round(f.share*float64(f.o.Minor))), f.o.Currency)}, "assisted": f.assist})
-	}
-	ans := map[string]any{"channel": channel, "model": m, "currency": rep.Currency, "total": total, "orders": out}
-	if offset+limit < total {
-		ans["next_offset"] = offset + limit
-	}
-	writeJSON(w, http.StatusOK, ans)
-	return nil
+	return found
 }
+
+func (c credited) creditMinor() int64 { return int64(math.Round(c.share * float64(c.o.Minor))) }
 
 func modelNames() string {
 	var names []string
@@ -270,21 +292,56 @@ func (s *Server) attributionPaths(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	type pathRow struct {
-		Path   string  `json:"path"`
-		Orders int64   `json:"orders"`
-		minor  int64   `json:"-"`
-		Value  float64 `json:"value"`
+	rows, lengths, lags := topPaths(rep, limit)
+	if asCSV {
+		out := [][]string{{"path", "orders", "value"}}
+		for _, row := range rows {
+			out = append(out, []string{row.Path, strconv.FormatInt(row.Orders, 10), num(row.Value)})
+		}
+		return writeCSV(w, "attribution-paths.csv", out)
 	}
+	lengthList := []map[string]any{}
+	for n := 1; n <= 10; n++ {
+		if lengths[n] > 0 {
+			label := strconv.Itoa(n)
+			if n == 10 {
+				label = "10+"
+			}
+			lengthList = append(lengthList, map[string]any{"touchpoints": label, "orders": lengths[n]})
+		}
+	}
+	lagList := []map[string]any{}
+	for _, b := range lagBuckets {
+		lagList = append(lagList, map[string]any{"days": b.name, "orders": lags[b.name]})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"currency": rep.Currency, "orders": rep.Orders, "paths": rows,
+		"path_lengths": lengthList, "time_lags": lagList})
+	return nil
+}
+
+// pathRow is a conversion path and its orders.
+type pathRow struct {
+	Path   string  `json:"path"`
+	Orders int64   `json:"orders"`
+	minor  int64   `json:"-"`
+	Value  float64 `json:"value"`
+}
+
+// lagBuckets group orders by the time from the first touch to the order.
+var lagBuckets = []struct {
+	name string
+	max  time.Duration
+}{{"0 days", 24 * time.Hour}, {"1-3 days", 4 * 24 * time.Hour}, {"4-7 days", 8 * 24 * time.Hour}, {"8-14 days", 15 * 24 * time.Hour}, {"15-30 days", 31 * 24 * time.Hour}, {"31-90 days", 1 << 62}}
+
+// topPaths returns the report's most frequent paths (most orders first, at
+// most limit), how many orders had paths of 1 to 10+ touchpoints, and how
+// many took how long (lagBuckets).
+func topPaths(rep *attribution.Report, limit int) ([]*pathRow, map[int]int64, map[string]int64) {
 	byPath := map[string]*pathRow{}
 	lengths := map[int]int64{}
 	lags := map[string]int64{}
-	lagBuckets := []struct {
-		name string
-		max  time.Duration
-	}{{"0 days", 24 * time.Hour}, {"1-3 days", 4 * 24 * time.Hour}, {"4-7 days", 8 * 24 * time.Hour}, {"8-14 days", 15 * 24 * time.Hour}, {"15-30 days", 31 * 24 * time.Hour}, {"31-90 days", 1 << 62}}
 	for _, o := range rep.List {
-		path := o.PathWithin(q.Lookback)
+		path := o.PathWithin(rep.Query.Lookback)
 		p := pathString(path)
 		row := byPath[p]
 		if row == nil {
@@ -313,31 +370,7 @@ func (s *Server) attributionPaths(w http.ResponseWriter, r *http.Request) error 
 		}
 		return strings.Compare(a.Path, b.Path)
 	})
-	rows = rows[:min(limit, len(rows))]
-	if asCSV {
-		out := [][]string{{"path", "orders", "value"}}
-		for _, row := range rows {
-			out = append(out, []string{row.Path, strconv.FormatInt(row.Orders, 10), num(row.Value)})
-		}
-		return writeCSV(w, "attribution-paths.csv", out)
-	}
-	lengthList := []map[string]any{}
-	for n := 1; n <= 10; n++ {
-		if lengths[n] > 0 {
-			label := strconv.Itoa(n)
-			if n == 10 {
-				label = "10+"
-			}
-			lengthList = append(lengthList, map[string]any{"touchpoints": label, "orders": lengths[n]})
-		}
-	}
-	lagList := []map[string]any{}
-	for _, b := range lagBuckets {
-		lagList = append(lagList, map[string]any{"days": b.name, "orders": lags[b.name]})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"currency": rep.Currency, "orders": rep.Orders, "paths": rows,
-		"path_lengths": lengthList, "time_lags": lagList})
-	return nil
+	return rows[:min(limit, len(rows))], lengths, lags
 }
 
 // writeCSV writes rows as a CSV download. Cells that a spreadsheet would
