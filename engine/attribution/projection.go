@@ -1,11 +1,8 @@
 package attribution
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -27,14 +24,15 @@ var space = store.ProjectionSpace(Name)
 
 // What the projection keeps, in its space:
 //
-//	day/<YYYY-MM-DD>/<order key>   the order with its path (Stored), by the day of the order (UTC)
-//	order/<order key>              the day the order is kept under
-//	profile/<profile id>\0<order key>  the day, for the orders of a profile
-//	journey/<profile id>           the profile's touches since its last order (journey)
-//	nc/<YYYY-MM-DD>                transitions of journeys that have not converted, by the day of their last touch (tally)
+//	day/<YYYY-MM-DD>/<order key>  the order with its path (Stored), by the day of the order (UTC)
+//	order/<order key>             the day the order is kept under
+//	profile/<profile id>          the profile's touches of the last 90 days, its orders and its open journey (shopper)
+//	nc/<YYYY-MM-DD>               transitions of journeys that have not converted, by the day of their last touch (tally)
 //
 // An order's key is its order_id, or "event:" and the event's id when it
-// has none.
+// has none. The fold reads and writes single keys only: an iterator in a
+// Badger transaction sorts all its pending writes, which made folding
+// runs of thousands of events crawl.
 
 // Stored is an order as the projection keeps it.
 type Stored struct {
@@ -44,10 +42,23 @@ type Stored struct {
 	Verified bool   `json:"verified,omitempty"` // confirmed by the shop through the API
 }
 
+// shopper is what the projection keeps about a profile.
+type shopper struct {
+	Touches []Touch    `json:"touches,omitempty"` // oldest first, the last MaxLookback
+	Orders  []orderRef `json:"orders,omitempty"`
+	Journey journey    `json:"journey,omitzero"`
+}
+
+type orderRef struct {
+	Key  string    `json:"k"`
+	Time time.Time `json:"t"`
+}
+
+// journey is a profile's touches since its last order: a path that has not
+// converted (yet).
 type journey struct {
 	Channels []string  `json:"c,omitempty"`
 	Last     time.Time `json:"t,omitzero"`
-	Ordered  time.Time `json:"o,omitzero"` // the time of the profile's latest order
 }
 
 // tally counts the transitions of non-converting journeys: "from\x1fto".
@@ -86,12 +97,17 @@ func Projection() *project.Projection {
 // folding is what one run changed, written at its end.
 type folding struct {
 	tx       *store.Tx
-	journeys map[string]*journey
+	shoppers map[string]*shopper
 	tallies  map[string]tally
+	deleted  []string // shoppers to delete
+}
+
+func newFolding(tx *store.Tx) *folding {
+	return &folding{tx: tx, shoppers: map[string]*shopper{}, tallies: map[string]tally{}}
 }
 
 func fold(run *project.Run) error {
-	f := &folding{tx: run.Tx, journeys: map[string]*journey{}, tallies: map[string]tally{}}
+	f := newFolding(run.Tx)
 	for _, ev := range run.Events {
 		if ev.ProfileID == "" || ev.Bot {
 			continue
@@ -102,7 +118,8 @@ func fold(run *project.Run) error {
 				return err
 			}
 		case ev.Touch != nil:
-			if err := f.touch(ev); err != nil {
+			if err := f.touch(ev.ProfileID, Touch{Time: ev.Time, Channel: ev.Touch.Channel,
+				Source: ev.Touch.Source, Medium: ev.Touch.Medium, Campaign: ev.Touch.Campaign}); err != nil {
 				return err
 			}
 		}
@@ -110,16 +127,16 @@ func fold(run *project.Run) error {
 	return f.write()
 }
 
-func (f *folding) journey(profile string) (*journey, error) {
-	if j, ok := f.journeys[profile]; ok {
-		return j, nil
+func (f *folding) shopper(profile string) (*shopper, error) {
+	if s, ok := f.shoppers[profile]; ok {
+		return s, nil
 	}
-	j := &journey{}
-	if err := f.tx.Get(space, "journey/"+profile, j); err != nil && !errors.Is(err, store.ErrNotFound) {
+	s := &shopper{}
+	if err := f.tx.Get(space, "profile/"+profile, s); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	f.journeys[profile] = j
-	return j, nil
+	f.shoppers[profile] = s
+	return s, nil
 }
 
 func (f *folding) tally(day string) (tally, error) {
@@ -136,7 +153,7 @@ func (f *folding) tally(day string) (tally, error) {
 
 // count adds (sign 1) or removes (-1) a journey's transitions from the
 // tally of the day of its last touch.
-func (f *folding) count(j *journey, sign float64) error {
+func (f *folding) count(j journey, sign float64) error {
 	if len(j.Channels) == 0 {
 		return nil
 	}
@@ -153,30 +170,47 @@ func (f *folding) count(j *journey, sign float64) error {
 	return nil
 }
 
-// touch extends the profile's journey; a late touch (before an order of the
-// profile already kept) re-attributes the orders it may be on.
-func (f *folding) touch(ev project.Event) error {
-	j, err := f.journey(ev.ProfileID)
+// touch adds a touchpoint to a profile and its journey; a late touch
+// (before an order of the profile already kept) re-paths the orders it may
+// be on.
+func (f *folding) touch(profile string, t Touch) error {
+	s, err := f.shopper(profile)
 	if err != nil {
 		return err
 	}
-	if err := f.count(j, -1); err != nil {
+	i, _ := slices.BinarySearchFunc(s.Touches, t.Time, func(x Touch, at time.Time) int { return x.Time.Compare(at) })
+	s.Touches = slices.Insert(s.Touches, i, t)
+	s.trim()
+	if err := f.count(s.Journey, -1); err != nil {
 		return err
 	}
-	j.Channels = append(j.Channels, ev.Touch.Channel)
-	if len(j.Channels) > maxJourney {
-		j.Channels = j.Channels[len(j.Channels)-maxJourney:]
+	s.Journey.Channels = append(s.Journey.Channels, t.Channel)
+	if len(s.Journey.Channels) > maxJourney {
+		s.Journey.Channels = s.Journey.Channels[len(s.Journey.Channels)-maxJourney:]
 	}
-	if ev.Time.After(j.Last) {
-		j.Last = ev.Time
+	if t.Time.After(s.Journey.Last) {
+		s.Journey.Last = t.Time
 	}
-	if err := f.count(j, 1); err != nil {
+	if err := f.count(s.Journey, 1); err != nil {
 		return err
 	}
-	if ev.Time.Before(j.Ordered) {
-		return f.repath(ev.ProfileID, ev.Time, ev.Time.Add(MaxLookback))
+	if len(s.Orders) > 0 && t.Time.Before(s.Orders[len(s.Orders)-1].Time) {
+		return f.repath(profile, s, t.Time, t.Time.Add(MaxLookback))
 	}
 	return nil
+}
+
+// trim forgets touches too old to be on the path of any order to come.
+func (s *shopper) trim() {
+	if len(s.Touches) == 0 {
+		return
+	}
+	from := s.Touches[len(s.Touches)-1].Time.Add(-MaxLookback)
+	i := 0
+	for i < len(s.Touches)-1 && s.Touches[i].Time.Before(from) {
+		i++
+	}
+	s.Touches = s.Touches[i:]
 }
 
 // order keeps an order with its path, and closes the profile's journey.
@@ -204,47 +238,39 @@ func (f *folding) order(ev project.Event) error {
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	if err := f.put(&o); err != nil {
-		return err
-	}
-	j, err := f.journey(ev.ProfileID)
+	s, err := f.shopper(ev.ProfileID)
 	if err != nil {
 		return err
 	}
-	if err := f.count(j, -1); err != nil {
+	if err := f.put(&o, s); err != nil {
 		return err
 	}
-	*j = journey{Ordered: maxTime(j.Ordered, ev.Time)}
+	i, _ := slices.BinarySearchFunc(s.Orders, o.Time, func(x orderRef, at time.Time) int { return x.Time.Compare(at) })
+	s.Orders = slices.Insert(s.Orders, i, orderRef{key, o.Time})
+	if err := f.count(s.Journey, -1); err != nil {
+		return err
+	}
+	s.Journey = journey{}
 	return nil
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// put computes an order's path and keeps it.
-func (f *folding) put(o *Stored) error {
-	tps, err := f.tx.TouchpointsBetween(o.Profile, o.Time.Add(-MaxLookback), o.Time)
-	if err != nil {
-		return err
-	}
+// put sets an order's path from its shopper's touches and keeps it.
+func (f *folding) put(o *Stored, s *shopper) error {
+	from := o.Time.Add(-MaxLookback)
 	o.Path = o.Path[:0]
-	for _, tp := range tps {
-		o.Path = append(o.Path, Touch{Time: tp.Time, Channel: tp.Channel, Source: tp.Source, Medium: tp.Medium, Campaign: tp.Campaign})
+	for _, t := range s.Touches {
+		if !t.Time.Before(from) && !t.Time.After(o.Time) {
+			o.Path = append(o.Path, t)
+		}
 	}
 	day := o.Time.UTC().Format(time.DateOnly)
 	if err := f.tx.Set(space, "day/"+day+"/"+o.Key, o); err != nil {
 		return err
 	}
-	if err := f.tx.Set(space, "order/"+o.Key, day); err != nil {
-		return err
-	}
-	return f.tx.Set(space, profileKey(o.Profile, o.Key), day)
+	return f.tx.Set(space, "order/"+o.Key, day)
 }
 
+// drop forgets an order (superseded or erased).
 func (f *folding) drop(o Stored, day string) error {
 	if err := f.tx.Delete(space, "day/"+day+"/"+o.Key); err != nil {
 		return err
@@ -252,42 +278,27 @@ func (f *folding) drop(o Stored, day string) error {
 	if err := f.tx.Delete(space, "order/"+o.Key); err != nil {
 		return err
 	}
-	return f.tx.Delete(space, profileKey(o.Profile, o.Key))
-}
-
-func profileKey(profile, key string) string { return "profile/" + profile + "\x00" + key }
-
-// orders returns the orders kept for a profile.
-func orders(tx *store.Tx, profile string) ([]Stored, error) {
-	var out []Stored
-	err := tx.Scan(space, "profile/"+profile+"\x00", func(k string, v json.RawMessage) (bool, error) {
-		var day string
-		if err := json.Unmarshal(v, &day); err != nil {
-			return false, err
-		}
-		key := k[strings.IndexByte(k, 0)+1:]
-		var o Stored
-		if err := tx.Get(space, "day/"+day+"/"+key, &o); err != nil {
-			return false, fmt.Errorf("attribution: order %q: %w", key, err)
-		}
-		out = append(out, o)
-		return true, nil
-	})
-	return out, err
-}
-
-// repath recomputes the paths of a profile's orders from from to to: a
-// touchpoint arrived late, or two profiles merged.
-func (f *folding) repath(profile string, from, to time.Time) error {
-	os, err := orders(f.tx, profile)
+	s, err := f.shopper(o.Profile)
 	if err != nil {
 		return err
 	}
-	for _, o := range os {
-		if o.Time.Before(from) || o.Time.After(to) {
+	s.Orders = slices.DeleteFunc(s.Orders, func(r orderRef) bool { return r.Key == o.Key })
+	return nil
+}
+
+// repath recomputes the paths of a shopper's orders from from to to.
+func (f *folding) repath(profile string, s *shopper, from, to time.Time) error {
+	for _, ref := range s.Orders {
+		if ref.Time.Before(from) || ref.Time.After(to) {
 			continue
 		}
-		if err := f.put(&o); err != nil {
+		var o Stored
+		day := ref.Time.UTC().Format(time.DateOnly)
+		if err := f.tx.Get(space, "day/"+day+"/"+ref.Key, &o); err != nil {
+			return err
+		}
+		o.Profile = profile
+		if err := f.put(&o, s); err != nil {
 			return err
 		}
 	}
@@ -295,12 +306,12 @@ func (f *folding) repath(profile string, from, to time.Time) error {
 }
 
 func (f *folding) write() error {
-	for p, j := range f.journeys {
+	for p, s := range f.shoppers {
 		var err error
-		if len(j.Channels) == 0 && j.Ordered.IsZero() {
-			err = f.tx.Delete(space, "journey/"+p)
+		if slices.Contains(f.deleted, p) {
+			err = f.tx.Delete(space, "profile/"+p)
 		} else {
-			err = f.tx.Set(space, "journey/"+p, j)
+			err = f.tx.Set(space, "profile/"+p, s)
 		}
 		if err != nil {
 			return err
@@ -314,74 +325,52 @@ func (f *folding) write() error {
 	return nil
 }
 
-// move gives profile to the orders of profile from (the identity stage
-// merged them) and recomputes their paths, which now hold the touchpoints
-// of both; from's open journey is dropped from the tally.
+// move gives profile to the touches and orders of profile from (the
+// identity stage merged them) and re-paths every order of to, whose paths
+// now hold the touches of both; from's open journey leaves the tally.
 func move(tx *store.Tx, from, to string) error {
-	f := &folding{tx: tx, journeys: map[string]*journey{}, tallies: map[string]tally{}}
-	os, err := orders(tx, from)
+	f := newFolding(tx)
+	src, err := f.shopper(from)
 	if err != nil {
 		return err
 	}
-	for _, o := range os {
-		if err := tx.Delete(space, profileKey(from, o.Key)); err != nil {
-			return err
-		}
-		o.Profile = to
-		if err := f.put(&o); err != nil {
-			return err
-		}
-	}
-	if err := f.forget(from); err != nil {
-		return err
-	}
-	mine, err := orders(tx, to)
+	dst, err := f.shopper(to)
 	if err != nil {
 		return err
 	}
-	j, err := f.journey(to)
-	if err != nil {
+	if len(src.Touches) == 0 && len(src.Orders) == 0 && len(src.Journey.Channels) == 0 {
+		return nil
+	}
+	dst.Touches = append(dst.Touches, src.Touches...)
+	slices.SortStableFunc(dst.Touches, func(a, b Touch) int { return a.Time.Compare(b.Time) })
+	dst.trim()
+	dst.Orders = append(dst.Orders, src.Orders...)
+	slices.SortStableFunc(dst.Orders, func(a, b orderRef) int { return a.Time.Compare(b.Time) })
+	if err := f.count(src.Journey, -1); err != nil {
 		return err
 	}
-	for _, o := range mine {
-		j.Ordered = maxTime(j.Ordered, o.Time)
-		if !slices.ContainsFunc(os, func(m Stored) bool { return m.Key == o.Key }) {
-			if err := f.put(&o); err != nil {
-				return err
-			}
-		}
+	f.deleted = append(f.deleted, from)
+	if err := f.repath(to, dst, time.Time{}, time.Unix(1<<40, 0)); err != nil {
+		return err
 	}
 	return f.write()
 }
 
-// forget drops a profile's journey.
-func (f *folding) forget(profile string) error {
-	j, err := f.journey(profile)
-	if err != nil {
-		return err
-	}
-	if err := f.count(j, -1); err != nil {
-		return err
-	}
-	*j = journey{}
-	return nil
-}
-
-// erase deletes a profile's orders and journey.
+// erase deletes a profile's orders, touches and journey.
 func erase(tx *store.Tx, profile string) error {
-	os, err := orders(tx, profile)
+	f := newFolding(tx)
+	s, err := f.shopper(profile)
 	if err != nil {
 		return err
 	}
-	f := &folding{tx: tx, journeys: map[string]*journey{}, tallies: map[string]tally{}}
-	for _, o := range os {
-		day := o.Time.UTC().Format(time.DateOnly)
-		if err := f.drop(o, day); err != nil {
+	for _, ref := range slices.Clone(s.Orders) {
+		if err := f.drop(Stored{Key: ref.Key, Profile: profile}, ref.Time.UTC().Format(time.DateOnly)); err != nil {
 			return err
 		}
 	}
-	if err := f.forget(profile); err != nil {
+	if err := f.count(s.Journey, -1); err != nil {
 		return err
 	}
+	f.deleted = append(f.deleted, profile)
 	return f.write()
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,11 @@ type App struct {
 	*app.App
 	Config config.Config
 	Key    string
+	stop   func()
 }
+
+// Stop shuts the app down as SIGTERM would, before the test ends.
+func (a *App) Stop() { a.stop() }
 
 // Config returns the configuration NewApp uses: defaults, a temp data dir,
 // ephemeral ports.
@@ -86,13 +91,17 @@ func StartWithLogger(t testing.TB, cfg config.Config, log *slog.Logger, opts ...
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &App{App: a, Config: cfg, Key: secret}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &App{App: a, Config: cfg, Key: secret, stop: stop}
 }
 
 // Do sends a request to the public listener and decodes a JSON answer into

@@ -58,7 +58,28 @@ func (id *Identity) Projection() *project.Identity {
 			Reset:   func() { id.cache = newState(cacheEntries) },
 		},
 		Resolve: resolve,
+		Split:   id.split,
 	}
+}
+
+// split ends a run before the second event that may merge an anonymous
+// profile into a user (the first may open the run): merging moves keys with
+// iterators, whose cost grows with the writes the transaction holds.
+func (id *Identity) split(tx *store.Tx, evs []*model.Event) int {
+	for i, ev := range evs {
+		if i == 0 || ev.Email == "" || ev.AnonymousID == "" {
+			continue
+		}
+		user := model.UserProfileID(ev.Email)
+		cur, ok := id.cache.links[linkKey(linkAnon, ev.AnonymousID)]
+		if !ok {
+			cur, _ = tx.AnonymousProfile(ev.AnonymousID)
+		}
+		if cur != user {
+			return i
+		}
+	}
+	return len(evs)
 }
 
 func (id *Identity) fold(run *project.Run) error {

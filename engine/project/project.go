@@ -67,6 +67,11 @@ type Identity struct {
 	// the identity projection has folded. An event it does not know (erased
 	// meanwhile) keeps an empty ProfileID.
 	Resolve func(tx *store.Tx, evs []Event) error
+	// Split, if set, returns how many of the next events to fold in one
+	// run (at least 1): an event that is costly in a transaction already
+	// holding many writes (a merge iterates over keys, and Badger sorts a
+	// transaction's pending writes for every iterator) should start a run.
+	Split func(tx *store.Tx, evs []*model.Event) int
 }
 
 // Run is a run of events being folded by one projection.

@@ -331,7 +331,8 @@ func (r *Runner) hurried() bool {
 }
 
 // next returns up to max events after seq cp: from the recent ones when
-// they continue the checkpoint, from the log otherwise.
+// they continue the checkpoint, from the log otherwise (and then keeps them
+// for the next call).
 func (r *Runner) next(cp uint64, max int) ([]*model.Event, error) {
 	r.mu.Lock()
 	i := 0
@@ -346,7 +347,23 @@ func (r *Runner) next(cp uint64, max int) ([]*model.Event, error) {
 		return evs, nil
 	}
 	r.mu.Unlock()
-	return r.st.EventsAfter(cp, max)
+	evs, err := r.st.EventsAfter(cp, max)
+	if err != nil || len(evs) == 0 {
+		return evs, err
+	}
+	// keep what was read for the next step: a run may fold only some of it
+	// (identity's Split)
+	r.mu.Lock()
+	last := evs[len(evs)-1].Seq
+	i = 0
+	for i < len(r.recent) && r.recent[i].Seq <= last {
+		i++
+	}
+	if i == len(r.recent) || r.recent[i].Seq == last+1 {
+		r.recent = append(slices.Clone(evs), r.recent[i:]...)
+	}
+	r.mu.Unlock()
+	return evs, nil
 }
 
 func wrap(evs []*model.Event) []Event {
@@ -367,6 +384,19 @@ func (r *Runner) liveStep(max int) (int, error) {
 		raw, err := r.next(cp, max)
 		if err != nil || len(raw) == 0 {
 			return 0, err
+		}
+		if r.id.Split != nil {
+			// a costly event (an identity merge) starts a run of its own
+			var n int
+			if err := r.st.Read(func(tx *store.Tx) error {
+				n = r.id.Split(tx, raw)
+				return nil
+			}); err != nil {
+				return 0, err
+			}
+			if n >= 1 && n < len(raw) {
+				raw = raw[:n]
+			}
 		}
 		evs := wrap(raw)
 		last := raw[len(raw)-1].Seq

@@ -1,0 +1,253 @@
+package attribution_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/app"
+	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/identity"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/project"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+var (
+	benchEvents   = flag.Int("attr.events", 10_000_000, "events the attribution benchmark generates")
+	benchProfiles = flag.Int("attr.profiles", 1_000_000, "shoppers the attribution benchmark generates")
+)
+
+// channel mix of visits: landing URL and referrer
+var visits = []struct {
+	weight   int
+	url, ref string
+}{
+	{30, "https://shop.example/p/%d", "https://www.google.com/"},
+	{20, "https://shop.example/p/%d", ""},
+	{12, "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=w%d", ""},
+	{10, "https://shop.example/p/%d?utm_source=google&utm_medium=cpc&gclid=x", ""},
+	{8, "https://shop.example/p/%d", "https://www.facebook.com/"},
+	{6, "https://shop.example/p/%d?utm_source=facebook&utm_medium=paid_social", ""},
+	{5, "https://shop.example/p/%d", "https://blog.example.org/"},
+	{4, "https://shop.example/p/%d?utm_source=partner&utm_medium=affiliate", ""},
+	{3, "https://shop.example/p/%d?utm_source=display&utm_medium=display", ""},
+	{2, "https://shop.example/p/%d", "https://www.bing.com/"},
+}
+
+// generate writes a realistic shop's log straight into st: shoppers (a
+// third of them known by email, a tenth of those on two devices) visiting
+// over 180 days from a mix of channels, viewing products, about one
+// order per 50 events.
+func generate(b *testing.B, st *store.Store, events, profiles int) (orders int) {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	total := 0
+	for _, v := range visits {
+		total += v.weight
+	}
+	end := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	start := end.AddDate(0, 0, -180)
+	var batch []*model.Event
+	flush := func() {
+		if _, err := st.Append(batch, nil); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	seq := 0
+	add := func(ev *model.Event) {
+		seq++
+		ev.ID = fmt.Sprint("g", seq)
+		ev.Via = model.ViaAPI
+		ev.ReceivedAt = ev.Time
+		batch = append(batch, ev)
+		if len(batch) == 2000 {
+			flush()
+		}
+	}
+	for n := 0; seq < events; n++ {
+		p := n % profiles
+		anon := fmt.Sprintf("anon-%d", p) // one browser per shopper
+		email := ""
+		if p%3 == 0 {
+			email = fmt.Sprintf("shopper%d@example.com", p)
+		}
+		if p%30 == 0 && rng.IntN(2) == 0 {
+			anon += "-phone" // the same shopper on a second device
+		}
+		t := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
+		sess := fmt.Sprintf("s-%d", n)
+		pick := rng.IntN(total)
+		v := visits[0]
+		for _, c := range visits {
+			if pick < c.weight {
+				v = c
+				break
+			}
+			pick -= c.weight
+		}
+		add(&model.Event{Type: model.PageView, AnonymousID: anon, SessionID: sess, Time: t, URL: fmt.Sprintf(v.url, rng.IntN(5000)), Referrer: v.ref,
+			Traffic: trafficOf(v.url, v.ref)})
+		views := 2 + rng.IntN(10)
+		for i := range views {
+			t = t.Add(time.Duration(20+rng.IntN(120)) * time.Second)
+			add(&model.Event{Type: model.ProductView, AnonymousID: anon, SessionID: sess, Time: t, URL: "https://shop.example/p/x",
+				Props: map[string]json.RawMessage{"product_id": json.RawMessage(fmt.Sprintf(`"%d"`, 1000+rng.IntN(5000)))}})
+			_ = i
+		}
+		if email != "" && rng.IntN(4) == 0 {
+			t = t.Add(time.Minute)
+			add(&model.Event{Type: model.Login, AnonymousID: anon, SessionID: sess, Email: email, Time: t, URL: "https://shop.example/login"})
+		}
+		if rng.IntN(6) == 0 {
+			orders++
+			t = t.Add(2 * time.Minute)
+			add(&model.Event{Type: model.Order, AnonymousID: anon, SessionID: sess, Email: email, Time: t,
+				Props: map[string]json.RawMessage{"order_id": json.RawMessage(fmt.Sprintf(`"o%d"`, orders)),
+					"value": json.RawMessage(fmt.Sprintf("%d.%02d", 10+rng.IntN(200), rng.IntN(100))), "currency": json.RawMessage(`"EUR"`)}})
+		}
+	}
+	flush()
+	return orders
+}
+
+// trafficOf classifies a generated visit as ingestion would.
+func trafficOf(url, ref string) *model.Traffic {
+	switch {
+	case strings.Contains(url, "utm_medium=email"):
+		return &model.Traffic{Source: "newsletter", Medium: "email", Channel: "Email"}
+	case strings.Contains(url, "utm_medium=cpc"):
+		return &model.Traffic{Source: "google", Medium: "cpc", Channel: "Paid Search"}
+	case strings.Contains(url, "paid_social"):
+		return &model.Traffic{Source: "facebook", Medium: "paid_social", Channel: "Paid Social"}
+	case strings.Contains(url, "affiliate"):
+		return &model.Traffic{Source: "partner", Medium: "affiliate", Channel: "Affiliates"}
+	case strings.Contains(url, "utm_medium=display"):
+		return &model.Traffic{Source: "display", Medium: "display", Channel: "Display"}
+	case strings.Contains(ref, "google"), strings.Contains(ref, "bing"):
+		return &model.Traffic{Source: "google", Medium: "organic", Channel: "Organic Search"}
+	case strings.Contains(ref, "facebook"):
+		return &model.Traffic{Source: "facebook", Medium: "referral", Channel: "Organic Social"}
+	case ref != "":
+		return &model.Traffic{Source: "blog.example.org", Medium: "referral", Channel: "Referral"}
+	}
+	return nil
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+func peakRSS() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(line, "VmHWM:"), "kB")), &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkAttribution generates a shop (10 M events, 1 M shoppers, 180
+// days by default; -attr.events, -attr.profiles), folds it, and times the
+// reports over 90 days, a different lookback, and a full re-attribution.
+func BenchmarkAttribution(b *testing.B) {
+	cfg := enginetest.Config(b)
+	cfg.Demo.Enabled = false
+	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	orders := generate(b, st, *benchEvents, *benchProfiles)
+	gen := time.Since(t0)
+	st.Close()
+	b.Logf("generated %d events (%d orders) in %s", *benchEvents, orders, gen.Round(time.Second))
+
+	for b.Loop() {
+		// the whole pipeline folds the log from the start
+		a := enginetest.Start(b, cfg)
+		t0 = time.Now()
+		last, _ := a.Store.LastSeq()
+		wait, cancelWait := context.WithTimeout(context.Background(), time.Hour)
+		if err := a.Pipeline.Wait(wait, last); err != nil {
+			b.Fatal(err)
+		}
+		cancelWait()
+		fold := time.Since(t0)
+		b.ReportMetric(float64(*benchEvents)/fold.Seconds(), "fold-events/s")
+
+		get := func(path string) time.Duration {
+			best := time.Hour
+			for range 5 {
+				req, _ := http.NewRequest("GET", a.PublicURL+path, nil)
+				req.Header.Set("Authorization", "Bearer "+a.Key)
+				t0 := time.Now()
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("GET %s: %v %v", path, resp, err)
+				}
+				resp.Body.Close()
+				best = min(best, time.Since(t0))
+			}
+			return best
+		}
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		period := "from=2026-08-30&to=2026-11-27"
+		b.ReportMetric(ms(get("/api/v1/reports/attribution?"+period)), "report-90d-ms")
+		b.ReportMetric(ms(get("/api/v1/reports/attribution?"+period+"&lookback=2160h")), "report-90d-lookback90-ms")
+		b.ReportMetric(ms(get("/api/v1/reports/attribution/orders?channel=Email&model=linear&"+period)), "drilldown-90d-ms")
+		b.ReportMetric(ms(get("/api/v1/reports/attribution/paths?"+period)), "paths-90d-ms")
+
+		a.Stop()
+
+		// a full re-attribution (a rule changed): the attribution
+		// projection folds the whole log again behind a live identity
+		st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := app.Rebuild(st, attribution.Name); err != nil {
+			b.Fatal(err)
+		}
+		r, err := project.New(st, identity.New(12*time.Hour).Projection(), []*project.Projection{attribution.Projection()}, project.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		t0 = time.Now()
+		go func() { r.Run(ctx); close(done) }()
+		for {
+			if s := r.Status(); s[1].State == project.Live {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "reattribute-s")
+		cancel()
+		<-done
+		st.Close()
+		b.ReportMetric(float64(dirSize(cfg.Storage.Dir))/(1<<20), "datadir-MiB")
+		b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+	}
+}
