@@ -37,7 +37,8 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	data := filepath.Join(dir, "data")
-	cfg := fmt.Sprintf("[http]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[storage]\ndir = %q\n", data)
+	// rate_limit = 0: every client here is 127.0.0.1, sending as fast as it can
+	cfg := fmt.Sprintf("[http]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nrate_limit = 0\n[storage]\ndir = %q\n", data)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
