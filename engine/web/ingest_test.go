@@ -763,3 +763,33 @@ func manyProps(n int) string {
 	}
 	return b.String()
 }
+
+func TestEventListPages(t *testing.T) {
+	a := enginetest.NewApp(t)
+	for i := range 5 {
+		a.Do(t, "POST", "/t", batch(pv(fmt.Sprint("pg-", i), "a", "s", "https://shop.example/", "")), nil)
+	}
+	for _, filter := range []string{"", "&type=page_view", "&anonymous_id=a"} {
+		seen := map[string]bool{}
+		q := "/api/v1/events?limit=2" + filter
+		for pages := 0; ; pages++ {
+			var l struct {
+				listing
+				NextBefore uint64 `json:"next_before"`
+			}
+			if st := a.Do(t, "GET", q, nil, &l, a.Auth()...); st != 200 || pages > 5 {
+				t.Fatalf("%s: %d after %d pages", q, st, pages)
+			}
+			for _, e := range l.Events {
+				seen[e.ID] = true
+			}
+			if l.NextBefore == 0 {
+				break
+			}
+			q = fmt.Sprintf("/api/v1/events?limit=2%s&before=%d", filter, l.NextBefore)
+		}
+		if len(seen) != 5 {
+			t.Errorf("filter %q: pages listed %d events, want 5", filter, len(seen))
+		}
+	}
+}
