@@ -3,6 +3,7 @@ package track
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -143,5 +144,21 @@ func TestOrderTotalUsesTheCurrencysMinorUnit(t *testing.T) {
 		if cur, minor := OrderTotal(ev); cur != tt.currency || minor != tt.minor {
 			t.Errorf("OrderTotal(%s %s) = %s %d, want %d", tt.value, tt.currency, cur, minor, tt.minor)
 		}
+	}
+}
+
+func TestEventFieldsMatchWire(t *testing.T) {
+	typ := reflect.TypeOf(wire.Event{})
+	var names []string
+	for i := range typ.NumField() {
+		names = append(names, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	}
+	if !slices.Equal(names, eventFields) {
+		t.Fatalf("eventFields %v, wire.Event has %v", eventFields, names)
+	}
+	// a bad field named in another case is found too; unknown keys are not at fault
+	var r Request
+	if err := DecodeBatch([]byte(`{"events":[{"zzz":1,"ID":5,"type":"x"}]}`), &r); err != nil || len(r.bad) != 1 || r.bad[0].Field != "id" {
+		t.Fatalf("%v %+v", err, r.bad)
 	}
 }
