@@ -271,13 +271,32 @@ func (d *fastDecoder) event(ev *wire.Event) bool {
 		if d.null() {
 			return true // null leaves a string as it is
 		}
-		s, ok := d.plainString()
+		s, ok := d.stringValue()
 		if !ok {
 			return false
 		}
-		*dst = string(s)
+		*dst = s
 		return true
 	})
+}
+
+// stringValue reads a string value. One with escapes (PHP writes "\/" in
+// every URL) is unquoted by encoding/json, alone.
+func (d *fastDecoder) stringValue() (string, bool) {
+	start := d.i
+	if s, ok := d.plainString(); ok {
+		return string(s), true
+	}
+	d.i = start
+	d.ws()
+	if d.i >= len(d.buf) || d.buf[d.i] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(d.value(), &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // foldsTo reports whether key matches one of names case-insensitively,

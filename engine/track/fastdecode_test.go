@@ -11,6 +11,7 @@ import (
 var fastDecodeSeeds = []string{
 	`{"events":[{"id":"bench-1","type":"page_view","time":"2026-11-20T10:00:00Z","anonymous_id":"anon-1","session_id":"sess-1","url":"https://shop.example/p/1?a=1&b=2","referrer":"https://shop.example/c","props":{"product_id":"1001","title":"Trail Runner 3"}}]}`,
 	`{"sent_at":"2026-11-20T10:00:00.123Z","events":[{"type":"x","props":{"a":[1,{"b":"c\"d"}],"n":-1.5e3,"t":true,"z":null,"e":{}}},null,{}]}`,
+	`{"events":[{"type":"page_view","url":"https:\/\/shop.example\/p\/1","referrer":"a\u00e9\"b\\"}]}`,
 	` { "events" : [ { "type" : "x" , "props" : { "a" : 1 } } ] , "other" : {"x":[1,2]} } `,
 	`{"events":[]}`, `{"events":null}`, `{}`, `null`, `[]`, `{"events":{}}`,
 	`{"Events":[{"type":"x"}]}`, `{"events":[{"TYPE":"x"}]}`, `{"events":[{"ſession_id":"x"}]}`,
