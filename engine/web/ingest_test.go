@@ -793,3 +793,20 @@ func TestEventListPages(t *testing.T) {
 		}
 	}
 }
+
+// A body shorter than its Content-Length is the client's fault: 400, not 500.
+func TestBodyCutShortIs400(t *testing.T) {
+	a := enginetest.NewApp(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.PublicURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /t HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"events\":[")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, _ := io.ReadAll(io.LimitReader(conn, 12))
+	if string(status) != "HTTP/1.1 400" {
+		t.Fatalf("status line %q, want HTTP/1.1 400", status)
+	}
+}
