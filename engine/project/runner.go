@@ -273,7 +273,7 @@ func (r *Runner) Run(ctx context.Context) {
 			r.setError(r.projs[0], nil)
 		}
 		chunk, backoff = foldChunk, time.Second
-		filled := n == chunk
+		filled := n == chunk || (n > 0 && r.backlog() > 0) // a run may end early (Split)
 		if r.backfillStep(foldChunk) {
 			filled = true
 		}
@@ -647,7 +647,7 @@ func (r *Runner) eraseNow(req eraseRequest) eraseResult {
 		if err != nil {
 			return eraseResult{err: err}
 		}
-		if n < foldChunk {
+		if n == 0 || r.backlog() == 0 {
 			break
 		}
 	}

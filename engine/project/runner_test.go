@@ -253,3 +253,33 @@ func TestMergesAndErasuresReachEveryProjection(t *testing.T) {
 		t.Errorf("events left in the log: %d", len(evs))
 	}
 }
+
+// Runs end early before identity merges (Split); the runner must go on
+// folding the backlog by itself, with nothing waking it.
+func TestRunsSplitAtMergesFoldTheWholeBacklog(t *testing.T) {
+	st := enginetest.NewStore(t)
+	var evs []*model.Event
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3000 {
+		ev := &model.Event{ID: fmt.Sprint("m", i), Type: model.PageView, Via: model.ViaAPI, AnonymousID: fmt.Sprint("b", i%300),
+			SessionID: fmt.Sprint("s", i%300), Time: at.Add(time.Duration(i) * time.Second)}
+		if i%10 == 0 {
+			ev.Type, ev.Email = model.Login, fmt.Sprintf("u%d@example.com", i%300)
+		}
+		evs = append(evs, ev)
+	}
+	if _, err := st.Append(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, st, nil, counter("toy", 1))
+	deadline := time.Now().Add(20 * time.Second)
+	for status(r.Runner, identity.Name).Checkpoint < 3000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stalled: %+v", r.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := count(t, st, "toy", "type/"+model.Login); got != 300 {
+		t.Errorf("toy counted %d logins", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
@@ -49,7 +50,14 @@ func DecodeBatch(body []byte, r *Request) error {
 	if !utf8.Valid(body) {
 		body, r.Repaired = repairUTF8(body)
 	}
-	// The fast path: the whole batch at once.
+	// The fast path: the whole batch at once, without reflection when it
+	// has the usual shape.
+	if json.Valid(body) {
+		if fastDecode(body, &r.Batch) {
+			return nil
+		}
+		r.Batch = wire.Batch{}
+	}
 	err := json.Unmarshal(body, &r.Batch)
 	if err == nil {
 		return nil
@@ -102,7 +110,11 @@ func eventDecodeError(raw json.RawMessage) FieldError {
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
-		keys = append(keys, k)
+		// only the event's own fields can fail (encoding/json matches
+		// their names case-insensitively); other keys are ignored
+		if slices.ContainsFunc(eventFields, func(f string) bool { return strings.EqualFold(f, k) }) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -111,17 +123,21 @@ func eventDecodeError(raw json.RawMessage) FieldError {
 		if json.Unmarshal(one, &ev) == nil {
 			continue
 		}
-		msg := k + " must be a string"
-		switch k {
+		field := strings.ToLower(k)
+		msg := field + " must be a string"
+		switch field {
 		case "time":
 			msg = "time must be a time like \"2026-11-20T10:00:00Z\""
 		case "props":
 			msg = "props must be an object"
 		}
-		return FieldError{Field: k, Code: CodeInvalid, Message: msg}
+		return FieldError{Field: field, Code: CodeInvalid, Message: msg}
 	}
 	return FieldError{Code: CodeInvalid, Message: "the event does not decode"}
 }
+
+// eventFields are the JSON names of wire.Event's fields.
+var eventFields = []string{"id", "type", "time", "anonymous_id", "session_id", "email", "url", "referrer", "props"}
 
 // repairUTF8 returns b with every invalid UTF-8 byte replaced by U+FFFD
 // (as encoding/json does for the strings it decodes) and how many it

@@ -3,6 +3,7 @@ package track
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -126,4 +127,20 @@ func cloneProps(p map[string]json.RawMessage) map[string]json.RawMessage {
 		out[k] = v
 	}
 	return out
+}
+
+func TestEventFieldsMatchWire(t *testing.T) {
+	typ := reflect.TypeOf(wire.Event{})
+	var names []string
+	for i := range typ.NumField() {
+		names = append(names, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	}
+	if !slices.Equal(names, eventFields) {
+		t.Fatalf("eventFields %v, wire.Event has %v", eventFields, names)
+	}
+	// a bad field named in another case is found too; unknown keys are not at fault
+	var r Request
+	if err := DecodeBatch([]byte(`{"events":[{"zzz":1,"ID":5,"type":"x"}]}`), &r); err != nil || len(r.bad) != 1 || r.bad[0].Field != "id" {
+		t.Fatalf("%v %+v", err, r.bad)
+	}
 }

@@ -52,7 +52,6 @@ func (s *Server) admit(next handlerFunc) handlerFunc {
 			return next(w, r)
 		}
 		if !s.inflight.tryAcquire(n) {
-			s.refused.Add(1)
 			w.Header().Set("Retry-After", "1")
 			// net/http reads the unread body (up to 256 KiB) to keep the
 			// connection: BenchmarkIngestOverload found that cheaper than

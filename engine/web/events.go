@@ -41,8 +41,12 @@ type ingestAnswer struct {
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) error {
 	body, err := readBody(w, r, wire.MaxBodyBytes)
 	defer putBody(body)
-	if err != nil {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
 		return err
+	case err != nil: // cut short, or slower than the body deadline
+		return errorf(http.StatusBadRequest, "invalid_body", "body", "the body could not be read: "+err.Error())
 	}
 	req := track.Request{Via: via, UserAgent: r.UserAgent()}
 	if err := track.DecodeBatch(*body, &req); err != nil {

@@ -763,3 +763,50 @@ func manyProps(n int) string {
 	}
 	return b.String()
 }
+
+func TestEventListPages(t *testing.T) {
+	a := enginetest.NewApp(t)
+	for i := range 5 {
+		a.Do(t, "POST", "/t", batch(pv(fmt.Sprint("pg-", i), "a", "s", "https://shop.example/", "")), nil)
+	}
+	for _, filter := range []string{"", "&type=page_view", "&anonymous_id=a"} {
+		seen := map[string]bool{}
+		q := "/api/v1/events?limit=2" + filter
+		for pages := 0; ; pages++ {
+			var l struct {
+				listing
+				NextBefore uint64 `json:"next_before"`
+			}
+			if st := a.Do(t, "GET", q, nil, &l, a.Auth()...); st != 200 || pages > 5 {
+				t.Fatalf("%s: %d after %d pages", q, st, pages)
+			}
+			for _, e := range l.Events {
+				seen[e.ID] = true
+			}
+			if l.NextBefore == 0 {
+				break
+			}
+			q = fmt.Sprintf("/api/v1/events?limit=2%s&before=%d", filter, l.NextBefore)
+		}
+		if len(seen) != 5 {
+			t.Errorf("filter %q: pages listed %d events, want 5", filter, len(seen))
+		}
+	}
+}
+
+// A body shorter than its Content-Length is the client's fault: 400, not 500.
+func TestBodyCutShortIs400(t *testing.T) {
+	a := enginetest.NewApp(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.PublicURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /t HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"events\":[")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, _ := io.ReadAll(io.LimitReader(conn, 12))
+	if string(status) != "HTTP/1.1 400" {
+		t.Fatalf("status line %q, want HTTP/1.1 400", status)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
@@ -33,10 +32,9 @@ type Server struct {
 	live     *settings.Live
 	disk     *store.DiskGuard // nil: no free-space check (see disk.go)
 
-	inflight *inflight    // ingestion admission; nil: no limit
-	limiter  *limiter     // per-client rate limit of the public listener; nil: none
-	proxies  proxies      // [http] trusted_proxies
-	refused  atomic.Int64 // ingestion requests refused by admission
+	inflight *inflight // ingestion admission; nil: no limit
+	limiter  *limiter  // per-client rate limit of the public listener; nil: none
+	proxies  proxies   // [http] trusted_proxies
 
 	liveDone chan struct{} // closed at shutdown: live streams end
 	stopLive sync.Once
