@@ -209,62 +209,94 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 }
 
 // reindex rebuilds the family map from generation gen and, with rebuild,
-// the search index too.
+// the search index too. It reads the products twice rather than holding
+// them: the first pass keeps a few fields of each variation, the second
+// streams the main products to the index with what their variations add.
+// (Holding every product and document took 480 MB of RSS for 200 000.)
 func (c *Catalog) reindex(gen uint64, rebuild bool, job *jobState) error {
-	docs := map[string]*search.Doc{}
-	var order []string
+	type variation struct {
+		id, main, color  string
+		inStock, removed bool
+		price            int64
+	}
 	sh := &shape{families: map[string][]string{}, mainOf: map[string]string{}, known: map[string]bool{}}
-	var variations []model.Product
+	var variations []variation
+	active := map[string]bool{} // main products not removed
 	err := c.st.ScanProducts(gen, func(p model.Product) error {
 		sh.known[p.ID] = true
 		if !p.Removed {
 			sh.count++
 		}
-		if p.MainID != "" {
-			variations = append(variations, p)
-			return nil
+		switch {
+		case p.MainID != "":
+			variations = append(variations, variation{id: p.ID, main: p.MainID, color: p.Color, inStock: p.InStock(), removed: p.Removed, price: p.EffectivePrice()})
+		case !p.Removed:
+			active[p.ID] = true
 		}
-		if p.Removed {
-			return nil
-		}
-		docs[p.ID] = docOf(p)
-		order = append(order, p.ID)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	// what variations add to their main product's document
+	type extra struct {
+		colors  []string
+		inStock bool
+		price   int64 // the lowest, -1 for none
+	}
+	extras := map[string]*extra{}
 	for _, v := range variations {
-		d, ok := docs[v.MainID]
-		if !ok || v.Removed {
+		if !active[v.main] || v.removed {
 			continue // an orphan variation: found by ID, not by search
 		}
-		sh.families[v.MainID] = append(sh.families[v.MainID], v.ID)
-		sh.mainOf[v.ID] = v.MainID
-		if v.Color != "" && !slices.Contains(d.Colors, v.Color) {
-			d.Colors = append(d.Colors, v.Color)
+		sh.families[v.main] = append(sh.families[v.main], v.id)
+		sh.mainOf[v.id] = v.main
+		e := extras[v.main]
+		if e == nil {
+			e = &extra{price: -1}
+			extras[v.main] = e
 		}
-		d.InStock = d.InStock || v.InStock()
-		if price := float64(v.EffectivePrice()) / 100; price < d.Price {
-			d.Price = price
+		if v.color != "" && !slices.Contains(e.colors, v.color) {
+			e.colors = append(e.colors, v.color)
+		}
+		e.inStock = e.inStock || v.inStock
+		if e.price < 0 || v.price < e.price {
+			e.price = v.price
 		}
 	}
+	variations = nil
 	c.shape.Store(sh)
 	if !rebuild {
 		return nil
 	}
+	job.toIndex(len(active))
+	active = nil
 	return c.idx.Replace(gen, func(add func(search.Doc) error) error {
-		job.toIndex(len(order))
-		for _, id := range order {
+		return c.st.ScanProducts(gen, func(p model.Product) error {
+			if p.MainID != "" || p.Removed {
+				return nil
+			}
 			if err := c.stopped(); err != nil {
 				return err
 			}
-			if err := add(*docs[id]); err != nil {
+			d := docOf(p)
+			if e := extras[p.ID]; e != nil {
+				for _, col := range e.colors {
+					if !slices.Contains(d.Colors, col) {
+						d.Colors = append(d.Colors, col)
+					}
+				}
+				d.InStock = d.InStock || e.inStock
+				if price := float64(e.price) / 100; e.price >= 0 && price < d.Price {
+					d.Price = price
+				}
+			}
+			if err := add(*d); err != nil {
 				return err
 			}
 			job.indexed()
-		}
-		return nil
+			return nil
+		})
 	})
 }
 
