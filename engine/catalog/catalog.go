@@ -36,9 +36,10 @@ type Catalog struct {
 	shape     atomic.Pointer[shape]
 	writable  func() error // nil, or an error when imports must not write (a full disk)
 
-	jobs      jobs          // imports run in the background (jobs.go)
-	closing   chan struct{} // closed by Close: running imports stop
-	closeOnce sync.Once
+	jobs       jobs                     // imports run in the background (jobs.go)
+	rebuilding atomic.Pointer[jobState] // the index's rebuild at start-up, nil when none runs
+	closing    chan struct{}            // closed by Close: running imports stop
+	closeOnce  sync.Once
 }
 
 // RefuseImportsWhen makes imports and syncs fail with check's error, before
@@ -88,14 +89,59 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 		idx.Close()
 		return nil, err
 	}
-	if gen != 0 && idx.Generation() != gen {
-		log.Info("rebuilding the product index from the store", "generation", gen, "index_generation", idx.Generation())
-	}
-	if err := c.reindex(gen, gen != 0 && idx.Generation() != gen, nil); err != nil {
+	sh, extras, mains, err := c.scan(gen)
+	if err != nil {
 		idx.Close()
 		return nil, err
 	}
+	c.shape.Store(sh)
+	if gen != 0 && idx.Generation() != gen {
+		// a crash during indexing, or a damaged index: rebuild it in the
+		// background, so that the listeners come up at once; searches
+		// answer ErrRebuilding meanwhile
+		log.Info("rebuilding the product index from the store in the background", "generation", gen, "index_generation", idx.Generation())
+		progress := &jobState{}
+		progress.toIndex(mains)
+		c.rebuilding.Store(progress)
+		c.importing.Lock() // imports wait for the rebuild; Close stops it
+		go func() {
+			defer c.importing.Unlock()
+			defer c.rebuilding.Store(nil)
+			start := time.Now()
+			if err := c.index(gen, extras, progress); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					log.Error("rebuild the product index", "err", err)
+				}
+				return
+			}
+			log.Info("product index rebuilt", "products", progress.nIndexed.Load(), "took", time.Since(start).Round(time.Millisecond).String())
+		}()
+	}
 	return c, nil
+}
+
+// RebuildingError means the search index is being rebuilt (after a crash
+// during indexing or a damaged index): searches work again when it is done.
+type RebuildingError struct {
+	Indexed, Total int64
+}
+
+func (e *RebuildingError) Error() string {
+	return fmt.Sprintf("catalog: the product index is being rebuilt (%d of %d products); search works again when it is done", e.Indexed, e.Total)
+}
+
+// ErrRebuilding matches a *RebuildingError with errors.Is.
+var ErrRebuilding = errors.New("catalog: the product index is being rebuilt")
+
+func (e *RebuildingError) Is(target error) bool { return target == ErrRebuilding }
+
+// rebuildErr is a *RebuildingError while the index is rebuilt, nil after.
+func (c *Catalog) rebuildErr() error {
+	p := c.rebuilding.Load()
+	if p == nil {
+		return nil
+	}
+	return &RebuildingError{Indexed: p.nIndexed.Load(), Total: p.toIdx.Load()}
 }
 
 // Close stops a running import (it is discarded: the catalogue stays as it
@@ -210,10 +256,33 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 
 // reindex rebuilds the family map from generation gen and, with rebuild,
 // the search index too. It reads the products twice rather than holding
-// them: the first pass keeps a few fields of each variation, the second
-// streams the main products to the index with what their variations add.
-// (Holding every product and document took 480 MB of RSS for 200 000.)
+// them: the first pass (scan) keeps a few fields of each variation, the
+// second (index) streams the main products to the index with what their
+// variations add. (Holding every product and document took 480 MB of RSS
+// for 200 000.)
 func (c *Catalog) reindex(gen uint64, rebuild bool, job *jobState) error {
+	sh, extras, mains, err := c.scan(gen)
+	if err != nil {
+		return err
+	}
+	c.shape.Store(sh)
+	if !rebuild {
+		return nil
+	}
+	job.toIndex(mains)
+	return c.index(gen, extras, job)
+}
+
+// extra is what variations add to their main product's document.
+type extra struct {
+	colors  []string
+	inStock bool
+	price   int64 // the lowest, -1 for none
+}
+
+// scan reads generation gen: the catalogue's shape, what variations add to
+// their main products, and how many main products there are.
+func (c *Catalog) scan(gen uint64) (*shape, map[string]*extra, int, error) {
 	type variation struct {
 		id, main, color  string
 		inStock, removed bool
@@ -236,13 +305,7 @@ func (c *Catalog) reindex(gen uint64, rebuild bool, job *jobState) error {
 		return nil
 	})
 	if err != nil {
-		return err
-	}
-	// what variations add to their main product's document
-	type extra struct {
-		colors  []string
-		inStock bool
-		price   int64 // the lowest, -1 for none
+		return nil, nil, 0, err
 	}
 	extras := map[string]*extra{}
 	for _, v := range variations {
@@ -264,13 +327,11 @@ func (c *Catalog) reindex(gen uint64, rebuild bool, job *jobState) error {
 			e.price = v.price
 		}
 	}
-	variations = nil
-	c.shape.Store(sh)
-	if !rebuild {
-		return nil
-	}
-	job.toIndex(len(active))
-	active = nil
+	return sh, extras, len(active), nil
+}
+
+// index builds the search index of generation gen and switches to it.
+func (c *Catalog) index(gen uint64, extras map[string]*extra, job *jobState) error {
 	return c.idx.Replace(gen, func(add func(search.Doc) error) error {
 		return c.st.ScanProducts(gen, func(p model.Product) error {
 			if p.MainID != "" || p.Removed {
@@ -358,6 +419,9 @@ func (c *Catalog) items(ids []string) ([]Item, error) {
 
 // Search finds main products, with their variations.
 func (c *Catalog) Search(q search.Query) ([]Item, search.Result, error) {
+	if err := c.rebuildErr(); err != nil {
+		return nil, search.Result{}, err
+	}
 	res, err := c.idx.Search(q)
 	if err != nil {
 		return nil, res, err
@@ -381,6 +445,9 @@ func (c *Catalog) mainProduct(id string) (model.Product, error) {
 
 // Similar returns products like the product id (or its main product).
 func (c *Catalog) Similar(id string, limit int) ([]Item, error) {
+	if err := c.rebuildErr(); err != nil {
+		return nil, err
+	}
 	p, err := c.mainProduct(id)
 	if err != nil {
 		return nil, err
@@ -395,6 +462,9 @@ func (c *Catalog) Similar(id string, limit int) ([]Item, error) {
 // TopInCategory returns in-stock products of the product's deepest (last)
 // category, cheapest first, the product and its variations excluded.
 func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
+	if err := c.rebuildErr(); err != nil {
+		return nil, err
+	}
 	p, err := c.mainProduct(id)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,8 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case errors.Is(err, search.ErrTextTooLong):
 			data["Message"] = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen)
+		case errors.Is(err, catalog.ErrRebuilding):
+			data["Message"] = strings.TrimPrefix(err.Error(), "catalog: ") + "."
 		case err != nil && !errors.Is(err, search.ErrNoIndex):
 			return err
 		}
