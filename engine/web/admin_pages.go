@@ -147,8 +147,12 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 		if err == io.EOF {
 			break
 		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return s.productsMessage(w, r, fmt.Sprintf("The file is larger than %d bytes.", tooBig.Limit))
+		}
 		if err != nil {
-			return err
+			return s.productsMessage(w, r, "The upload could not be read; choose the file again.")
 		}
 		switch part.FormName() {
 		case "force":
@@ -160,6 +164,14 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 			}
 			name = part.FileName()
 			if file, size, err = s.spool(part); err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					return s.productsMessage(w, r, fmt.Sprintf("The file is larger than %d bytes.", tooBig.Limit))
+				}
+				var unread *bodyError
+				if errors.As(err, &unread) {
+					return s.productsMessage(w, r, "The upload could not be read; choose the file again.")
+				}
 				return err
 			}
 		}
