@@ -197,6 +197,9 @@ func feedReport(source string, started time.Time) feed.Report {
 
 // importLocked runs an import; the caller holds c.importing.
 func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (feed.Report, error) {
+	if err := c.stopped(); err != nil {
+		return rep, err // closed: the store may be closed too
+	}
 	st, err := c.st.StageCatalogue()
 	if err != nil {
 		return rep, err

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -193,14 +194,40 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 	return s.productsMessage(w, r, fmt.Sprintf("Importing %s (job %s); the imports below show how far it is.", name, job.ID))
 }
 
-// syncFeed is POST /products/sync: fetch [feed] url now.
+// syncWait is how long POST /products/sync waits for the sync to end before
+// answering that it still runs (well under the server's write timeout).
+const syncWait = 10 * time.Second
+
+// syncFeed is POST /products/sync: fetch [feed] url now. A sync that takes
+// longer than syncWait goes on in the background.
 func (s *Server) syncFeed(w http.ResponseWriter, r *http.Request) error {
 	f := s.cfg.Feed
 	if f.URL == "" {
 		return s.productsMessage(w, r, "No [feed] url is configured.")
 	}
+	if s.catalog.Busy() {
+		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	}
 	syncer := s.catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration, Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
-	imported, err := syncer.Sync(r.Context())
+	type result struct {
+		imported bool
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		imported, err := syncer.Sync(context.Background()) // outlives the request; bounded by [feed] timeout
+		if err != nil && !errors.Is(err, catalog.ErrBusy) && !errors.Is(err, store.ErrDiskFull) {
+			s.log.Error("feed sync", "url", redact.URL(f.URL), "err", redact.Error(err))
+		}
+		done <- result{imported, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(syncWait):
+		return s.productsMessage(w, r, "The feed is still being fetched and imported; the last import below shows the result when it ends.")
+	}
+	imported, err := res.imported, res.err
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
