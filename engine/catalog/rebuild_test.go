@@ -29,7 +29,7 @@ func TestIndexRebuildsInTheBackground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Import(bytes.NewReader(generated(12000)), "big"); err != nil {
+	if _, err := c.Import(bytes.NewReader(generated(6000)), "big"); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
@@ -47,10 +47,10 @@ func TestIndexRebuildsInTheBackground(t *testing.T) {
 	opened := time.Since(start)
 	_, _, err = c.Search(search.Query{Text: "trail"})
 	var rb *RebuildingError
-	if !errors.As(err, &rb) || !errors.Is(err, ErrRebuilding) || rb.Total != 3000 {
-		t.Fatalf("search right after Open (%v): %v; want ErrRebuilding of 3000 products", opened, err)
+	if !errors.As(err, &rb) || !errors.Is(err, ErrRebuilding) || rb.Total != 1500 {
+		t.Fatalf("search right after Open (%v): %v; want ErrRebuilding of 1500 products", opened, err)
 	}
-	if _, err := c.Product("100001"); err != nil || c.Count() != 12000 || !c.Known("100001") {
+	if _, err := c.Product("100001"); err != nil || c.Count() != 6000 || !c.Known("100001") {
 		t.Fatalf("lookups during the rebuild: %v, %d products", err, c.Count())
 	}
 	if _, err := c.Import(bytes.NewReader(generated(10)), "during"); !errors.Is(err, ErrBusy) {
@@ -59,7 +59,7 @@ func TestIndexRebuildsInTheBackground(t *testing.T) {
 	for {
 		_, res, err := c.Search(search.Query{})
 		if err == nil {
-			if res.Total != 3000 {
+			if res.Total != 1500 {
 				t.Fatalf("after the rebuild: %d main products", res.Total)
 			}
 			break
