@@ -55,7 +55,7 @@ func importJob(t *testing.T, a *enginetest.App, body, query string) (int, catalo
 	if started.URL != "/api/v1/feed/jobs/"+started.Job.ID || started.Job.State != "running" {
 		t.Fatalf("202: %+v", started)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var job catalog.Job
 		if st := a.Do(t, "GET", started.URL, nil, &job, a.Auth()...); st != 200 {
 			t.Fatalf("GET %s: %d", started.URL, st)
@@ -193,7 +193,7 @@ func TestProductFeedAndSearch(t *testing.T) {
 	a := enginetest.Start(t, cfg)
 	// the index is rebuilt in the background: 503 with Retry-After until then
 	var res searchResult
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		req, _ := http.NewRequest("GET", a.PublicURL+"/api/v1/products/search?q=trail", nil)
 		req.Header.Set("Authorization", "Bearer "+a.Key)
 		resp, err := http.DefaultClient.Do(req)
