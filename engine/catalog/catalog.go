@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,7 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 		go func() {
 			defer c.importing.Unlock()
 			defer c.rebuilding.Store(nil)
+			defer lowGC()()
 			start := time.Now()
 			if err := c.index(gen, extras, progress); err != nil {
 				if !errors.Is(err, ErrClosed) {
@@ -118,6 +120,29 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 		}()
 	}
 	return c, nil
+}
+
+// importGCPercent is the Go collector's target while an import or a
+// rebuild runs: the heap grows 25 % past what is live instead of 100 %.
+// Measured with a 200 000-row feed through the API (2 cores): a peak of
+// 401 MiB RSS with the default, 312 MiB with 50, 271 MiB with 25, in about
+// the same time (the collector runs beside the import on the other core).
+// Imports are rare and one at a time; ingestion meanwhile pays some GC CPU.
+const importGCPercent = 25
+
+// lowGC lowers the collector's target for an import and returns what puts
+// it back. A lower target (GOGC) or none (GOGC=off) is left alone.
+func lowGC() (restore func()) {
+	old := debug.SetGCPercent(importGCPercent)
+	if old >= 0 && old <= importGCPercent {
+		debug.SetGCPercent(old)
+		return func() {}
+	}
+	if old < 0 {
+		debug.SetGCPercent(old)
+		return func() {}
+	}
+	return func() { debug.SetGCPercent(old) }
 }
 
 // RebuildingError means the search index is being rebuilt (after a crash
@@ -200,6 +225,7 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 	if err := c.stopped(); err != nil {
 		return rep, err // closed: the store may be closed too
 	}
+	defer lowGC()()
 	st, err := c.st.StageCatalogue()
 	if err != nil {
 		return rep, err
