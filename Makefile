@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzAppendJSON -fuzztime=$(FUZZTIME) ./engine/model/
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./engine/feed/
 	$(GO) test -run='^$$' -fuzz=FuzzWebURL -fuzztime=$(FUZZTIME) ./engine/feed/
+	$(GO) test -run='^$$' -fuzz=FuzzText -fuzztime=$(FUZZTIME) ./engine/redact/
 
 clean:
 	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js

@@ -131,6 +131,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 // withStore opens the store for a command that runs while the server is
 // stopped, and explains what to do when it is not.
 func withStore(cfg config.Config, what string, fn func(*store.Store) error) error {
+	if _, err := os.Stat(cfg.Storage.Dir); err == nil {
+		// on a full disk Badger would crash opening the directory
+		disk := store.NewDiskGuard(store.DiskOptions{Dir: cfg.Storage.Dir, MinFree: cfg.Storage.MinFree})
+		if err := disk.CanOpen(); err != nil {
+			return fmt.Errorf("cannot %s: %w", what, err)
+		}
+	}
 	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("cannot %s: shoptrail is running on %s. Stop it (Ctrl+C or SIGTERM), run this command again, then start it", what, cfg.Storage.Dir)

@@ -180,6 +180,7 @@ func (c *Catalog) StartImport(r io.Reader, size int64, source string, o ImportOp
 		Progress: Progress{Phase: "reading", TotalBytes: size}}}
 	c.jobs.add(j)
 	o.job = j
+	started := j.snapshot() // before the job can end: the answer says "running"
 	go func() {
 		defer c.importing.Unlock()
 		if done != nil {
@@ -192,7 +193,7 @@ func (c *Catalog) StartImport(r io.Reader, size int64, source string, o ImportOp
 		}
 		j.finish(rep, err, c.now().UTC())
 	}()
-	return j.snapshot(), nil
+	return started, nil
 }
 
 // counting counts the bytes read through it.

@@ -45,3 +45,41 @@ func TestErrorOfHTTPClient(t *testing.T) {
 		t.Fatal("nil or plain errors changed")
 	}
 }
+
+// FuzzText: whatever text surrounds a URL, and whatever its query holds,
+// the secret in its query or userinfo never comes out of Text.
+func FuzzText(f *testing.F) {
+	for _, s := range []string{`Get "%s": dial tcp`, `%s`, `parse %s: invalid`, `("%s")`, "x\t%s\ny", `'%s'`} {
+		f.Add(s, "token", "/feed.csv")
+	}
+	f.Fuzz(func(t *testing.T, around, name, path string) {
+		if strings.Count(around, "%s") != 1 || strings.Contains(around, "%!") {
+			return
+		}
+		name = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' {
+				return r
+			}
+			return -1
+		}, name)
+		if name == "" {
+			name = "t"
+		}
+		path = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r == '/' || r == '.' {
+				return r
+			}
+			return -1
+		}, path)
+		for _, u := range []string{
+			"https://shop.example" + path + "?" + name + "=SECRETVALUE",
+			"http://user:SECRETVALUE@shop.example" + path,
+			"https://shop.example" + path + "?a=1&" + name + "=SECRETVALUE#frag",
+		} {
+			got := Text(fmt.Sprintf(around, u))
+			if strings.Contains(got, "SECRETVALUE") {
+				t.Fatalf("Text(%q) = %q", fmt.Sprintf(around, u), got)
+			}
+		}
+	})
+}

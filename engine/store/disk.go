@@ -46,7 +46,7 @@ const MinFreeToOpen = 32 << 20
 type DiskOptions struct {
 	Dir     string
 	MinFree int64         // bytes; the smaller of this and 5 % of the file system is kept free (MinFreeFloor at least)
-	Every   time.Duration // how often the loop checks free space and writability (default 2 s)
+	Every   time.Duration // how often the loop checks free space and writability (default 500 ms)
 	Logger  *slog.Logger
 	// Statfs replaces syscall.Statfs (tests).
 	Statfs func(dir string) (free, total uint64, err error)
@@ -62,7 +62,9 @@ type DiskStatus struct {
 // DiskGuard watches the data directory's free space and writability. Check
 // is cheap enough for every write request: it re-reads free space at most
 // every 250 ms; the writability probe (create, write, fsync, remove a small
-// file) runs in Run's loop.
+// file) runs in Run's loop, every 500 ms by default: with the directory
+// unwritable, Badger's next memtable (after ~100 000 events, a few seconds
+// at full load) would leave it to panic.
 type DiskGuard struct {
 	o      DiskOptions
 	status atomic.Pointer[DiskStatus]
@@ -75,7 +77,7 @@ type DiskGuard struct {
 // NewDiskGuard checks once and returns the guard.
 func NewDiskGuard(o DiskOptions) *DiskGuard {
 	if o.Every <= 0 {
-		o.Every = 2 * time.Second
+		o.Every = 500 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

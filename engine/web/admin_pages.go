@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -81,7 +82,7 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	data := map[string]any{"Count": s.catalog.Count(), "Q": r.URL.Query().Get("q"), "Message": r.URL.Query().Get("message"), "Jobs": s.catalog.Jobs()}
 	if f := s.cfg.Feed; f.URL != "" {
-		data["FeedURL"], data["Interval"] = redact.URL(f.URL), f.Interval.String()
+		data["FeedURL"], data["Interval"] = redact.URL(s.cfg.Feed.URL), f.Interval.String()
 	}
 	if rep, err := s.catalog.Report(); err == nil {
 		data["Report"] = &rep
@@ -93,6 +94,8 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case errors.Is(err, search.ErrTextTooLong):
 			data["Message"] = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen)
+		case errors.Is(err, catalog.ErrRebuilding):
+			data["Message"] = strings.TrimPrefix(err.Error(), "catalog: ") + "."
 		case err != nil && !errors.Is(err, search.ErrNoIndex):
 			return err
 		}
@@ -135,8 +138,12 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 		if err == io.EOF {
 			break
 		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return s.productsMessage(w, r, fmt.Sprintf("The file is larger than %d bytes.", tooBig.Limit))
+		}
 		if err != nil {
-			return err
+			return s.productsMessage(w, r, "The upload could not be read; choose the file again.")
 		}
 		switch part.FormName() {
 		case "force":
@@ -148,6 +155,14 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 			}
 			name = part.FileName()
 			if file, size, err = s.spool(part); err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					return s.productsMessage(w, r, fmt.Sprintf("The file is larger than %d bytes.", tooBig.Limit))
+				}
+				var unread *bodyError
+				if errors.As(err, &unread) {
+					return s.productsMessage(w, r, "The upload could not be read; choose the file again.")
+				}
 				return err
 			}
 		}
@@ -169,12 +184,39 @@ func (s *Server) uploadFeed(w http.ResponseWriter, r *http.Request) error {
 	return s.productsMessage(w, r, fmt.Sprintf("Importing %s (job %s); the imports below show how far it is.", name, job.ID))
 }
 
-// syncFeed is POST /products/sync: fetch [feed] url now.
+// syncWait is how long POST /products/sync waits for the sync to end before
+// answering that it still runs (well under the server's write timeout).
+const syncWait = 10 * time.Second
+
+// syncFeed is POST /products/sync: fetch [feed] url now. A sync that takes
+// longer than syncWait goes on in the background.
 func (s *Server) syncFeed(w http.ResponseWriter, r *http.Request) error {
 	if s.syncer == nil {
 		return s.productsMessage(w, r, "No [feed] url is configured.")
 	}
-	imported, err := s.syncer.Sync(r.Context())
+	if s.catalog.Busy() {
+		return s.productsMessage(w, r, "An import is already running; try again in a moment.")
+	}
+	syncer := s.syncer
+	type result struct {
+		imported bool
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		imported, err := syncer.Sync(context.Background()) // outlives the request; bounded by [feed] timeout
+		if err != nil && !errors.Is(err, catalog.ErrBusy) && !errors.Is(err, store.ErrDiskFull) {
+			s.log.Error("feed sync", "url", redact.URL(s.cfg.Feed.URL), "err", redact.Error(err))
+		}
+		done <- result{imported, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(syncWait):
+		return s.productsMessage(w, r, "The feed is still being fetched and imported; the last import below shows the result when it ends.")
+	}
+	imported, err := res.imported, res.err
 	switch {
 	case errors.Is(err, catalog.ErrBusy):
 		return s.productsMessage(w, r, "An import is already running; try again in a moment.")

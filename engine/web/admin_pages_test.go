@@ -134,6 +134,9 @@ func TestAdminPages(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		_, page := c.do("GET", "/products", nil)
 		if strings.Contains(page, "1 imported, 1 skipped") && strings.Contains(page, "no ID") {
+			if strings.Contains(page, `http-equiv="refresh"`) {
+				t.Error("the page still reloads itself after the job ended")
+			}
 			break
 		}
 		if time.Now().After(deadline) {

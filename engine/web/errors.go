@@ -7,7 +7,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/redact"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -46,6 +48,7 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		}
 		var e *Error
 		var tooBig *http.MaxBytesError
+		var rebuilding *catalog.RebuildingError
 		switch {
 		case errors.As(err, &e):
 		case errors.As(err, &tooBig):
@@ -53,6 +56,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		case errors.Is(err, track.ErrOverloaded), errors.Is(err, track.ErrClosed):
 			w.Header().Set("Retry-After", "1")
 			e = errorf(http.StatusServiceUnavailable, "overloaded", "", err.Error()+"; retry after 1 second")
+		case errors.As(err, &rebuilding):
+			w.Header().Set("Retry-After", "5")
+			e = errorf(http.StatusServiceUnavailable, "index_rebuilding", "", strings.TrimPrefix(rebuilding.Error(), "catalog: "))
 		case errors.Is(err, store.ErrDiskFull):
 			w.Header().Set("Retry-After", diskRetryAfter)
 			e = errorf(http.StatusServiceUnavailable, "disk_full", "", publicDiskMessage)

@@ -39,7 +39,14 @@ func (s *Server) importFeed(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f, size, err := s.spool(http.MaxBytesReader(w, r.Body, maxFeedBody))
-	if err != nil {
+	var tooBig *http.MaxBytesError
+	var unread *bodyError
+	switch {
+	case errors.As(err, &tooBig):
+		return err // 413
+	case errors.As(err, &unread):
+		return errorf(http.StatusBadRequest, "bad_body", "body", unread.Error())
+	case err != nil:
 		return err
 	}
 	job, err := s.catalog.StartImport(f, size, "api", catalog.ImportOptions{Force: force}, func() { f.Close() })
@@ -81,7 +88,11 @@ func (s *Server) spool(body io.Reader) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	os.Remove(f.Name())
-	n, err := io.Copy(f, body)
+	rd := &readErr{r: body}
+	n, err := io.Copy(f, rd)
+	if rd.err != nil {
+		err = &bodyError{rd.err}
+	}
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
@@ -91,6 +102,28 @@ func (s *Server) spool(body io.Reader) (*os.File, int64, error) {
 	}
 	return f, n, nil
 }
+
+// readErr remembers the error of the reader it wraps, to tell a body that
+// could not be read (the client's fault) from a file that could not be
+// written (the server's).
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+// bodyError is a request body that could not be read.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "the request body could not be read: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
 
 // feedJob is GET /api/v1/feed/jobs/{id}: an import's progress, and its
 // result and report once it has ended.

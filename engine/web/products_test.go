@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,7 +55,7 @@ func importJob(t *testing.T, a *enginetest.App, body, query string) (int, catalo
 	if started.URL != "/api/v1/feed/jobs/"+started.Job.ID || started.Job.State != "running" {
 		t.Fatalf("202: %+v", started)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		var job catalog.Job
 		if st := a.Do(t, "GET", started.URL, nil, &job, a.Auth()...); st != 200 {
 			t.Fatalf("GET %s: %d", started.URL, st)
@@ -188,9 +191,27 @@ func TestProductFeedAndSearch(t *testing.T) {
 		}
 	}
 	a := enginetest.Start(t, cfg)
+	// the index is rebuilt in the background: 503 with Retry-After until then
 	var res searchResult
-	res = searchResult{}
-	a.Do(t, "GET", "/api/v1/products/search?q=trail", nil, &res, a.Auth()...)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", a.PublicURL+"/api/v1/products/search?q=trail", nil)
+		req.Header.Set("Authorization", "Bearer "+a.Key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			if err := json.Unmarshal(body, &res); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "index_rebuilding") || time.Now().After(deadline) {
+			t.Fatalf("search while the index is rebuilt: %d %s", resp.StatusCode, body)
+		}
+	}
 	if ids(res.Products) != "1001" {
 		t.Errorf("after a rebuild: %s", ids(res.Products))
 	}
