@@ -7,7 +7,7 @@ WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/mi
 DIST      := tracker-wasm/dist
 TRACKER_SRC := $(shell find tracker-wasm -name '*.go' -not -path '*/dist/*')
 
-.PHONY: all build wasm run test test-short bench fuzz vet clean
+.PHONY: all build wasm run test test-short bench soak fuzz vet clean
 
 all: build
 
@@ -42,7 +42,12 @@ test-short: wasm
 
 # Ingestion against a bare net/http handler in the same run, and more.
 bench: wasm
-	$(GO) test -run='^$$' -bench=. -benchtime=1x ./engine/app/ ./engine/demo/ ./engine/catalog/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=2h ./engine/app/ ./engine/demo/ ./engine/catalog/ ./engine/attribution/
+
+# 20 kill -9 cycles under mixed load with a disk-full episode (on a tmpfs,
+# as root): acknowledged / found / lost / duplicated per cycle.
+soak: wasm
+	SHOPTRAIL_SOAK=1 $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m .
 
 # Each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
