@@ -37,12 +37,7 @@ func TestAttributionPageInChromium(t *testing.T) {
 	var table string
 	var bars int
 	err := chromedp.Run(step,
-		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(a.AdminURL+"/login"),
-		chromedp.WaitVisible(`#username`),
-		chromedp.SendKeys(`#username`, "owner"),
-		chromedp.SendKeys(`#password`, "correct horse battery"),
-		chromedp.Click(`#sign-in`),
+		signInTasks(a),
 		chromedp.WaitVisible(`#to-attribution`),
 		chromedp.Click(`#to-attribution`),
 		chromedp.WaitVisible(`#period`),
@@ -110,5 +105,18 @@ func waitJS(ctx context.Context, expr string) error {
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// signInTasks signs the owner in at the admin listener (after Setup),
+// in a 1280×900 window.
+func signInTasks(a *enginetest.App) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(a.AdminURL + "/login"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "owner"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Click(`#sign-in`),
 	}
 }

@@ -45,12 +45,7 @@ func TestDashboardKeepsItsSizeWithLongURLs(t *testing.T) {
 	step, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := chromedp.Run(step,
-		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(a.AdminURL+"/login"),
-		chromedp.WaitVisible(`#username`),
-		chromedp.SendKeys(`#username`, "owner"),
-		chromedp.SendKeys(`#password`, "correct horse battery"),
-		chromedp.Click(`#sign-in`),
+		signInTasks(a),
 		chromedp.WaitVisible(`#events`),
 	)
 	if err != nil {

@@ -72,20 +72,27 @@ func wantsCSV(r *http.Request) (bool, error) {
 	return false, invalid("format", "format must be json or csv")
 }
 
+// runAttribution reads a report's query and format (json or csv) and runs
+// it.
+func (s *Server) runAttribution(r *http.Request) (*attribution.Report, bool, error) {
+	q, err := s.attributionQuery(r)
+	if err != nil {
+		return nil, false, err
+	}
+	asCSV, err := wantsCSV(r)
+	if err != nil {
+		return nil, false, err
+	}
+	rep, err := attribution.Run(s.st, q)
+	return rep, asCSV, err
+}
+
 // major turns minor units into a decimal number of the currency.
 func major(minor int64, currency string) float64 { return model.ToMajor(minor, currency) }
 
 // attributionReport is GET /api/v1/reports/attribution.
 func (s *Server) attributionReport(w http.ResponseWriter, r *http.Request) error {
-	q, err := s.attributionQuery(r)
-	if err != nil {
-		return err
-	}
-	asCSV, err := wantsCSV(r)
-	if err != nil {
-		return err
-	}
-	rep, err := attribution.Run(s.st, q)
+	rep, asCSV, err := s.runAttribution(r)
 	if err != nil {
 		return err
 	}
@@ -147,10 +154,6 @@ func formatHours(d time.Duration) string { return strconv.FormatFloat(d.Hours(),
 // behind a channel's figures under a model, each with its path and the
 // credit it gave the channel, newest first, a page at a time.
 func (s *Server) attributionOrders(w http.ResponseWriter, r *http.Request) error {
-	q, err := s.attributionQuery(r)
-	if err != nil {
-		return err
-	}
 	v := r.URL.Query()
 	channel, m, err := drillDown(r)
 	if err != nil {
@@ -166,11 +169,7 @@ func (s *Server) attributionOrders(w http.ResponseWriter, r *http.Request) error
 			return invalid("offset", "offset must be a whole number from 0")
 		}
 	}
-	asCSV, err := wantsCSV(r)
-	if err != nil {
-		return err
-	}
-	rep, err := attribution.Run(s.st, q)
+	rep, asCSV, err := s.runAttribution(r)
 	if err != nil {
 		return err
 	}
@@ -276,19 +275,11 @@ func pathString(path []attribution.Touch) string {
 // frequent conversion paths (channel sequences) with their orders and
 // value, and how long paths are and how long they took.
 func (s *Server) attributionPaths(w http.ResponseWriter, r *http.Request) error {
-	q, err := s.attributionQuery(r)
-	if err != nil {
-		return err
-	}
 	limit, err := parseLimit(r.URL.Query().Get("limit"), 20, 1000)
 	if err != nil {
 		return err
 	}
-	asCSV, err := wantsCSV(r)
-	if err != nil {
-		return err
-	}
-	rep, err := attribution.Run(s.st, q)
+	rep, asCSV, err := s.runAttribution(r)
 	if err != nil {
 		return err
 	}
