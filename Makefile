@@ -47,7 +47,7 @@ bench: wasm
 # 20 kill -9 cycles under mixed load with a disk-full episode (on a tmpfs,
 # as root): acknowledged / found / lost / duplicated per cycle.
 soak: wasm
-	SHOPTRAIL_SOAK=1 $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m .
+	SOAK=1 $(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m .
 
 # Each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
