@@ -99,11 +99,10 @@ func generate(b *testing.B, st *store.Store, events, profiles int) (orders int) 
 		add(&model.Event{Type: model.PageView, AnonymousID: anon, SessionID: sess, Time: t, URL: fmt.Sprintf(v.url, rng.IntN(5000)), Referrer: v.ref,
 			Traffic: trafficOf(v.url, v.ref)})
 		views := 2 + rng.IntN(10)
-		for i := range views {
+		for range views {
 			t = t.Add(time.Duration(20+rng.IntN(120)) * time.Second)
 			add(&model.Event{Type: model.ProductView, AnonymousID: anon, SessionID: sess, Time: t, URL: "https://shop.example/p/x",
 				Props: map[string]json.RawMessage{"product_id": json.RawMessage(fmt.Sprintf(`"%d"`, 1000+rng.IntN(5000)))}})
-			_ = i
 		}
 		if email != "" && rng.IntN(4) == 0 {
 			t = t.Add(time.Minute)

@@ -73,7 +73,7 @@ func (id *Identity) split(tx *store.Tx, evs []*model.Event) int {
 		user := model.UserProfileID(ev.Email)
 		cur, ok := id.cache.links[linkKey(linkAnon, ev.AnonymousID)]
 		if !ok {
-			cur, _ = tx.AnonymousProfile(ev.AnonymousID)
+			cur, _ = tx.AnonymousProfile(ev.AnonymousID) // a failed read only ends the run early
 		}
 		if cur != user {
 			return i
