@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,11 +144,13 @@ func trafficOf(url, ref string) *model.Traffic {
 	return nil
 }
 
+// dirSize is the disk space the files under dir take (allocated blocks:
+// Badger's preallocated value-log and memtable files are sparse).
 func dirSize(dir string) int64 {
 	var n int64
 	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
+		if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && !fi.IsDir() && ok {
+			n += st.Blocks * 512
 		}
 		return nil
 	})
