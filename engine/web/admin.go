@@ -287,8 +287,8 @@ func barChart(days []report.Day) []bar {
 	return out
 }
 
-// adminHealth is the admin listener's /healthz: the public one's status and
-// where each projection is (kept off the public listener: it tells how much
+// adminHealth is the admin listener's /healthz: "ok", or "degraded" while
+// a projection fails, and where each projection is (kept off the public listener: it tells how much
 // the shop sells).
 func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) error {
 	type projection struct {
@@ -299,10 +299,14 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) error {
 		Error      string `json:"error,omitempty"`
 	}
 	out := map[string]projection{}
+	status := "ok"
 	for _, p := range s.pipeline.Status() {
 		out[p.Name] = projection{string(p.State), p.Version, p.Checkpoint, p.Behind, p.Error}
+		if p.Error != "" {
+			status = "degraded" // ingestion goes on; a projection is behind
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "projections": out})
+	writeJSON(w, http.StatusOK, map[string]any{"status": status, "projections": out})
 	return nil
 }
 

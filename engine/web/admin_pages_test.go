@@ -162,6 +162,10 @@ func TestDashboardShowsAFailedProjection(t *testing.T) {
 			t.Fatalf("the dashboard does not show the failed projection:\n%s", page)
 		}
 	}
+	resp, body := c.do("GET", "/healthz", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"status":"degraded"`) || !strings.Contains(body, `disk says \u003cno\u003e`) {
+		t.Errorf("admin /healthz: %d %s", resp.StatusCode, body)
+	}
 	// the others went on
 	var u map[string]any
 	if st := a.Do(t, "GET", "/api/v1/events?anonymous_id=anon-x", nil, &u, a.Auth()...); st != 200 {
