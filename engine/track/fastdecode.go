@@ -26,20 +26,9 @@ func fastDecode(body []byte, b *wire.Batch) bool {
 	return d.object(func(key []byte) bool {
 		switch string(key) {
 		case "sent_at":
-			if d.null() {
-				b.SentAt = nil
-				return true
-			}
-			raw := d.value()
-			if raw[0] != '"' {
-				return false
-			}
-			t := new(time.Time)
-			if t.UnmarshalJSON(raw) != nil {
-				return false
-			}
-			b.SentAt = t
-			return true
+			var ok bool
+			b.SentAt, ok = d.timeOrNull()
+			return ok
 		case "events":
 			if seenEvents {
 				return false // encoding/json would decode into the first one's events
@@ -231,20 +220,9 @@ func (d *fastDecoder) event(ev *wire.Event) bool {
 		case "referrer":
 			dst = &ev.Referrer
 		case "time":
-			if d.null() {
-				ev.Time = nil
-				return true
-			}
-			raw := d.value()
-			if raw[0] != '"' {
-				return false
-			}
-			t := new(time.Time)
-			if t.UnmarshalJSON(raw) != nil {
-				return false
-			}
-			ev.Time = t
-			return true
+			var ok bool
+			ev.Time, ok = d.timeOrNull()
+			return ok
 		case "props":
 			if d.null() {
 				ev.Props = nil
@@ -308,4 +286,21 @@ func foldsTo(key []byte, names ...string) bool {
 		}
 	}
 	return false
+}
+
+// timeOrNull reads a JSON time string (nil for null); false when the value
+// is anything else.
+func (d *fastDecoder) timeOrNull() (*time.Time, bool) {
+	if d.null() {
+		return nil, true
+	}
+	raw := d.value()
+	if len(raw) == 0 || raw[0] != '"' {
+		return nil, false
+	}
+	t := new(time.Time)
+	if t.UnmarshalJSON(raw) != nil {
+		return nil, false
+	}
+	return t, true
 }
