@@ -231,7 +231,7 @@ func BenchmarkAttribution(b *testing.B) {
 		if _, err := app.Rebuild(st, attribution.Name); err != nil {
 			b.Fatal(err)
 		}
-		r, err := project.New(st, identity.New(12*time.Hour).Projection(), []*project.Projection{attribution.Projection()}, project.Options{})
+		r, err := project.New(st, identity.New(12*time.Hour).Projection(), []*project.Projection{attribution.Projection(30 * 24 * time.Hour)}, project.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
