@@ -159,6 +159,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Logger:            log.With("component", "track"),
 	})
 	id, others := projections(cfg, a.Identity, a.Catalog.Known, o.extra)
+	t0 := time.Now()
+	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
+		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
+	} else if days > 0 {
+		log.Info("attribution: daily summaries rewritten for the default lookback", "lookback", cfg.Tracking.Lookback.Duration, "days", days, "took", time.Since(t0).Round(time.Millisecond))
+	}
 	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Logger: log.With("component", "project")}); err != nil {
 		return fail(err)
 	}

@@ -1,8 +1,10 @@
 package attribution
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -29,6 +31,7 @@ var space = store.ProjectionSpace(Name)
 //	profile/<profile id>          the profile's touches of the last 90 days, its orders and its open journey (shopper)
 //	nc/<YYYY-MM-DD>               transitions of journeys that have not converted, by the day of their last touch (tally)
 //	sum/<YYYY-MM-DD>              the day's orders summed per currency, with the touches of the default lookback (daySummary)
+//	lookback                      the lookback of every sum/ (time.Duration)
 //
 // An order's key is its order_id, or "event:" and the event's id when it
 // has none. The fold reads and writes single keys only: an iterator in a
@@ -100,12 +103,12 @@ func group(o *Stored) string {
 // and identity merges change paths; the journeys that did not convert, for
 // the data-driven model; and each day's orders summed with the touches of
 // lookback (the reports' default), which reports of that lookback read
-// instead of every order. The version carries the lookback: changing it
-// re-attributes every order.
+// instead of every order. When the default lookback changes, Resummarise
+// rewrites the summaries from the orders before the pipeline starts.
 func Projection(lookback time.Duration) *project.Projection {
 	return &project.Projection{
 		Name:    Name,
-		Version: 2<<24 | uint32(lookback/time.Minute),
+		Version: 2,
 		Owns:    []store.Space{space},
 		Fold:    func(run *project.Run) error { return fold(run, lookback) },
 		Move:    func(tx *store.Tx, from, to string) error { return move(tx, lookback, from, to) },
@@ -391,6 +394,11 @@ func (f *folding) write() error {
 			return err
 		}
 	}
+	if len(f.days) > 0 {
+		if err := f.tx.Set(space, "lookback", f.lookback); err != nil {
+			return err
+		}
+	}
 	for day, d := range f.days {
 		var err error
 		if len(d.Groups) == 0 {
@@ -457,4 +465,92 @@ func erase(tx *store.Tx, lookback time.Duration, profile string) error {
 	}
 	f.deleted = append(f.deleted, profile)
 	return f.write()
+}
+
+// Resummarise rewrites the daily summaries from the orders kept when they
+// are for another lookback than this one (the default changed), and
+// returns how many days it wrote: seconds for a year of orders, where
+// folding the log again would take minutes. The projection must not fold
+// meanwhile: call it before the pipeline starts. Cut short, it starts over
+// next time, since the lookback it is for is written last.
+func Resummarise(st *store.Store, lookback time.Duration) (int, error) {
+	var kept time.Duration
+	if err := st.Read(func(tx *store.Tx) error { return tx.Get(space, "lookback", &kept) }); errors.Is(err, store.ErrNotFound) {
+		kept = 0
+	} else if err != nil {
+		return 0, err
+	}
+	if kept == lookback {
+		return 0, nil
+	}
+	days := map[string]*daySummary{}
+	var stale []string
+	err := st.Read(func(tx *store.Tx) error {
+		if err := tx.Scan(space, "sum/", func(k string, _ json.RawMessage) (bool, error) {
+			stale = append(stale, strings.TrimPrefix(k, "sum/"))
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Scan(space, "day/", func(_ string, v json.RawMessage) (bool, error) {
+			var o Stored
+			if err := json.Unmarshal(v, &o); err != nil {
+				return false, err
+			}
+			d := days[dayOf(o.Time)]
+			if d == nil {
+				d = &daySummary{Lookback: lookback, Groups: map[string]*Summary{}}
+				days[dayOf(o.Time)] = d
+			}
+			g := d.Groups[group(&o)]
+			if g == nil {
+				g = &Summary{}
+				d.Groups[group(&o)] = g
+			}
+			g.Add(o.Order, lookback, 1)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	// a few days per transaction: a day's summary can be large
+	var batch []string
+	flush := func(last bool) error {
+		err := st.Project(func(tx *store.Tx) error {
+			for _, day := range batch {
+				var err error
+				if d := days[day]; d != nil {
+					err = tx.Set(space, "sum/"+day, d)
+				} else {
+					err = tx.Delete(space, "sum/"+day)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if last {
+				return tx.Set(space, "lookback", lookback)
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return err
+	}
+	for day := range days {
+		stale = append(stale, day)
+	}
+	slices.Sort(stale)
+	stale = slices.Compact(stale)
+	for _, day := range stale {
+		if batch = append(batch, day); len(batch) == 30 {
+			if err := flush(false); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(true); err != nil {
+		return 0, err
+	}
+	return len(days), nil
 }

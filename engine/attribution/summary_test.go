@@ -96,6 +96,39 @@ func TestSummariesMatchTheOrders(t *testing.T) {
 		}
 		sameReport(t, fmt.Sprintf("%s..%s all=%v %s", q.From.Format(time.DateOnly), q.To.Format(time.DateOnly), q.All, q.Currency), fast, slow)
 	}
+
+	// the default lookback changes: the summaries are rewritten from the
+	// orders (the pipeline is idle: nothing folds meanwhile)
+	const week = 7 * 24 * time.Hour
+	q := attribution.Query{From: day(9, 1), To: day(10, 31), Lookback: week}
+	before, err := attribution.Run(p.Store, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, err := attribution.Resummarise(p.Store, week)
+	if err != nil || days < 50 {
+		t.Fatalf("Resummarise: %d days, %v", days, err)
+	}
+	if again, err := attribution.Resummarise(p.Store, week); again != 0 || err != nil {
+		t.Fatalf("Resummarise again: %d days, %v", again, err)
+	}
+	after, err := attribution.Run(p.Store, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameReport(t, "after Resummarise", after, before)
+	q.Lookback = lookback
+	q.FromOrders = true
+	slow, err := attribution.Run(p.Store, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.FromOrders = false
+	fast, err := attribution.Run(p.Store, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameReport(t, "the old lookback after Resummarise", fast, slow)
 }
 
 func sameReport(t *testing.T, name string, a, b *attribution.Report) {
