@@ -3,6 +3,7 @@ package attribution
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -337,6 +338,9 @@ func (f *folding) summarise(o *Stored, sign int64) error {
 		d = &daySummary{}
 		if err := f.tx.Get(space, "sum/"+day, d); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
+		}
+		if len(d.Groups) > 0 && d.Lookback != f.lookback {
+			return fmt.Errorf("attribution: the summary of %s is for a lookback of %s, not %s: Resummarise first", day, d.Lookback, f.lookback)
 		}
 		if d.Groups == nil {
 			d.Groups = map[string]*Summary{}
