@@ -128,6 +128,12 @@ func (rd *reader) shopifyRow(rec []string, line int) error {
 		}
 		g.main = m
 	}
+	// every row's Image Src is one more photo of the product
+	for _, ph := range photos(rd.get(rec, "imagesrc", "productimageurl")) {
+		if !slices.Contains(g.main.Photos, ph) {
+			g.main.Photos = append(g.main.Photos, ph)
+		}
+	}
 	var values [3]string
 	for n := range 3 {
 		values[n] = rd.get(rec, "option"+strconv.Itoa(n+1)+"value")
@@ -135,13 +141,7 @@ func (rd *reader) shopifyRow(rec []string, line int) error {
 	sku := rd.get(rec, "variantsku", "sku")
 	price := rd.get(rec, "variantprice", "price")
 	if values[0] == "" && sku == "" && price == "" {
-		// an image row: one more photo of the product
-		for _, ph := range photos(rd.get(rec, "imagesrc", "productimageurl")) {
-			if !slices.Contains(g.main.Photos, ph) {
-				g.main.Photos = append(g.main.Photos, ph)
-			}
-		}
-		return nil
+		return nil // an image row
 	}
 	v := model.Product{Line: line}
 	if i, ok := rd.cols[FieldID]; ok && i < len(rec) {

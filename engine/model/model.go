@@ -172,7 +172,7 @@ type Product struct {
 	MainID        string            `json:"mainId,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"` // columns the importer did not map
 	Removed       bool              `json:"removed,omitempty"`    // missing from the last full feed
-	Line          int               `json:"-"`
+	Line          int               `json:"line,omitempty"`       // in the feed it came from
 
 	// From the shops' own exports (WooCommerce, Shopify, Google Merchant).
 	SKU      string   `json:"sku,omitempty"`
