@@ -120,6 +120,10 @@ func newMapping() mapping.IndexMapping {
 	words.Analyzer = en.AnalyzerName
 	words.Store, words.IncludeTermVectors = false, false
 	doc.AddFieldMappingsAt("category_words", words)
+	sortKey := bleve.NewKeywordFieldMapping()
+	sortKey.Analyzer = keyword.Name
+	sortKey.Store, sortKey.IncludeTermVectors, sortKey.IncludeInAll, sortKey.DocValues = false, false, false, true
+	doc.AddFieldMappingsAt("title_sort", sortKey)
 
 	im := bleve.NewIndexMapping()
 	im.DefaultMapping = doc
@@ -131,6 +135,7 @@ func newMapping() mapping.IndexMapping {
 type indexed struct {
 	Doc
 	CategoryWords string `json:"category_words"`
+	TitleSort     string `json:"title_sort"` // the title in lower case, one term: sorting by an analysed title sorts by its smallest word
 }
 
 // Replace builds a new index of generation gen from docs, in a new
@@ -146,7 +151,7 @@ func (ix *Index) Replace(gen uint64, docs func(add func(Doc) error) error) error
 	}
 	b := idx.NewBatch()
 	add := func(d Doc) error {
-		if err := b.Index(d.ID, indexed{d, strings.Join(append(append([]string{}, d.Categories...), d.Brand), " ")}); err != nil {
+		if err := b.Index(d.ID, indexed{d, strings.Join(append(append([]string{}, d.Categories...), d.Brand), " "), strings.ToLower(d.Title)}); err != nil {
 			return err
 		}
 		if b.Size() >= 1000 {
@@ -359,7 +364,7 @@ func (ix *Index) Search(q Query) (Result, error) {
 	case "-price":
 		req.SortBy([]string{"-price", "_id"})
 	case "title":
-		req.SortBy([]string{"title", "_id"})
+		req.SortBy([]string{"title_sort", "_id"})
 	default:
 		if strings.TrimSpace(q.Text) == "" {
 			req.SortBy([]string{"_id"}) // no relevance to rank by: a stable order

@@ -113,11 +113,11 @@ func (rd *reader) wooRow(rec []string, line int) error {
 	if short := wooText(rd.get(rec, "shortdescription")); short != "" {
 		if p.Description == "" {
 			p.Description = short
-		} else {
+		} else if text := model.PlainText(short); text != "" {
 			if p.Attributes == nil {
 				p.Attributes = map[string]string{}
 			}
-			p.Attributes["Short description"] = short
+			p.Attributes["Short description"] = text // an attribute is text
 		}
 	}
 	if _, ok := rd.byFold["published"]; ok {
