@@ -257,7 +257,7 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 	}
 	if links.Pending {
 		o.job.phase("linking")
-		if err := settle(st, links, &rep); err != nil {
+		if err := settle(st, links, &rep, c.stopped); err != nil {
 			return fail(err)
 		}
 		if err := c.stopped(); err != nil {

@@ -210,4 +210,13 @@ func TestVariationsWithoutTheirParent(t *testing.T) {
 	if items, _, _ := c.Search(search.Query{Text: "lost"}); len(items) != 1 {
 		t.Errorf("search: %v", itemIDs(items))
 	}
+	// in a feed of the article's format, Main names a main product that may
+	// come in a later feed: the variation stays one (found by its ID)
+	rep, err = c.ImportWith(strings.NewReader("ID;Title;Price;Main\n7;Orphan - Red;1;999\n8;Main;2;\n9;Main - Blue;2;8\n"), "t", ImportOptions{Force: true})
+	if err != nil || rep.Variations != 2 || len(rep.Errors) != 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	if p, _ := c.Product("7"); p.MainID != "999" {
+		t.Errorf("orphan: %+v", p)
+	}
 }

@@ -22,7 +22,8 @@ import (
 // It reads the staged products back from Badger rather than holding the
 // feed in memory; what it keeps is one small record per main product that
 // has variations.
-func settle(st *store.Staging, links *feed.Links, rep *feed.Report) error {
+// stop is checked as it goes: an import stops when the catalogue closes.
+func settle(st *store.Staging, links *feed.Links, rep *feed.Report, stop func() error) error {
 	if err := st.Flush(); err != nil {
 		return err
 	}
@@ -45,7 +46,13 @@ func settle(st *store.Staging, links *feed.Links, rep *feed.Report) error {
 	}
 	families := map[string]*family{}
 	var order []string
+	n := 0
 	err := st.Scan(func(p model.Product) error {
+		if n++; n%1000 == 0 {
+			if err := stop(); err != nil {
+				return err
+			}
+		}
 		changed := false
 		if p.MainID != "" {
 			main, ok := links.Resolve(p.MainID, exists)
@@ -56,13 +63,15 @@ func settle(st *store.Staging, links *feed.Links, rep *feed.Report) error {
 				}
 			case links.MakesGroups():
 				// the group's main product is made below
+			case !links.ParentsMustExist():
+				// an orphan variation, as the feed says: found by its ID
 			default:
 				rep.Note(p.Line, feed.FieldMain, fmt.Sprintf("the parent %q is not in the feed: imported as a product of its own", p.MainID))
 				p.MainID, changed = "", true
 				rep.Variations--
 			}
 		}
-		if p.MainID != "" {
+		if p.MainID != "" && (exists(p.MainID) || links.MakesGroups()) {
 			if p.URL == "" {
 				if m, ok := get(p.MainID); ok && m.URL != "" {
 					p.URL, changed = m.URL, true

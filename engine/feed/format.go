@@ -439,8 +439,15 @@ type Links struct {
 	bySKU   map[string]string // SKU → product ID
 	byRef   map[string]string // id:N → product ID, when the ID column is not WooCommerce's ID
 	groups  bool              // Google Merchant item_group_id: main products to make
+	parents bool              // WooCommerce: a Parent names a product that must be in the file
 	handles map[string]bool   // Shopify: the handles read
 }
+
+// ParentsMustExist reports whether a variation whose main product is not
+// in the feed is imported as a product of its own (a WooCommerce Parent
+// names a product of the same export), rather than kept as a variation of
+// a main product to come.
+func (l *Links) ParentsMustExist() bool { return l != nil && l.parents }
 
 // MakesGroups reports whether variations whose main product is not in the
 // feed make one (a Google Merchant feed's item_group_id), rather than being

@@ -200,7 +200,7 @@ func (rd *reader) wooRow(rec []string, line int) error {
 		if p.MainID == "" {
 			rd.rep.note(line, FieldMain, "a variation without a Parent: imported as a product of its own")
 		} else {
-			rd.links.Pending = true
+			rd.links.Pending, rd.links.parents = true, true
 		}
 	case model.TypeGrouped:
 		p.Children = wooList(rd.get(rec, "groupedproducts"))

@@ -106,7 +106,7 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 		items, res, err := s.catalog.Search(q)
 		switch {
 		case errors.Is(err, search.ErrTextTooLong):
-			data["Message"], status = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen), http.StatusBadRequest
+			data["Message"] = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen)
 		case errors.Is(err, catalog.ErrRebuilding):
 			data["Message"] = strings.TrimPrefix(err.Error(), "catalog: ") + "."
 		case errors.Is(err, search.ErrNoIndex):

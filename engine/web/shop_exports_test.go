@@ -142,7 +142,7 @@ func TestProductsPages(t *testing.T) {
 	if resp, _ := c.do("GET", "/products/nope", nil); resp.StatusCode != 404 {
 		t.Errorf("unknown product: %d", resp.StatusCode)
 	}
-	for _, q := range []string{"status=gone", "visibility=x", "stock=out", "sort=name", "page=0", "page=1001", "page=x", "q=" + strings.Repeat("a", 201)} {
+	for _, q := range []string{"status=gone", "visibility=x", "stock=out", "sort=name", "page=0", "page=1001", "page=x"} {
 		if resp, page := c.do("GET", "/products?"+q, nil); resp.StatusCode != 400 || !strings.Contains(page, "notice") {
 			t.Errorf("GET /products?%s: %d, want 400 with a message", q, resp.StatusCode)
 		}
