@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"maps"
+	"net/url"
 	"time"
 )
 
@@ -36,6 +37,7 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 		"short":     func(s string) string { return clip(s, ShortURL) },
 		"clip":      func(s string) string { return clip(s, TitleURL) },
 		"list":      func(v ...string) []string { return v },
+		"pathesc":   url.PathEscape,
 		"dec":       func(n int) int { return n - 1 },
 		"deref":     func(n *int64) int64 { return *n },
 	}

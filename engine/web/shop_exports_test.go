@@ -132,6 +132,17 @@ func TestProductsPages(t *testing.T) {
 	if b, d, h, v := strings.Index(list, ">Beanie<"), strings.Index(list, ">Draft Hat<"), strings.Index(list, ">Hoodie<"), strings.Index(list, ">V-Neck T-Shirt<"); !(b < d && d < h && h < v) {
 		t.Errorf("the list is not by title: %d %d %d %d", b, d, h, v)
 	}
+	// an ID with characters that mean something in a URL links to its page
+	if st, job := importJob(t, a, strings.TrimRight(wooSample(t), "\n")+evil+"\n\"a?b#c/d\",simple,odd,,Odd,1,0,visible,,,,,taxable,,1,3,,0,0,,,,,1,,,5,Decor,,,,,,,,,,,,0,,,,,,,,,,,\n", ""); st != 202 || job.Report.Imported != 19 {
+		t.Fatalf("import: %+v", job.Report)
+	}
+	_, list = c.do("GET", "/products?q=odd", nil)
+	if !strings.Contains(list, `href="/products/a%3Fb%23c%2Fd"`) {
+		t.Errorf("the link to a?b#c/d")
+	}
+	if resp, page := c.do("GET", "/products/a%3Fb%23c%2Fd", nil); resp.StatusCode != 200 || !strings.Contains(page, "Odd") {
+		t.Errorf("the page of a?b#c/d: %d", resp.StatusCode)
+	}
 	resp, page := c.do("GET", "/products/99", nil)
 	if resp.StatusCode != 200 || strings.Contains(page, "<img src=x") || strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
 		t.Errorf("feed values must be escaped, the description shown as text: %d", resp.StatusCode)
@@ -139,8 +150,10 @@ func TestProductsPages(t *testing.T) {
 	if resp, _ := c.do("GET", "/products/45", nil); resp.StatusCode != 303 || resp.Header.Get("Location") != "/products/44#v-45" {
 		t.Errorf("a variation's page is its main product's: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if resp, _ := c.do("GET", "/products/nope", nil); resp.StatusCode != 404 {
-		t.Errorf("unknown product: %d", resp.StatusCode)
+	for _, id := range []string{"nope", strings.Repeat("a", 5000), "%00", "a%2Fb", "%E2%80%AE"} {
+		if resp, _ := c.do("GET", "/products/"+id, nil); resp.StatusCode != 404 {
+			t.Errorf("unknown product %.20s: %d", id, resp.StatusCode)
+		}
 	}
 	for _, q := range []string{"status=gone", "visibility=x", "stock=out", "sort=name", "page=0", "page=1001", "page=x"} {
 		if resp, page := c.do("GET", "/products?"+q, nil); resp.StatusCode != 400 || !strings.Contains(page, "notice") {
