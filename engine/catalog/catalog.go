@@ -244,7 +244,7 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 		return rep, err
 	}
 	o.job.phase("reading")
-	links, err := feed.ReadWith(c.cancellable(r), feed.Options{Columns: c.columns, URLTemplate: c.urlTmpl}, &rep, func(p model.Product) error {
+	links, err := feed.ReadWith(c.cancellable(r), feed.Options{Columns: c.columns, URLTemplate: c.urlTmpl, Now: c.now}, &rep, func(p model.Product) error {
 		rep.Imported++
 		if p.MainID != "" {
 			rep.Variations++

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 )
@@ -249,6 +250,35 @@ func TestURLTemplate(t *testing.T) {
 	rep.Finish("")
 	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "3 of the 10 products have no URL") || !strings.Contains(rep.Warnings[0], "product_url_template") {
 		t.Errorf("warnings %q", rep.Warnings)
+	}
+}
+
+func TestWooScheduledSales(t *testing.T) {
+	data := "ID,Type,Name,Published,Visibility in catalog,Date sale price starts,Date sale price ends,Sale price,Regular price\n" +
+		"1,simple,Running,1,visible,2026-11-01 0:00:00,2026-11-30 23:59:59,8,10\n" +
+		"2,simple,Ended,1,visible,,2026-11-27 0:00:00,8,10\n" +
+		"3,simple,Not yet,1,visible,2026-12-01,,8,10\n" +
+		"4,simple,Last day,1,visible,,2026-11-28,8,10\n" +
+		"5,simple,Unscheduled,1,visible,,,8,10\n" +
+		"6,simple,Bad date,1,visible,soon,,8,10\n"
+	var ps []model.Product
+	var rep Report
+	now := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+	if _, err := ReadWith(strings.NewReader(data), Options{Now: func() time.Time { return now }}, &rep, func(p model.Product) error {
+		ps = append(ps, p)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := byID(ps)
+	for id, want := range map[string]int64{"1": 800, "2": 1000, "3": 1000, "4": 800, "5": 800, "6": 800} {
+		p := m[id]
+		if got := p.EffectivePrice(); got != want {
+			t.Errorf("%s (%s): pays %d, want %d", id, m[id].Title, got, want)
+		}
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Line != 7 {
+		t.Errorf("the bad date is noted: %+v", rep.Errors)
 	}
 }
 

@@ -101,6 +101,9 @@ type Options struct {
 	// URLTemplate makes the URL of products that have none ([feed]
 	// product_url_template): {handle}, {id} and {sku} are replaced.
 	URLTemplate string
+	// Now is the time a scheduled sale is compared with (WooCommerce's
+	// "Date sale price starts" and "ends"); time.Now when nil.
+	Now func() time.Time
 }
 
 // Read parses a CSV feed and calls fn for every valid product, in file

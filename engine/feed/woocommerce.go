@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 )
@@ -190,7 +191,11 @@ func (rd *reader) wooRow(rec []string, line int) error {
 		}
 	}
 	required := rd.has(FieldPrice) && p.Type != model.TypeVariable && p.Type != model.TypeGrouped
-	if !rd.prices(&p, rd.cell(rec, FieldPrice), rd.cell(rec, FieldDiscountPrice), required) {
+	sale := rd.cell(rec, FieldDiscountPrice)
+	if sale != "" && !rd.onSale(rd.get(rec, "datesalepricestarts"), rd.get(rec, "datesalepriceends"), line) {
+		sale = "" // a scheduled sale that has not started or has ended
+	}
+	if !rd.prices(&p, rd.cell(rec, FieldPrice), sale, required) {
 		return nil
 	}
 	handle := ""
@@ -228,4 +233,32 @@ func (rd *reader) wooRow(rec []string, line int) error {
 		rd.links.byRef["id:"+wooID] = p.ID
 	}
 	return rd.emit(p, handle, sku)
+}
+
+// onSale reports whether a sale scheduled from start to end (the
+// exporter's "2026-12-01 0:00:00", or a date alone; either may be empty)
+// runs today: from the start of its first day to the end of its last.
+func (rd *reader) onSale(start, end string, line int) bool {
+	now := time.Now()
+	if rd.o.Now != nil {
+		now = rd.o.Now()
+	}
+	day := func(s, field string) (time.Time, bool) {
+		if s == "" {
+			return time.Time{}, false
+		}
+		t, err := time.Parse("2006-01-02", s[:min(10, len(s))])
+		if err != nil {
+			rd.rep.note(line, field, fmt.Sprintf("%q is not a date like 2026-12-01: the sale is taken as running", s))
+			return time.Time{}, false
+		}
+		return t, true
+	}
+	if t, ok := day(start, "date_sale_price_starts"); ok && now.Before(t) {
+		return false
+	}
+	if t, ok := day(end, "date_sale_price_ends"); ok && !now.Before(t.AddDate(0, 0, 1)) {
+		return false
+	}
+	return true
 }
