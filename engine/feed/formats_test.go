@@ -173,6 +173,34 @@ func TestShopifyExport(t *testing.T) {
 	}
 }
 
+// TestShopifyNewExport: the export's newer header names (URL handle,
+// Description, Option1 name, SKU, Price, Compare-at price, Product image
+// URL) are read the same way.
+func TestShopifyNewExport(t *testing.T) {
+	data := "URL handle,Title,Description,Vendor,Type,Tags,Published on online store,Status,Option1 name,Option1 value,Option2 name,Option2 value,SKU,Price,Compare-at price,Product image URL,Price / International\n" +
+		"shirt,Shirt,\"<p>Soft, cotton</p>\",Example,Shirts,,TRUE,Active,Size,S,Color,Red,001,20.00,25.00,https://cdn.example/shirt-1.jpg,\n" +
+		"shirt,,,,,,,,,M,,Red,002,22.00,26.00,,\n" +
+		"shirt,,,,,,,,,,,,,,,https://cdn.example/shirt-2.jpg,\n" +
+		"mug,Mug,,Example,Mugs,,TRUE,Draft,Title,Default Title,,,MUG,9.99,,,\n"
+	ps, rep, err := read(t, []byte(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byID(ps)
+	if rep.Format != FormatShopify || rep.Skipped != 0 || len(ps) != 4 {
+		t.Fatalf("%d products, report %+v", len(ps), rep)
+	}
+	if p := m["shirt"]; p.Price != 2000 || p.PriceMax != 2200 || len(p.Photos) != 2 || p.Description != "<p>Soft, cotton</p>" || len(p.Attributes) != 0 {
+		t.Errorf("shirt: %+v", p)
+	}
+	if p := m["002"]; p.Size != "M" || p.Color != "Red" || p.Price != 2600 || p.DiscountPrice != 2200 || p.MainID != "shirt" {
+		t.Errorf("002: %+v", p)
+	}
+	if p := m["mug"]; p.Status != "draft" || p.SKU != "MUG" || p.Price != 999 {
+		t.Errorf("mug: %+v", p)
+	}
+}
+
 func TestShopifyIDsFromFeedColumns(t *testing.T) {
 	data := "Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price,Product ID,Variant ID\n" +
 		"tee,Tee,Size,S,T-S,10.00,111,901\n" +

@@ -12,7 +12,7 @@ import (
 // shopifyKnown are Shopify export columns (folded) that are not product
 // attributes: read below, or of no use to recommendations.
 var shopifyKnown = []string{"handle", "urlhandle", "title", "bodyhtml", "description", "vendor", "productcategory", "type",
-	"published", "publishedonlinestore", "status", "option1name", "option1value", "option1linkedto", "option2name", "option2value",
+	"published", "publishedononlinestore", "status", "option1name", "option1value", "option1linkedto", "option2name", "option2value",
 	"option2linkedto", "option3name", "option3value", "option3linkedto", "variantsku", "sku", "variantgrams", "grams",
 	"variantinventorytracker", "inventorytracker", "variantinventoryqty", "inventoryquantity", "variantinventorypolicy",
 	"continuesellingwhenoutofstock", "variantfulfillmentservice", "fulfillmentservice", "variantprice", "price",
@@ -119,7 +119,7 @@ func (rd *reader) shopifyRow(rec []string, line int) error {
 			m.Categories = append(m.Categories, t)
 		}
 		m.Photos = photos(rd.get(rec, "imagesrc", "productimageurl"))
-		m.Status = shopifyStatus(rd.get(rec, "status"), rd.get(rec, "published", "publishedonlinestore"))
+		m.Status = shopifyStatus(rd.get(rec, "status"), rd.get(rec, "published", "publishedononlinestore"))
 		m.Visibility = model.VisibilityVisible
 		m.Type = model.TypeVariable
 		m.MainID = ""
