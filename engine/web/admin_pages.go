@@ -89,7 +89,8 @@ const productsPerPage = 25
 func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query()
 	data := map[string]any{"Count": s.catalog.Count(), "Q": v.Get("q"), "Message": v.Get("message"), "Jobs": s.catalog.Jobs(),
-		"Status": v.Get("status"), "Visibility": v.Get("visibility"), "Stock": v.Get("stock"), "Sort": v.Get("sort")}
+		"Status": v.Get("status"), "Visibility": v.Get("visibility"), "Stock": v.Get("stock"), "Sort": v.Get("sort"),
+		"Brand": v.Get("brand"), "Category": v.Get("category")}
 	if f := s.cfg.Feed; f.URL != "" {
 		data["FeedURL"], data["Interval"] = redact.URL(s.cfg.Feed.URL), f.Interval.String()
 	}
@@ -114,11 +115,15 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		data["Items"], data["Total"], data["Page"] = items, res.Total, q.Page
+		named := func(terms []search.FacetTerm) []search.FacetTerm {
+			return slices.DeleteFunc(slices.Clone(terms), func(t search.FacetTerm) bool { return t.Value == "" })
+		}
+		data["Brands"], data["Categories"] = named(res.Facets["brand"]), named(res.Facets["categories"])
 		pages := max(1, int((res.Total+productsPerPage-1)/productsPerPage))
 		data["Pages"] = pages
 		at := func(page int) string {
 			u := url.Values{}
-			for _, k := range []string{"q", "status", "visibility", "stock", "sort"} {
+			for _, k := range []string{"q", "status", "visibility", "stock", "sort", "brand", "category"} {
 				if x := v.Get(k); x != "" {
 					u.Set(k, x)
 				}
@@ -144,7 +149,10 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 // listQuery reads the Products list's filters; problem says what is wrong
 // with one.
 func listQuery(v url.Values) (q search.Query, problem string) {
-	q = search.Query{For: search.ForAdmin, Text: v.Get("q"), Size: productsPerPage, Page: 1, Sort: "title"}
+	q = search.Query{For: search.ForAdmin, Text: v.Get("q"), Brand: v.Get("brand"), Category: v.Get("category"), Size: productsPerPage, Page: 1, Sort: "title"}
+	if len(q.Brand) > maxFilterLen || len(q.Category) > maxFilterLen {
+		return q, fmt.Sprintf("A brand or category filter may have at most %d bytes.", maxFilterLen)
+	}
 	switch st := v.Get("status"); st {
 	case "", model.StatusPublished, model.StatusUnpublished, model.StatusDraft, model.StatusPrivate, model.StatusArchived:
 		q.Status = st

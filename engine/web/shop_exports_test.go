@@ -108,10 +108,12 @@ func TestProductsPages(t *testing.T) {
 	}
 	c := signedIn(t, a)
 	for path, want := range map[string][]string{
-		"/products":                    {"Hoodie", "42.00 – 45.00 EUR", "Secret Sample", "hidden", "draft", "not published", "WooCommerce", "12 main products"},
+		"/products":                    {"Hoodie", "42.00 – 45.00 EUR", "Secret Sample", "hidden", "draft", "not published", "WooCommerce", "12 main products", `<option value="">Any brand</option><option value="Northpeak">Northpeak (3)</option><option value="Velora">`},
 		"/products?status=unpublished": {"Draft Hat", "Private Mug", "2 main products"},
 		"/products?visibility=hidden":  {"Secret Sample", "1 main product"},
 		"/products?q=hodie":            {"Hoodie"},
+		"/products?brand=Velora":       {"V-Neck T-Shirt", "1 main product", `<option value="Velora" selected>`},
+		"/products?category=Hoodies":   {"Hoodie", "1 main product"},
 		"/products/44":                 {"Hoodie", "Blue", "Green", "Red", "42.00", "45.00", "Logo", "Soft fleece", "Similar products", "Viewed together", "Bought together"},
 		"/products/50":                 {"V-Neck T-Shirt", "XL", "private", "24.00"},
 		"/products/60":                 {"Products in this group", "Beanie", "Belt", "Single"},
@@ -155,7 +157,7 @@ func TestProductsPages(t *testing.T) {
 			t.Errorf("unknown product %.20s: %d", id, resp.StatusCode)
 		}
 	}
-	for _, q := range []string{"status=gone", "visibility=x", "stock=out", "sort=name", "page=0", "page=1001", "page=x"} {
+	for _, q := range []string{"status=gone", "visibility=x", "stock=out", "sort=name", "page=0", "page=1001", "page=x", "brand=" + strings.Repeat("b", 1001)} {
 		if resp, page := c.do("GET", "/products?"+q, nil); resp.StatusCode != 400 || !strings.Contains(page, "notice") {
 			t.Errorf("GET /products?%s: %d, want 400 with a message", q, resp.StatusCode)
 		}
