@@ -67,27 +67,78 @@ type segEvent struct {
 	sentAt    *time.Time // the message's own sentAt
 	userAgent string     // context.userAgent: the shopper's browser
 	derived   string     // the id of the message's main event, for the link event
-	fields    map[string]string
+	fields    segFields
 }
 
-// segMessage is one Segment message, each field kept raw so that a value of
-// the wrong type is reported by its own name.
+// segFields names the message's fields that an event's fields came from,
+// for the errors of normalise.
+type segFields struct {
+	id, typ, anon, email, url, referrer, time, props string
+}
+
+// segMessage is one Segment message. The fields are kept raw so that a
+// value of the wrong type is reported by its own name; the objects are
+// typed (their leaves raw), so that json.Unmarshal names the one that is
+// not an object, and only the few fields of context that matter are read.
 type segMessage struct {
-	Type              json.RawMessage `json:"type"`
-	MessageID         json.RawMessage `json:"messageId"`
-	AnonymousID       json.RawMessage `json:"anonymousId"`
-	UserID            json.RawMessage `json:"userId"`
-	PreviousID        json.RawMessage `json:"previousId"`
-	GroupID           json.RawMessage `json:"groupId"`
-	Event             json.RawMessage `json:"event"`
-	Name              json.RawMessage `json:"name"`
-	Category          json.RawMessage `json:"category"`
-	Properties        json.RawMessage `json:"properties"`
-	Traits            json.RawMessage `json:"traits"`
-	Context           json.RawMessage `json:"context"`
-	Timestamp         json.RawMessage `json:"timestamp"`
-	OriginalTimestamp json.RawMessage `json:"originalTimestamp"`
-	SentAt            json.RawMessage `json:"sentAt"`
+	Type              json.RawMessage            `json:"type"`
+	MessageID         json.RawMessage            `json:"messageId"`
+	AnonymousID       json.RawMessage            `json:"anonymousId"`
+	UserID            json.RawMessage            `json:"userId"`
+	PreviousID        json.RawMessage            `json:"previousId"`
+	GroupID           json.RawMessage            `json:"groupId"`
+	Event             json.RawMessage            `json:"event"`
+	Name              json.RawMessage            `json:"name"`
+	Category          json.RawMessage            `json:"category"`
+	Properties        map[string]json.RawMessage `json:"properties"`
+	Traits            map[string]json.RawMessage `json:"traits"`
+	Context           *segContext                `json:"context"`
+	Timestamp         json.RawMessage            `json:"timestamp"`
+	OriginalTimestamp json.RawMessage            `json:"originalTimestamp"`
+	SentAt            json.RawMessage            `json:"sentAt"`
+}
+
+// segContext is what Shoptrail reads of a message's context.
+type segContext struct {
+	Page *struct {
+		URL      json.RawMessage `json:"url"`
+		Referrer json.RawMessage `json:"referrer"`
+	} `json:"page"`
+	Campaign *struct {
+		Name    json.RawMessage `json:"name"`
+		Source  json.RawMessage `json:"source"`
+		Medium  json.RawMessage `json:"medium"`
+		Term    json.RawMessage `json:"term"`
+		Content json.RawMessage `json:"content"`
+	} `json:"campaign"`
+	Traits *struct {
+		Email json.RawMessage `json:"email"`
+	} `json:"traits"`
+	UserAgent json.RawMessage `json:"userAgent"`
+}
+
+// under fills what c lacks from a batch's shared context.
+func (c *segContext) under(shared *segContext) *segContext {
+	switch {
+	case shared == nil:
+		return c
+	case c == nil:
+		return shared
+	}
+	out := *c
+	if out.Page == nil {
+		out.Page = shared.Page
+	}
+	if out.Campaign == nil {
+		out.Campaign = shared.Campaign
+	}
+	if out.Traits == nil {
+		out.Traits = shared.Traits
+	}
+	if out.UserAgent == nil {
+		out.UserAgent = shared.UserAgent
+	}
+	return &out
 }
 
 // DecodeSegment decodes the body of a call to Segment's HTTP Tracking API
@@ -115,23 +166,18 @@ func DecodeSegment(call string, body []byte, r *Request) error {
 	seg := &segment{}
 	r.seg = seg
 	var msgs []json.RawMessage
-	var shared map[string]json.RawMessage // a batch's context, under each message's
+	var shared *segContext // a batch's context, under each message's
 	if call == SegmentBatch {
 		seg.prefix = "batch[%d]."
 		var top struct {
-			Batch   json.RawMessage `json:"batch"`
-			SentAt  json.RawMessage `json:"sentAt"`
-			Context json.RawMessage `json:"context"`
+			Batch   []json.RawMessage `json:"batch"`
+			SentAt  json.RawMessage   `json:"sentAt"`
+			Context *segContext       `json:"context"`
 		}
 		if err := decodeObject(body, &top); err != nil {
 			return err
 		}
-		if len(top.Batch) == 0 || string(top.Batch) == "null" {
-			return ErrNoEvents
-		}
-		if json.Unmarshal(top.Batch, &msgs) != nil {
-			return &BodyError{Field: "batch", Message: "batch must be an array of message objects"}
-		}
+		msgs = top.Batch
 		if len(msgs) == 0 {
 			return ErrNoEvents
 		}
@@ -142,15 +188,8 @@ func DecodeSegment(call string, body []byte, r *Request) error {
 		if fe != nil {
 			return &BodyError{Field: "sentAt", Message: fe.Message}
 		}
-		r.SentAt = t
-		if shared, fe = segObject(top.Context, "context"); fe != nil {
-			return &BodyError{Field: "context", Message: fe.Message}
-		}
+		r.SentAt, shared = t, top.Context
 	} else {
-		var probe map[string]json.RawMessage
-		if err := decodeObject(body, &probe); err != nil {
-			return err
-		}
 		msgs = []json.RawMessage{body}
 	}
 	for i, raw := range msgs {
@@ -160,8 +199,21 @@ func DecodeSegment(call string, body []byte, r *Request) error {
 			continue
 		}
 		var m segMessage
-		if json.Unmarshal(raw, &m) != nil {
-			seg.errs = append(seg.errs, FieldError{Index: i, Code: CodeInvalid, Message: "a message must be a JSON object"})
+		if err := json.Unmarshal(raw, &m); err != nil {
+			var syn *json.SyntaxError
+			if call != SegmentBatch && errors.As(err, &syn) {
+				return &BodyError{Field: "body", Offset: syn.Offset,
+					Message: fmt.Sprintf("the body is not JSON: %v (at byte %d)", err, syn.Offset)}
+			}
+			fe := FieldError{Index: i, Code: CodeInvalid, Message: "a message must be a JSON object"}
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) && typ.Field != "" {
+				fe.Field, fe.Message = typ.Field, typ.Field+" must be an object"
+			}
+			if call != SegmentBatch && fe.Field == "" {
+				return &BodyError{Field: "body", Message: "the body must be a JSON object"}
+			}
+			seg.errs = append(seg.errs, fe)
 			continue
 		}
 		if fe := seg.add(r, i, call, &m, shared); fe != nil {
@@ -185,13 +237,17 @@ func decodeObject(body []byte, v any) error {
 			Message: fmt.Sprintf("the body is not JSON: %v (at byte %d)", err, syn.Offset)}
 	case errors.As(err, &typ) && typ.Field == "":
 		return &BodyError{Field: "body", Message: "the body must be a JSON object"}
+	case errors.As(err, &typ) && typ.Field == "batch":
+		return &BodyError{Field: "batch", Message: "batch must be an array of message objects"}
+	case errors.As(err, &typ):
+		return &BodyError{Field: typ.Field, Message: typ.Field + " must be an object"}
 	default:
 		return &BodyError{Field: "body", Message: "the body is not a Segment message: " + err.Error()}
 	}
 }
 
 // add appends the events of message i to r, or returns why it cannot.
-func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared map[string]json.RawMessage) *FieldError {
+func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared *segContext) *FieldError {
 	kind := call
 	if call == SegmentBatch {
 		t, fe := segString(m.Type, "type")
@@ -206,18 +262,11 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 			return &FieldError{Field: "type", Code: CodeInvalid, Message: fmt.Sprintf("type %.40q is not one of %s", t, strings.Join(SegmentCalls, ", "))}
 		}
 	}
-	ctx, fe := segObject(m.Context, "context")
-	if fe != nil {
-		return fe
+	ctx := m.Context.under(shared)
+	if ctx == nil {
+		ctx = &segContext{}
 	}
-	for k, v := range shared {
-		if _, ok := ctx[k]; !ok {
-			if ctx == nil {
-				ctx = map[string]json.RawMessage{}
-			}
-			ctx[k] = v
-		}
-	}
+	var fe *FieldError
 	var strs struct{ id, anon, user, prev, group, event, name, category string }
 	for _, f := range []struct {
 		dst   *string
@@ -234,7 +283,7 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 		}
 	}
 	ev := wire.Event{ID: strs.id, AnonymousID: strs.anon}
-	fields := map[string]string{"id": "messageId", "anonymous_id": "anonymousId", "time": "timestamp", "type": "type"}
+	fields := segFields{id: "messageId", anon: "anonymousId", time: "timestamp", typ: "type"}
 
 	// the time, corrected for the sender's clock with sentAt (Receive)
 	if ev.Time, fe = segTime(m.Timestamp, "timestamp"); fe != nil {
@@ -244,7 +293,7 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 		if ev.Time, fe = segTime(m.OriginalTimestamp, "originalTimestamp"); fe != nil {
 			return fe
 		}
-		fields["time"] = "originalTimestamp"
+		fields.time = "originalTimestamp"
 	}
 	sentAt, fe := segTime(m.SentAt, "sentAt")
 	if fe != nil {
@@ -255,7 +304,7 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 	props, propsField := m.Properties, "properties"
 	switch kind {
 	case SegmentTrack:
-		ev.Type, fields["type"] = strs.event, "event"
+		ev.Type, fields.typ = strs.event, "event"
 		if ev.Type == "" {
 			return &FieldError{Field: "event", Code: CodeRequired, Message: "a track call needs event, e.g. \"Order Completed\""}
 		}
@@ -279,10 +328,7 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 			return &FieldError{Field: "userId", Code: CodeRequired, Message: "an alias call needs userId"}
 		}
 	}
-	if ev.Props, fe = segObject(props, propsField); fe != nil {
-		return fe
-	}
-	fields["props"] = propsField
+	ev.Props, fields.props = props, propsField
 	setProp := func(k, v string) {
 		if v == "" {
 			return
@@ -306,38 +352,35 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 	}
 
 	// where it happened
-	page, fe := segObject(ctx["page"], "context.page")
-	if fe != nil {
-		return fe
+	var pageURL, pageRef json.RawMessage
+	if ctx.Page != nil {
+		pageURL, pageRef = ctx.Page.URL, ctx.Page.Referrer
 	}
 	for _, f := range []struct {
-		dst        *string
-		field, key string
-	}{{&ev.URL, "url", "url"}, {&ev.Referrer, "referrer", "referrer"}} {
+		dst, field *string
+		key        string
+		page       json.RawMessage
+	}{{&ev.URL, &fields.url, "url", pageURL}, {&ev.Referrer, &fields.referrer, "referrer", pageRef}} {
 		if kind == SegmentPage {
 			if s, fe := segString(ev.Props[f.key], "properties."+f.key); fe != nil {
 				return fe
 			} else if s != "" {
-				*f.dst, fields[f.field] = s, "properties."+f.key
+				*f.dst, *f.field = s, "properties."+f.key
 				continue
 			}
 		}
-		s, fe := segString(page[f.key], "context.page."+f.key)
+		s, fe := segString(f.page, "context.page."+f.key)
 		if fe != nil {
 			return fe
 		}
-		*f.dst, fields[f.field] = s, "context.page."+f.key
+		*f.dst, *f.field = s, "context.page."+f.key
 	}
-	if kind == SegmentPage {
-		campaign, fe := segObject(ctx["campaign"], "context.campaign")
-		if fe != nil {
-			return fe
-		}
-		if ev.URL, fe = withCampaign(ev.URL, campaign); fe != nil {
+	if kind == SegmentPage && ctx.Campaign != nil {
+		if ev.URL, fe = withCampaign(ev.URL, ctx); fe != nil {
 			return fe
 		}
 	}
-	ua, fe := segString(ctx["userAgent"], "context.userAgent")
+	ua, fe := segString(ctx.UserAgent, "context.userAgent")
 	if fe != nil {
 		return fe
 	}
@@ -352,11 +395,9 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 	if kind == SegmentIdentify {
 		sources = append(sources, source{ev.Props["email"], "traits.email"})
 	}
-	ctxTraits, fe := segObject(ctx["traits"], "context.traits")
-	if fe != nil {
-		return fe
+	if ctx.Traits != nil {
+		sources = append(sources, source{ctx.Traits.Email, "context.traits.email"})
 	}
-	sources = append(sources, source{ctxTraits["email"], "context.traits.email"})
 	for _, src := range sources {
 		s, fe := segString(src.raw, src.field)
 		if fe != nil {
@@ -388,9 +429,9 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 			return &FieldError{Field: "userId", Code: CodeInvalid,
 				Message: fmt.Sprintf("userId must be printable text without spaces, at most %d bytes", wire.MaxIDLen-len(UserIDPrefix))}
 		}
-		ev.AnonymousID, fields["anonymous_id"] = UserIDPrefix+strs.user, "userId"
+		ev.AnonymousID, fields.anon = UserIDPrefix+strs.user, "userId"
 	case strs.user != "": // an email: the events carry it, and the other id
-		ev.AnonymousID, fields["anonymous_id"] = other, otherField
+		ev.AnonymousID, fields.anon = other, otherField
 		other = ""
 	default:
 		other = ""
@@ -398,7 +439,7 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 			return &FieldError{Field: "userId", Code: CodeRequired, Message: "a message needs userId or anonymousId"}
 		}
 	}
-	ev.Email, fields["email"] = email, emailField
+	ev.Email, fields.email = email, emailField
 	if ev.ID == "" {
 		ev.ID = newID() // the link event's id derives from it
 	}
@@ -420,7 +461,7 @@ func (seg *segment) add(r *Request, i int, call string, m *segMessage, shared ma
 		}
 		r.Events = append(r.Events, link)
 		seg.events = append(seg.events, segEvent{msg: i, sentAt: sentAt, userAgent: ua, derived: ev.ID,
-			fields: map[string]string{"anonymous_id": otherField, "email": emailField, "time": fields["time"]}})
+			fields: segFields{id: "messageId", typ: "type", anon: otherField, email: emailField, time: fields.time}})
 	}
 	return nil
 }
@@ -436,16 +477,17 @@ func isSegmentCall(kind string) bool {
 
 // withCampaign adds context.campaign to a page's URL as utm tags, unless
 // the URL has utm tags of its own: the page's traffic is read from them.
-func withCampaign(pageURL string, campaign map[string]json.RawMessage) (string, *FieldError) {
-	if len(campaign) == 0 {
-		return pageURL, nil
-	}
+func withCampaign(pageURL string, ctx *segContext) (string, *FieldError) {
+	c := ctx.Campaign
 	tags := url.Values{}
-	for _, c := range []struct{ key, param string }{
-		{"source", "utm_source"}, {"medium", "utm_medium"}, {"name", "utm_campaign"},
-		{"term", "utm_term"}, {"content", "utm_content"},
+	for _, c := range []struct {
+		raw        json.RawMessage
+		key, param string
+	}{
+		{c.Source, "source", "utm_source"}, {c.Medium, "medium", "utm_medium"}, {c.Name, "name", "utm_campaign"},
+		{c.Term, "term", "utm_term"}, {c.Content, "content", "utm_content"},
 	} {
-		s, fe := segString(campaign[c.key], "context.campaign."+c.key)
+		s, fe := segString(c.raw, "context.campaign."+c.key)
 		if fe != nil {
 			return "", fe
 		}
@@ -483,18 +525,6 @@ func segString(raw json.RawMessage, field string) (string, *FieldError) {
 		return s, nil
 	}
 	return "", &FieldError{Field: field, Code: CodeInvalid, Message: field + " must be a string"}
-}
-
-// segObject reads an optional JSON object.
-func segObject(raw json.RawMessage, field string) (map[string]json.RawMessage, *FieldError) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var m map[string]json.RawMessage
-	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
-		return nil, &FieldError{Field: field, Code: CodeInvalid, Message: field + " must be an object"}
-	}
-	return m, nil
 }
 
 // segTime reads an optional ISO 8601 time.
@@ -543,10 +573,28 @@ func (seg *segment) segmentErrors(evErrs []FieldError) []FieldError {
 }
 
 // segField names a field of an event by the message's field it came from.
-func segField(fields map[string]string, field string) string {
+func segField(fields segFields, field string) string {
 	head, rest, nested := strings.Cut(field, ".")
-	name, ok := fields[head]
-	if !ok {
+	var name string
+	switch head {
+	case "id":
+		name = fields.id
+	case "type":
+		name = fields.typ
+	case "anonymous_id":
+		name = fields.anon
+	case "email":
+		name = fields.email
+	case "url":
+		name = fields.url
+	case "referrer":
+		name = fields.referrer
+	case "time":
+		name = fields.time
+	case "props":
+		name = fields.props
+	}
+	if name == "" {
 		return field
 	}
 	if nested {
@@ -557,7 +605,7 @@ func segField(fields map[string]string, field string) string {
 
 // segMessageText rewrites the field names in an error message the way
 // segField rewrites the field.
-func segMessageText(fields map[string]string, fe FieldError) string {
+func segMessageText(fields segFields, fe FieldError) string {
 	if fe.Field == "" {
 		return fe.Message
 	}

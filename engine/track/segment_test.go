@@ -2,6 +2,7 @@ package track
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +172,47 @@ func FuzzDecodeSegment(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecode compares the decoders of the two server endpoints on the
+// same 20 product views: DecodeSegment (POST /v1/batch) and DecodeBatch
+// (POST /api/v1/events), each followed by the validation.
+func BenchmarkDecode(b *testing.B) {
+	seg := `{"batch":[`
+	api := `{"events":[`
+	for i := range 20 {
+		if i > 0 {
+			seg += ","
+			api += ","
+		}
+		seg += fmt.Sprintf(`{"type":"track","event":"Product Viewed","userId":"42","properties":{"product_id":"1001","name":"Trail Runner 3","price":139.68,"currency":"EUR"},"context":{"page":{"url":"https://shop.example/p/1001-trail-runner-3"},"library":{"name":"@segment/analytics-node","version":"3.1.0"}},"messageId":"node-next-1763632800000-%016d","timestamp":"2026-11-20T10:00:00.000Z","integrations":{},"_metadata":{"nodeVersion":"20.20.2","jsRuntime":"node"}}`, i)
+		api += fmt.Sprintf(`{"id":"api-%016d","type":"product_view","time":"2026-11-20T10:00:00.000Z","anonymous_id":"uid:42","url":"https://shop.example/p/1001-trail-runner-3","props":{"product_id":"1001","name":"Trail Runner 3","price":139.68,"currency":"EUR"}}`, i)
+	}
+	seg += `],"writeKey":"st_x","sentAt":"2026-11-20T10:00:00.100Z"}`
+	api += `]}`
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for _, bc := range []struct {
+		name   string
+		decode func(body []byte, r *Request) error
+		body   []byte
+	}{
+		{"segment", func(body []byte, r *Request) error { return DecodeSegment(SegmentBatch, body, r) }, []byte(seg)},
+		{"api", DecodeBatch, []byte(api)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var r Request
+				if err := bc.decode(bc.body, &r); err != nil {
+					b.Fatal(err)
+				}
+				for i := range r.Events {
+					if _, fe := normalise(&r.Events[i], model.ViaAPI, now, 0, 1e6); fe != nil {
+						b.Fatal(fe)
+					}
+				}
+			}
+		})
+	}
 }

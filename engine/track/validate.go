@@ -1,6 +1,7 @@
 package track
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -342,6 +343,10 @@ func stringish(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	if raw[0] == '"' {
+		if n := len(raw); n >= 2 && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			// valid JSON without escapes: the text between the quotes
+			return strings.TrimSpace(string(raw[1 : n-1])), true
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false
