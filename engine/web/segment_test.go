@@ -519,6 +519,26 @@ func TestSegmentTrust(t *testing.T) {
 	if st := a.Do(t, "GET", "/api/v1/user/mallory@evil.example", nil, &u, a.Auth()...); st != 404 {
 		t.Errorf("mallory: %d %v", st, u)
 	}
+	// no CORS: a page elsewhere cannot send the key (its preflight fails)
+	if st := a.Do(t, "OPTIONS", "/v1/batch", nil, nil, "Origin", "https://evil.example", "Access-Control-Request-Method", "POST"); st != 405 {
+		t.Errorf("preflight: %d", st)
+	}
+
+	// Even the write key's holder, re-linking user 42 to another email,
+	// takes only what comes next: the confirmed order stays jane's.
+	if st := a.Do(t, "POST", "/v1/identify", `{"messageId":"relink","userId":"42","traits":{"email":"mallory@evil.example"}}`, &sa, auth...); st != 200 {
+		t.Fatalf("identify: %d %+v", st, sa)
+	}
+	a.Do(t, "POST", "/v1/track", `{"messageId":"seg-view-2","userId":"42","event":"Product Viewed","properties":{"product_id":"1002"}}`, &sa, auth...)
+	a.Fold(t)
+	a.Do(t, "GET", "/api/v1/user/jane@example.com", nil, &u, a.Auth()...)
+	if u["orders"] != 1.0 || fmt.Sprint(u["revenue"]) != "map[EUR:100]" {
+		t.Errorf("jane after the re-link: orders %v revenue %v", u["orders"], u["revenue"])
+	}
+	var m map[string]any
+	if st := a.Do(t, "GET", "/api/v1/user/mallory@evil.example", nil, &m, a.Auth()...); st != 200 || m["orders"] != 0.0 || m["events"] != 2.0 {
+		t.Errorf("mallory after the re-link: %d %v; want the identify and the later view, no order", st, m)
+	}
 }
 
 // TestSegmentSameMessageConcurrently sends one batch from many clients at
