@@ -54,6 +54,9 @@ const (
 	SegmentAliasType    = "alias"
 )
 
+// useFastSegment turns fastSegmentBatch on (FuzzFastSegment compares).
+var useFastSegment = true
+
 // segment is what DecodeSegment knows of each event of a Request, besides
 // the event itself.
 type segment struct {
@@ -100,21 +103,27 @@ type segMessage struct {
 
 // segContext is what Shoptrail reads of a message's context.
 type segContext struct {
-	Page *struct {
-		URL      json.RawMessage `json:"url"`
-		Referrer json.RawMessage `json:"referrer"`
-	} `json:"page"`
-	Campaign *struct {
-		Name    json.RawMessage `json:"name"`
-		Source  json.RawMessage `json:"source"`
-		Medium  json.RawMessage `json:"medium"`
-		Term    json.RawMessage `json:"term"`
-		Content json.RawMessage `json:"content"`
-	} `json:"campaign"`
-	Traits *struct {
-		Email json.RawMessage `json:"email"`
-	} `json:"traits"`
+	Page      *segPage        `json:"page"`
+	Campaign  *segCampaign    `json:"campaign"`
+	Traits    *segTraits      `json:"traits"`
 	UserAgent json.RawMessage `json:"userAgent"`
+}
+
+type segPage struct {
+	URL      json.RawMessage `json:"url"`
+	Referrer json.RawMessage `json:"referrer"`
+}
+
+type segCampaign struct {
+	Name    json.RawMessage `json:"name"`
+	Source  json.RawMessage `json:"source"`
+	Medium  json.RawMessage `json:"medium"`
+	Term    json.RawMessage `json:"term"`
+	Content json.RawMessage `json:"content"`
+}
+
+type segTraits struct {
+	Email json.RawMessage `json:"email"`
 }
 
 // under fills what c lacks from a batch's shared context.
@@ -167,6 +176,23 @@ func DecodeSegment(call string, body []byte, r *Request) error {
 	r.seg = seg
 	var msgs []json.RawMessage
 	var shared *segContext // a batch's context, under each message's
+	if call == SegmentBatch && useFastSegment && json.Valid(body) {
+		// the usual batch, decoded in one pass after one validation
+		var batch []segMessage
+		var sentAtRaw json.RawMessage
+		if fastSegmentBatch(body, &batch, &sentAtRaw) && len(batch) > 0 && len(batch) <= wire.MaxEvents {
+			if t, fe := segTime(sentAtRaw, "sentAt"); fe == nil {
+				seg.prefix, r.SentAt = "batch[%d].", t
+				for i := range batch {
+					if fe := seg.add(r, i, call, &batch[i], nil); fe != nil {
+						fe.Index = i
+						seg.errs = append(seg.errs, *fe)
+					}
+				}
+				return nil
+			}
+		}
+	}
 	if call == SegmentBatch {
 		seg.prefix = "batch[%d]."
 		var top struct {

@@ -3,6 +3,7 @@ package track
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,64 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// FuzzFastSegment holds fastSegmentBatch to encoding/json: whatever a body
+// decodes to through the fast path, it decodes to the same without it.
+func FuzzFastSegment(f *testing.F) {
+	for _, s := range fastSegmentSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		decode := func(fast bool) Request {
+			useFastSegment = fast
+			defer func() { useFastSegment = true }()
+			var r Request
+			if err := DecodeSegment(SegmentBatch, []byte(body), &r); err != nil {
+				return Request{}
+			}
+			for i := range r.Events {
+				r.Events[i].ID = "" // random for messages without messageId
+			}
+			for i := range r.seg.events {
+				r.seg.events[i].derived = ""
+			}
+			return r
+		}
+		fast, slow := decode(true), decode(false)
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%s\nfast %+v %+v\nslow %+v %+v", body, fast.Batch, fast.seg, slow.Batch, slow.seg)
+		}
+	})
+}
+
+var fastSegmentSeeds = []string{
+	`{"batch":[{"type":"track","event":"Product Viewed","userId":"42","properties":{"product_id":"1001","price":1.5},"context":{"page":{"url":"https://s.example/p","referrer":null},"library":{"name":"x"},"traits":{"email":"j@x.de","name":"J"},"userAgent":"Mozilla/5.0"},"messageId":"m1","timestamp":"2026-11-20T10:00:00.000Z","integrations":{}}],"writeKey":"k","sentAt":"2026-11-20T10:00:00.100Z"}`,
+	`{"batch":[{"type":"page","anonymousId":"a","name":"Home","properties":{"url":"https://s.example/?a=1"},"context":{"campaign":{"source":"g","medium":"cpc","name":"n","term":"t","content":"c"}}},{"type":"identify","userId":7,"anonymousId":"a","traits":{"email":"A@B.DE"}}]}`,
+	`{"batch":[{"type":"alias","previousId":"a","userId":"b@c.de"},{"type":"group","userId":"u","groupId":"g","traits":null,"context":null}]}`,
+	`{"batch":[{"Type":"track","userId":"u","event":"x"}]}`,
+	`{"batch":[{"type":"track","userId":"u","event":"x","context":{"page":"x"}}]}`,
+	`{"batch":[{"type":"track","userId":"u","event":"x","properties":{"a":1},"properties":{"b":2}}]}`,
+	`{"context":{"userAgent":"x"},"batch":[{"type":"track","userId":"u","event":"x"}]}`,
+	`{"batch":[{"type":"track","userId":"u","event":"x\u00e9\"","messageId":"a\/b"}],"batch":[]}`,
+	`{"batch":[7,{"type":"screen","anonymousId":"a"}],"sentAt":"now"}`,
+}
+
+func TestFastSegmentTakesTheUsualShape(t *testing.T) {
+	for _, s := range fastSegmentSeeds[:3] {
+		var msgs []segMessage
+		var sentAt json.RawMessage
+		if !fastSegmentBatch([]byte(s), &msgs, &sentAt) || len(msgs) == 0 {
+			t.Errorf("the fast path did not take %s", s)
+		}
+	}
+	for _, i := range []int{3, 4, 6, 7} { // letter case, a page that is no object, a shared context, two batches
+		s := fastSegmentSeeds[i]
+		var msgs []segMessage
+		var sentAt json.RawMessage
+		if fastSegmentBatch([]byte(s), &msgs, &sentAt) {
+			t.Errorf("the fast path took %s", s)
+		}
 	}
 }
