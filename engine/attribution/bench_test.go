@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/identity"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
@@ -24,6 +26,7 @@ import (
 var (
 	benchEvents   = flag.Int("attr.events", 10_000_000, "events the attribution benchmark generates")
 	benchProfiles = flag.Int("attr.profiles", 1_000_000, "shoppers the attribution benchmark generates")
+	benchMemLimit = flag.Int64("attr.memlimit", config.Default().Storage.MemoryLimit>>20, "the Go runtime's soft memory limit in MiB during the attribution benchmark (0: none; default: Shoptrail's, [storage] memory_limit)")
 )
 
 // channel mix of visits: landing URL and referrer
@@ -181,6 +184,9 @@ func memory() (peak, anon float64) {
 // lookback, and a re-attribution of every order for a new default
 // lookback.
 func BenchmarkAttribution(b *testing.B) {
+	if *benchMemLimit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(*benchMemLimit << 20))
+	}
 	dir := b.TempDir()
 	st, err := store.Open(store.Options{Dir: dir})
 	if err != nil {

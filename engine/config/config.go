@@ -97,6 +97,9 @@ type Storage struct {
 	Dir        string `toml:"dir"`
 	SyncWrites bool   `toml:"sync_writes"`
 	MinFree    int64  `toml:"min_free"` // bytes kept free: the smaller of this and 5 % of the disk, 64 MiB at least; 0: no check
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none;
+	// the GOMEMLIMIT environment variable wins).
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // Sites describes the shop's own web sites.
@@ -138,7 +141,7 @@ func Default() Config {
 			RateBurst:       100,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
-		Storage: Storage{Dir: "./data", MinFree: 1 << 30},
+		Storage: Storage{Dir: "./data", MinFree: 1 << 30, MemoryLimit: 384 << 20},
 		Sites: Sites{
 			AllowedOrigins:     []string{"http://127.0.0.1:8080", "http://localhost:8080"},
 			ReferralExclusions: []string{"paypal.com", "checkout.stripe.com", "klarna.com"},
@@ -308,6 +311,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Storage.Dir) == "" {
 		bad("storage.dir", "must not be empty")
+	}
+	if c.Storage.MemoryLimit != 0 && c.Storage.MemoryLimit < 64<<20 {
+		bad("storage.memory_limit", "must be 0 (none) or at least 67108864 bytes (64 MiB)")
 	}
 	if c.Storage.MinFree < 0 {
 		bad("storage.min_free", "must be 0 (no check) or a number of bytes")
