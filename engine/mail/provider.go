@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -429,12 +428,4 @@ func (p *pacer) ok() {
 		p.factor = min(1, p.factor*1.1)
 		p.lastRaise = now
 	}
-}
-
-// describe is a rate for people.
-func describeRate(r float64) string {
-	if r <= 0 {
-		return "unpaced"
-	}
-	return fmt.Sprintf("%.4g messages/s", r)
 }

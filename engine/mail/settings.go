@@ -141,12 +141,21 @@ func (l *liveSettings) Get() Settings {
 
 // publicURL is where links point, without a trailing slash.
 func (l *liveSettings) publicURL() string {
-	s := l.Get()
-	u := s.PublicURL
+	l.mu.RLock()
+	u := l.cur.PublicURL
 	if u == "" {
 		u = l.fallback
 	}
+	l.mu.RUnlock()
 	return strings.TrimRight(u, "/")
+}
+
+// SetDefaultPublicURL sets where links point when neither [email]
+// public_url nor [http] public_url is set: the public listener's address.
+func (m *Mailer) SetDefaultPublicURL(u string) {
+	m.settings.mu.Lock()
+	m.settings.fallback = u
+	m.settings.mu.Unlock()
 }
 
 func (l *liveSettings) save(s Settings) error {
