@@ -53,18 +53,17 @@ const (
 
 // Event types recorded on the recipient's profile.
 const (
-	EventSend           = "email_send"
-	EventDelivery       = "email_delivery"
-	EventBounce         = "email_bounce"
-	EventComplaint      = "email_complaint"
-	EventReject         = "email_reject"
-	EventDeliveryDelay  = "email_delivery_delay"
-	EventOpen           = "email_open"
-	EventClick          = "email_click"
-	EventRenderFailure  = "email_rendering_failure"
-	EventSuppressed     = "email_suppressed"
-	EventUnsuppressed   = "email_unsuppressed"
-	eventSourceProperty = "source"
+	EventSend          = "email_send"
+	EventDelivery      = "email_delivery"
+	EventBounce        = "email_bounce"
+	EventComplaint     = "email_complaint"
+	EventReject        = "email_reject"
+	EventDeliveryDelay = "email_delivery_delay"
+	EventOpen          = "email_open"
+	EventClick         = "email_click"
+	EventRenderFailure = "email_rendering_failure"
+	EventSuppressed    = "email_suppressed"
+	EventUnsuppressed  = "email_unsuppressed"
 )
 
 // Limits of a message.

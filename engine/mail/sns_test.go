@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -305,4 +307,80 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConcurrentEventsOnOneMessage: SNS events, pixel opens and clicks on
+// one message at once, while the queue sends others: every event is
+// recorded once, the message keeps each kind, and the counters stay right.
+func TestConcurrentEventsOnOneMessage(t *testing.T) {
+	sns := newSNS(t)
+	e := newEnv(t, envOpts{smtp: true})
+	e.m.sns.Client = sns.Client
+	e.subscribe("r@example.com")
+	e.run()
+	r, _, _ := e.m.Send(context.Background(), Message{To: "r@example.com", Subject: "s", HTML: `<a href="https://shop.example/">x</a>`})
+	r = e.wait(r.ID, Sent)
+	now := time.Now().UTC().Format(time.RFC3339)
+	kinds := []string{"Delivery", "Open", "Click", "DeliveryDelay"}
+	var msgs []snstest.Message
+	for i := range 40 {
+		k := kinds[i%len(kinds)]
+		extra := map[string]any{}
+		switch k {
+		case "Delivery":
+			extra["delivery"] = map[string]any{"timestamp": now}
+		case "Open":
+			extra["open"] = map[string]any{"timestamp": now, "userAgent": "Mozilla/5.0 (X11) Firefox/120.0"}
+		case "Click":
+			extra["click"] = map[string]any{"timestamp": now, "link": "https://shop.example/"}
+		case "DeliveryDelay":
+			extra["deliveryDelay"] = map[string]any{"timestamp": now, "delayType": "MailboxFull"}
+		}
+		msgs = append(msgs, sns.Notification(sesEventJSON(k, "x", r.ID, r.To, extra)))
+	}
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Go(func() {
+			for range 2 { // each twice: the second is a duplicate
+				if _, err := e.m.HandleSNS(context.Background(), m.JSON()); err != nil {
+					t.Error(err)
+				}
+			}
+			if i%4 == 0 {
+				e.m.Opened(context.Background(), e.m.openToken(r.ID), "198.51.100.1", "Mozilla/5.0 (X11) Firefox/120.0")
+			}
+		})
+	}
+	for i := range 20 {
+		wg.Go(func() {
+			e.subscribe(fmt.Sprintf("c%d@example.com", i))
+			e.m.Send(context.Background(), Message{To: fmt.Sprintf("c%d@example.com", i), Subject: "s", Text: "t"})
+		})
+	}
+	wg.Wait()
+	for typ, want := range map[string]int{EventDelivery: 10, EventClick: 10, EventDeliveryDelay: 10, EventOpen: 20} {
+		if got := len(e.events(typ)); got != want {
+			t.Errorf("%s: %d events, want %d", typ, got, want)
+		}
+	}
+	got, _ := e.m.Get(r.ID)
+	for _, typ := range []string{EventDelivery, EventOpen, EventClick, EventDeliveryDelay} {
+		if got.Events[typ].IsZero() {
+			t.Errorf("the message lost %s: %+v", typ, got.Events)
+		}
+	}
+	if got.State != Sent {
+		t.Errorf("state %s", got.State)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, _ := e.m.Counts()
+		if c[Sent] == 21 && c[Queued] == 0 && c[Sending] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %v", c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -32,6 +32,7 @@ import (
 //	mail/due/<unix ns, 16 hex><id>      a queued message's next attempt (value: the id)
 //	mail/inflight/<id>                  a message handed to a worker; left over at start: "uncertain"
 //	mail/idem/<idempotency key>         the message id of a (campaign or automation, recipient)
+//	mail/provider/<provider message id> the message id of SES's message id
 //	mail/count/<state>                  how many messages are in a state (JSON number)
 //	mail/suppress/<email>               a suppressed address (JSON)
 //	mail/soft/<email>                   soft bounces in a row (JSON number)
