@@ -164,6 +164,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
 		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
 		Indexed:           func() uint64 { return runner.Checkpoint() },
+		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
 		Logger:            log.With("component", "track"),
 	})
 	id, others := projections(a.Identity, a.Catalog.Known, o.extra)
@@ -244,6 +245,20 @@ func openDiskGuard(cfg config.Config, log *slog.Logger) (*store.DiskGuard, error
 		return nil, fmt.Errorf("cannot start: %w", err)
 	}
 	return disk, nil
+}
+
+// identifyLink is the recipient of the message whose link carried the
+// page URL's st_id token, or "".
+func identifyLink(m *mail.Mailer, pageURL string) string {
+	u, err := url.Parse(pageURL)
+	if m == nil || err != nil {
+		return ""
+	}
+	email, err := m.Identify(u.Query().Get("st_id"))
+	if err != nil {
+		return ""
+	}
+	return email
 }
 
 // hostsOf returns the host names of origins.

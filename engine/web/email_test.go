@@ -120,6 +120,34 @@ func TestEmailThroughTheAPIWithOneClickUnsubscribe(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || !strings.HasPrefix(loc, "https://shop.example/new?") || !strings.Contains(loc, "utm_medium=email") {
 		t.Fatalf("click: %d %s", resp.StatusCode, loc)
 	}
+	// the shopper lands on the shop in another browser: the link's st_id
+	// identifies it as Jane (cross-device stitching), and the visit is an
+	// Email touchpoint
+	loc := resp.Header.Get("Location")
+	var ans answer
+	if st := a.Do(t, "POST", "/t", batch(pv("land-1", "phone-anon", "phone-s", loc, "")), &ans, "Origin", "https://shop.example"); st != 200 || ans.Accepted != 1 {
+		t.Fatalf("landing: %d %+v", st, ans)
+	}
+	forged := strings.Replace(loc, "st_id=", "st_id=x", 1)
+	a.Do(t, "POST", "/t", batch(pv("land-2", "other-anon", "other-s", forged, "")), &ans, "Origin", "https://shop.example")
+	a.Fold(t)
+	var visits struct{ Events []map[string]any }
+	a.Do(t, "GET", "/api/v1/user/jane@example.com/events", nil, &visits, a.Auth()...)
+	stitched := false
+	for _, e := range visits.Events {
+		if e["id"] == "land-2" {
+			t.Errorf("a forged token identified a browser: %v", e)
+		}
+		if e["id"] == "land-1" {
+			stitched = true
+			if tr, _ := e["traffic"].(map[string]any); tr == nil || tr["channel"] != "Email" {
+				t.Errorf("the landing is not an Email touchpoint: %v", e["traffic"])
+			}
+		}
+	}
+	if !stitched {
+		t.Errorf("the landing page view is not on Jane's profile: %v", visits.Events)
+	}
 	for _, bad := range []string{"/r/" + link[1][:21] + "x", "/r/x", "/r/" + link[1] + "?url=https://evil.example"} {
 		resp, _ := noRedirect(t, "GET", a.PublicURL+bad, "")
 		if bad == "/r/"+link[1]+"?url=https://evil.example" {
