@@ -197,7 +197,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.Settings = live
 	if a.Mail, err = mail.New(mail.Options{Store: st, Recorder: a.Tracker, Subscriptions: mail.Users{Store: st, Users: a.Users},
 		Config: cfg.Email, PublicURL: cfg.HTTP.PublicURL, ShopHosts: func() []string { return hostsOf(live.Get().AllowedOrigins) },
-		KeyFile: filepath.Join(cfg.Storage.Dir, "email.key"), HTTPClient: o.snsClient, Logger: log.With("component", "mail")}); err != nil {
+		KeyFile: filepath.Join(cfg.Storage.Dir, "email.key"), HTTPClient: o.snsClient, CanWrite: disk.Check,
+		Logger: log.With("component", "mail")}); err != nil {
 		return fail(err)
 	}
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,

@@ -166,20 +166,24 @@ type Options struct {
 	HTTPClient *http.Client
 	// SESHTTPClient talks to SES (nil: the SDK's).
 	SESHTTPClient *http.Client
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// CanWrite says whether the data directory takes writes now (the disk
+	// guard); while it does not, workers claim nothing. nil: always.
+	CanWrite func() error
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Mailer is the email component.
 type Mailer struct {
-	st    *store.Store
-	rec   Recorder
-	subs  Subscriptions
-	cfg   config.Email
-	log   *slog.Logger
-	now   func() time.Time
-	keys  keys
-	hosts func() []string
+	st       *store.Store
+	rec      Recorder
+	subs     Subscriptions
+	cfg      config.Email
+	log      *slog.Logger
+	now      func() time.Time
+	keys     keys
+	hosts    func() []string
+	canWrite func() error
 
 	settings *liveSettings
 	sns      *Verifier
@@ -199,7 +203,7 @@ func New(o Options) (*Mailer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mailer{st: o.Store, rec: o.Recorder, subs: o.Subscriptions, cfg: o.Config, log: o.Logger, now: o.Now, keys: k, hosts: o.ShopHosts}
+	m := &Mailer{st: o.Store, rec: o.Recorder, subs: o.Subscriptions, cfg: o.Config, log: o.Logger, now: o.Now, keys: k, hosts: o.ShopHosts, canWrite: o.CanWrite}
 	if m.settings, err = loadSettings(o.Store, k, o.Config, o.PublicURL); err != nil {
 		return nil, err
 	}

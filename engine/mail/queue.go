@@ -485,6 +485,11 @@ func (q *queue) work(ctx context.Context) {
 			q.sleep(ctx, time.Minute)
 			continue
 		}
+		// a full disk: claim nothing, or a sent message could not be recorded
+		if q.m.canWrite != nil && q.m.canWrite() != nil {
+			q.sleep(ctx, 2*time.Second)
+			continue
+		}
 		// the pace first: a message is claimed only when it can go at once
 		if err := q.pace.wait(ctx); err != nil {
 			return
