@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/mail"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	c.PublicURL = "https://track.shop.example"
 	c.SNS.TopicARNs = []string{"arn:aws:sns:eu-west-1:123456789012:ses-events"}
 	if o.ses {
-		e.ses = sestest.New("AKIDTEST", "eu-west-1")
+		e.ses = sestest.New("AKIDTEST", "secret", "eu-west-1")
 		t.Cleanup(e.ses.Close)
 		c.SES = config.EmailSES{Region: "eu-west-1", AccessKeyID: "AKIDTEST", SecretAccessKey: "secret", ConfigurationSet: "shoptrail", Endpoint: e.ses.URL}
 	}
@@ -224,6 +225,28 @@ func TestSESSendsWhatTheSDKBuilds(t *testing.T) {
 		s.Tags[tagMessage] != rec.ID || s.Tags[tagCampaign] != "winter-2026" || s.MessageID != r.ProviderID {
 		t.Errorf("%+v", s)
 	}
+	// the exact request: the JSON fields of SendEmail, raw MIME in base64
+	var body map[string]any
+	if err := json.Unmarshal(s.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range body {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if got := strings.Join(keys, ","); got != "ConfigurationSetName,Content,Destination,EmailTags,FromEmailAddress" {
+		t.Errorf("SendEmail fields %s", got)
+	}
+	if d := body["Destination"].(map[string]any); len(d) != 1 || d["ToAddresses"].([]any)[0] != "jane@example.com" {
+		t.Errorf("Destination %v", d)
+	}
+	if c := body["Content"].(map[string]any); len(c) != 1 || c["Raw"] == nil {
+		t.Errorf("Content %v", c)
+	}
+	if s.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(s.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDTEST/") {
+		t.Errorf("headers %v", s.Header)
+	}
 	msg, text, html := parts(t, s.Raw)
 	if lu := msg.Header.Get("List-Unsubscribe"); !strings.HasPrefix(lu, "<https://track.shop.example/u/"+rec.ID+".") {
 		t.Errorf("List-Unsubscribe %q", lu)
@@ -258,6 +281,24 @@ func TestSESSendsWhatTheSDKBuilds(t *testing.T) {
 	}
 	if _, err := e.m.Identify(tok + "x"); !errors.Is(err, ErrBadToken) {
 		t.Errorf("altered token: %v", err)
+	}
+}
+
+func TestWrongSESKeyIsRefusedByItsSignature(t *testing.T) {
+	e := newEnv(t, envOpts{ses: true, edit: func(c *config.Email) { c.SES.SecretAccessKey = "wrong"; c.MaxAttempts = 1 }})
+	e.run()
+	r, _, _ := e.m.Send(context.Background(), Message{To: "w@example.com", Subject: "s", Text: "t", Transactional: true})
+	got := e.wait(r.ID, Failed)
+	if !strings.Contains(got.Reason, "SignatureDoesNotMatch") || len(e.ses.Sent()) != 0 {
+		t.Errorf("%+v", got)
+	}
+	if p := e.ses.Problems(); len(p) == 0 || !strings.Contains(p[0], "signature does not match") {
+		t.Errorf("the fake accepted a wrong signature: %v", p)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.m.Status().AccountErr, "SignatureDoesNotMatch"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GetAccount with a wrong key: %+v", e.m.Status())
+		}
 	}
 }
 

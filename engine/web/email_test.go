@@ -43,7 +43,7 @@ func mailApp(t *testing.T, withSES bool) (*enginetest.App, *smtptest.Server, *se
 	cfg.Email.SNS.TopicARNs = []string{topic}
 	cfg.Sites.AllowedOrigins = []string{"https://shop.example"}
 	if withSES {
-		ses = sestest.New("AKIDTEST", "eu-west-1")
+		ses = sestest.New("AKIDTEST", "s", "eu-west-1")
 		t.Cleanup(ses.Close)
 		cfg.Email.SES = config.EmailSES{Region: "eu-west-1", AccessKeyID: "AKIDTEST", SecretAccessKey: "s", Endpoint: ses.URL, ConfigurationSet: "shoptrail"}
 	}

@@ -5,6 +5,9 @@
 package sestest
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +17,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Sent is one SendEmail request the fake accepted.
@@ -26,6 +32,8 @@ type Sent struct {
 	ConfigurationSet string
 	Tags             map[string]string
 	At               time.Time
+	Body             []byte      // the JSON the SDK sent
+	Header           http.Header // its headers
 }
 
 // Fault is the answer to one SendEmail request instead of success.
@@ -51,7 +59,8 @@ var (
 // Server is the fake.
 type Server struct {
 	*httptest.Server
-	AccessKeyID string // the key id requests must be signed with
+	AccessKeyID string // the key requests must be signed with
+	Secret      string
 	Region      string
 
 	mu       sync.Mutex
@@ -64,9 +73,10 @@ type Server struct {
 	delay    time.Duration
 }
 
-// New starts a fake that expects requests signed with accessKeyID for region.
-func New(accessKeyID, region string) *Server {
-	s := &Server{AccessKeyID: accessKeyID, Region: region}
+// New starts a fake that expects requests signed with the key
+// (accessKeyID, secret) for region.
+func New(accessKeyID, secret, region string) *Server {
+	s := &Server{AccessKeyID: accessKeyID, Secret: secret, Region: region}
 	s.SetAccount(14, 50000, 0, true)
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -122,7 +132,10 @@ func (s *Server) Problems() []string {
 // sigV4 is the shape of the SDK's Authorization header.
 var sigV4 = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([a-z0-9-]+)/ses/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}$`)
 
-func (s *Server) check(r *http.Request) string {
+// check verifies a request's SigV4 signature: its shape, then the
+// signature itself, recomputed with the SDK's signer over the headers the
+// request says it signed and the body it carries.
+func (s *Server) check(r *http.Request, body []byte) string {
 	m := sigV4.FindStringSubmatch(r.Header.Get("Authorization"))
 	switch {
 	case m == nil:
@@ -135,6 +148,32 @@ func (s *Server) check(r *http.Request) string {
 		return "SignedHeaders lacks host or x-amz-date: " + m[4]
 	case r.Header.Get("X-Amz-Date") == "" || !strings.HasPrefix(r.Header.Get("X-Amz-Date"), m[2]):
 		return "X-Amz-Date does not match the credential scope"
+	}
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return "X-Amz-Date: " + err.Error()
+	}
+	if d := time.Since(at); d > 5*time.Minute || d < -5*time.Minute {
+		return "X-Amz-Date is more than 5 minutes off"
+	}
+	again, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	again.Header = http.Header{}
+	for _, h := range strings.Split(m[4], ";") {
+		switch h {
+		case "host":
+		case "content-length":
+			again.ContentLength = r.ContentLength
+		default:
+			again.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.Secret}
+	if err := v4.NewSigner().SignHTTP(r.Context(), creds, again, hex.EncodeToString(sum[:]), "ses", s.Region, at); err != nil {
+		return "re-signing: " + err.Error()
+	}
+	if again.Header.Get("Authorization") != r.Header.Get("Authorization") {
+		return "the signature does not match the request"
 	}
 	return ""
 }
@@ -163,7 +202,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if p := s.check(r); p != "" {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 50<<20))
+	if err != nil {
+		return
+	}
+	if p := s.check(r, body); p != "" {
 		s.problem(r.Method + " " + r.URL.Path + ": " + p)
 		writeErr(w, Fault{Status: 403, Type: "SignatureDoesNotMatch", Message: p})
 		return
@@ -176,14 +219,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
 	case r.Method == "POST" && r.URL.Path == "/v2/email/outbound-emails":
-		s.sendEmail(w, r)
+		s.sendEmail(w, r, body)
 	default:
 		s.problem("unexpected route " + r.Method + " " + r.URL.Path)
 		writeErr(w, Fault{Status: 404, Type: "NotFoundException", Message: "no such route"})
 	}
 }
 
-func (s *Server) sendEmail(w http.ResponseWriter, r *http.Request) {
+func (s *Server) sendEmail(w http.ResponseWriter, r *http.Request, body []byte) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		s.problem("SendEmail Content-Type " + ct)
 	}
@@ -197,7 +240,6 @@ func (s *Server) sendEmail(w http.ResponseWriter, r *http.Request) {
 		}
 		EmailTags []struct{ Name, Value string }
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 50<<20))
 	if err := json.Unmarshal(body, &in); err != nil {
 		s.problem("SendEmail body: " + err.Error())
 		writeErr(w, Fault{Status: 400, Type: "BadRequestException", Message: err.Error()})
@@ -237,7 +279,7 @@ func (s *Server) sendEmail(w http.ResponseWriter, r *http.Request) {
 	s.n++
 	id := fmt.Sprintf("0102018f-fake-%08d-000000", s.n)
 	s.sent = append(s.sent, Sent{MessageID: id, From: in.FromEmailAddress, To: in.Destination.ToAddresses, ReplyTo: in.ReplyToAddresses,
-		Raw: in.Content.Raw.Data, ConfigurationSet: in.ConfigurationSetName, Tags: tags, At: time.Now()})
+		Raw: in.Content.Raw.Data, ConfigurationSet: in.ConfigurationSetName, Tags: tags, At: time.Now(), Body: body, Header: r.Header.Clone()})
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{"MessageId": id})
