@@ -20,7 +20,10 @@ import (
 	"github.com/shoptrail/shoptrail/smtpfallback/smtptest"
 )
 
-const topic = "arn:aws:sns:eu-west-1:123456789012:ses-events"
+const (
+	topic     = "arn:aws:sns:eu-west-1:123456789012:ses-events"
+	sesSecret = "fake-ses-secret-key-0001"
+)
 
 // mailApp starts the app with email through a real SMTP server on
 // loopback (and SES's fake and a fake SNS when asked).
@@ -43,9 +46,9 @@ func mailApp(t *testing.T, withSES bool) (*enginetest.App, *smtptest.Server, *se
 	cfg.Email.SNS.TopicARNs = []string{topic}
 	cfg.Sites.AllowedOrigins = []string{"https://shop.example"}
 	if withSES {
-		ses = sestest.New("AKIDTEST", "s", "eu-west-1")
+		ses = sestest.New("AKIDTEST", sesSecret, "eu-west-1")
 		t.Cleanup(ses.Close)
-		cfg.Email.SES = config.EmailSES{Region: "eu-west-1", AccessKeyID: "AKIDTEST", SecretAccessKey: "s", Endpoint: ses.URL, ConfigurationSet: "shoptrail"}
+		cfg.Email.SES = config.EmailSES{Region: "eu-west-1", AccessKeyID: "AKIDTEST", SecretAccessKey: sesSecret, Endpoint: ses.URL, ConfigurationSet: "shoptrail"}
 	}
 	a := enginetest.Start(t, cfg, app.WithSNSClient(sns.Client))
 	return a, srv, ses, sns
