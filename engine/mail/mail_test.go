@@ -222,7 +222,7 @@ func TestSESSendsWhatTheSDKBuilds(t *testing.T) {
 	}
 	s := sent[0]
 	if s.From != "Northpeak <hello@shop.example>" || s.To[0] != "jane@example.com" || s.ConfigurationSet != "shoptrail" ||
-		s.Tags[tagMessage] != rec.ID || s.Tags[tagCampaign] != "winter-2026" || s.MessageID != r.ProviderID {
+		s.Tags[tagMessage] != rec.ID || s.Tags[tagCampaign] != "winter-2026" || s.Tags[tagProfile] != "u_jane_example_com" || s.MessageID != r.ProviderID {
 		t.Errorf("%+v", s)
 	}
 	// the exact request: the JSON fields of SendEmail, raw MIME in base64

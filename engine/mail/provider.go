@@ -107,6 +107,7 @@ const (
 	tagMessage    = "shoptrail_message"
 	tagCampaign   = "shoptrail_campaign"
 	tagAutomation = "shoptrail_automation"
+	tagProfile    = "shoptrail_profile"
 )
 
 func (p *sesProvider) send(ctx context.Context, r *Record, s Settings, raw []byte) (string, error) {
@@ -114,7 +115,8 @@ func (p *sesProvider) send(ctx context.Context, r *Record, s Settings, raw []byt
 		FromEmailAddress: aws.String(s.From),
 		Destination:      &types.Destination{ToAddresses: []string{r.To}},
 		Content:          &types.EmailContent{Raw: &types.RawMessage{Data: raw}},
-		EmailTags:        []types.MessageTag{{Name: aws.String(tagMessage), Value: aws.String(r.ID)}},
+		EmailTags: []types.MessageTag{{Name: aws.String(tagMessage), Value: aws.String(r.ID)},
+			{Name: aws.String(tagProfile), Value: aws.String(tagValue(r.ProfileID()))}},
 	}
 	if s.ReplyTo != "" {
 		in.ReplyToAddresses = []string{s.ReplyTo}
