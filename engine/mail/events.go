@@ -256,6 +256,18 @@ func (m *Mailer) applySES(ctx context.Context, snsID string, ev *sesEvent) (stri
 	// queue's lock
 	m.q.mu.Lock()
 	defer m.q.mu.Unlock()
+	// a copy delivered at the same moment may have been applied meanwhile
+	var seen bool
+	if err := m.st.Read(func(tx *store.Tx) error {
+		var e error
+		seen, e = tx.Has(store.SpaceMail, "sns/"+snsID)
+		return e
+	}); err != nil {
+		return "", err
+	}
+	if seen {
+		return "duplicate", nil
+	}
 	r, err := m.Get(id)
 	if err != nil {
 		// mark it seen anyway: SNS would retry it for an hour

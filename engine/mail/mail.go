@@ -245,15 +245,24 @@ func (m *Mailer) SendBatch(ctx context.Context, msgs []Message) ([]Record, []boo
 	}
 	recs := make([]Record, len(msgs))
 	created := make([]bool, len(msgs))
-	const perTx = 200
-	for start := 0; start < len(msgs); start += perTx {
+	// one transaction per 200 messages or 1 MiB of bodies (Badger's
+	// limit on a transaction is about 2.4 MB); a crash between two leaves
+	// the first queued, and sending the batch again queues the rest (the
+	// idempotency keys skip what is queued)
+	const perTx, bytesPerTx = 200, 1 << 20
+	for start := 0; start < len(msgs); {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		end := min(start+perTx, len(msgs))
+		end, size := start, 0
+		for end < len(msgs) && end-start < perTx && (end == start || size+len(msgs[end].HTML)+len(msgs[end].Text) <= bytesPerTx) {
+			size += len(msgs[end].HTML) + len(msgs[end].Text)
+			end++
+		}
 		if err := m.q.enqueue(msgs[start:end], recs[start:end], created[start:end]); err != nil {
 			return nil, nil, err
 		}
+		start = end
 	}
 	m.q.wake()
 	return recs, created, nil

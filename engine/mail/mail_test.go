@@ -746,3 +746,26 @@ func TestMachineOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeBatch: a batch of large messages is split into transactions
+// Badger can commit.
+func TestLargeBatch(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	body := strings.Repeat("<p>Lorem ipsum dolor sit amet.</p>\n", MaxBody/40)
+	var msgs []Message
+	for i := range 12 {
+		msgs = append(msgs, Message{To: fmt.Sprintf("big%d@example.com", i), Subject: "s", HTML: body, Text: body[:MaxBody/2], Transactional: true})
+	}
+	recs, created, err := e.m.SendBatch(context.Background(), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if !created[i] || recs[i].State != Queued {
+			t.Fatalf("%d: %+v", i, recs[i])
+		}
+	}
+	if c, _ := e.m.Counts(); c[Queued] != 12 {
+		t.Errorf("%v", c)
+	}
+}

@@ -190,9 +190,27 @@ func (q *queue) claim() (*Record, time.Time, error) {
 	if !q.nextDue.IsZero() && now.Before(q.nextDue) {
 		return nil, q.nextDue, nil
 	}
-	var r *Record
-	var next time.Time
-	err := q.m.st.Write(func(tx *store.Tx) error {
+	for {
+		r, next, stale, err := q.claimFirst(now)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if stale {
+			continue // an index entry of a message no longer queued: dropped; look again
+		}
+		if r == nil {
+			q.nextDue = next
+			if next.IsZero() {
+				q.nextDue = now.Add(time.Minute) // nothing queued: enqueue wakes us
+			}
+		}
+		return r, next, nil
+	}
+}
+
+// claimFirst claims the first entry of the due index, if it is due.
+func (q *queue) claimFirst(now time.Time) (r *Record, next time.Time, stale bool, err error) {
+	err = q.m.st.Write(func(tx *store.Tx) error {
 		var key, id string
 		err := tx.ScanFrom(store.SpaceMail, "due/", "", false, true, func(k string, v json.RawMessage) (bool, error) {
 			key = k
@@ -210,14 +228,15 @@ func (q *queue) claim() (*Record, time.Time, error) {
 			return nil
 		}
 		var rec Record
-		if err := tx.Get(store.SpaceMail, "msg/"+id, &rec); err != nil {
+		if err := tx.Get(store.SpaceMail, "msg/"+id, &rec); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if err := tx.Delete(store.SpaceMail, key); err != nil {
 			return err
 		}
 		if rec.State != Queued {
-			return nil // a stale index entry; the next claim goes on
+			stale = true
+			return nil
 		}
 		rec.Attempts++
 		rec.UpdatedAt = now.UTC()
@@ -230,16 +249,7 @@ func (q *queue) claim() (*Record, time.Time, error) {
 		r = &rec
 		return nil
 	})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if r == nil {
-		q.nextDue = next
-		if next.IsZero() {
-			q.nextDue = now.Add(time.Minute) // nothing queued: enqueue wakes us
-		}
-	}
-	return r, next, err
+	return r, next, stale, err
 }
 
 // outcome is what an attempt came to.

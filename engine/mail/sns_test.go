@@ -384,3 +384,30 @@ func TestConcurrentEventsOnOneMessage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConcurrentDuplicateSoftBounce: SNS delivers one soft bounce twice at
+// the same moment; it counts once.
+func TestConcurrentDuplicateSoftBounce(t *testing.T) {
+	sns := newSNS(t)
+	e := newEnv(t, envOpts{smtp: true})
+	e.m.sns.Client = sns.Client
+	e.subscribe("s@example.com")
+	e.run()
+	r, _, _ := e.m.Send(context.Background(), Message{To: "s@example.com", Subject: "s", Text: "t"})
+	r = e.wait(r.ID, Sent)
+	m := sns.Notification(sesEventJSON("Bounce", "x", r.ID, r.To, map[string]any{"bounce": map[string]any{
+		"bounceType": "Transient", "bounceSubType": "MailboxFull", "timestamp": time.Now().UTC().Format(time.RFC3339)}}))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := e.m.HandleSNS(context.Background(), m.JSON()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := e.m.Get(r.ID)
+	if got.SoftBounces != 1 || len(e.events(EventBounce)) != 1 {
+		t.Errorf("soft bounces %d, events %d", got.SoftBounces, len(e.events(EventBounce)))
+	}
+}
