@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -476,6 +477,11 @@ func backoff(n int) time.Duration {
 func (q *queue) run(ctx context.Context) {
 	if _, err := q.recoverInflight(); err != nil {
 		q.m.log.Error("recovering the queue", "err", err)
+	}
+	if q.m.settings.Get().From != "" && !strings.HasPrefix(q.m.PublicURL(), "https://") {
+		// Gmail and Yahoo honour one-click unsubscribe only over HTTPS
+		q.m.log.Warn("the links of messages (unsubscribe, clicks) are not https: set [email] public_url or [http] public_url to the public listener behind TLS",
+			"public_url", q.m.PublicURL())
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { q.refreshAccount(ctx) })
