@@ -22,7 +22,8 @@ import (
 type queue struct {
 	m        *Mailer
 	mu       sync.Mutex
-	wakeup   chan struct{}
+	wakeMu   sync.Mutex
+	wakeup   chan struct{} // closed (and replaced) to wake every sleeping worker
 	pace     pacer
 	provMu   sync.Mutex
 	prov     providers
@@ -41,7 +42,7 @@ type queue struct {
 const pauseKey = "meta/paused"
 
 func newQueue(m *Mailer, sesHTTP httpDoer) *queue {
-	q := &queue{m: m, wakeup: make(chan struct{}, 1), sesHTTP: sesHTTP, backoff: backoff}
+	q := &queue{m: m, wakeup: make(chan struct{}), sesHTTP: sesHTTP, backoff: backoff}
 	q.pace.now = m.now
 	var p string
 	if err := m.st.Read(func(tx *store.Tx) error { return tx.Get(store.SpaceMail, pauseKey, &p) }); err == nil {
@@ -70,11 +71,20 @@ func (q *queue) providers() providers {
 	return q.prov
 }
 
+// wake wakes every sleeping worker, once.
 func (q *queue) wake() {
-	select {
-	case q.wakeup <- struct{}{}:
-	default:
-	}
+	q.wakeMu.Lock()
+	close(q.wakeup)
+	q.wakeup = make(chan struct{})
+	q.wakeMu.Unlock()
+}
+
+// woken is closed at the next wake: take it before looking for work, so
+// that a wake between the look and the sleep is not missed.
+func (q *queue) woken() <-chan struct{} {
+	q.wakeMu.Lock()
+	defer q.wakeMu.Unlock()
+	return q.wakeup
 }
 
 // counter adds d to the count of a state, in tx.
@@ -496,14 +506,15 @@ func (q *queue) run(ctx context.Context) {
 
 func (q *queue) work(ctx context.Context) {
 	for ctx.Err() == nil {
+		woken := q.woken()
 		p := q.providers()
 		if p.ses == nil && p.smtp == nil {
-			q.sleep(ctx, time.Minute)
+			q.sleep(ctx, woken, time.Minute)
 			continue
 		}
 		// a full disk: claim nothing, or a sent message could not be recorded
 		if q.m.canWrite != nil && q.m.canWrite() != nil {
-			q.sleep(ctx, 2*time.Second)
+			q.sleep(ctx, woken, 2*time.Second)
 			continue
 		}
 		// the pace first: a message is claimed only when it can go at once
@@ -513,7 +524,7 @@ func (q *queue) work(ctx context.Context) {
 		r, next, err := q.claim()
 		if err != nil {
 			q.m.log.Error("claiming a message", "err", err)
-			q.sleep(ctx, time.Second)
+			q.sleep(ctx, woken, time.Second)
 			continue
 		}
 		if r == nil {
@@ -522,24 +533,23 @@ func (q *queue) work(ctx context.Context) {
 			if !next.IsZero() {
 				wait = max(time.Until(next), 10*time.Millisecond)
 			}
-			q.sleep(ctx, wait)
+			q.sleep(ctx, woken, wait)
 			continue
 		}
 		q.finish(r, q.attempt(ctx, p, r))
 	}
 }
 
-func (q *queue) sleep(ctx context.Context, d time.Duration) {
+func (q *queue) sleep(ctx context.Context, woken <-chan struct{}, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C:
-	case <-q.wakeup:
+	case <-woken:
 		q.mu.Lock()
-		q.nextDue = time.Time{}
+		q.nextDue = time.Time{} // something changed: look at the index again
 		q.mu.Unlock()
-		q.wake() // pass it on: every sleeping worker should look
 	}
 }
 
