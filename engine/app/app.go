@@ -317,8 +317,8 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.Syncer != nil {
 		a.jobs.Go(func() { a.Syncer.Run(jobsCtx) })
 	}
-	// email: workers stop before the event log closes (a sent message and
-	// its email_send event commit together)
+	// email: workers stop before the event log closes (a sent message's
+	// email_send event goes to the log)
 	mailCtx, stopMail := context.WithCancel(context.Background())
 	var mailer sync.WaitGroup
 	mailer.Go(func() { a.Mail.Run(mailCtx) })

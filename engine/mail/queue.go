@@ -273,8 +273,8 @@ type outcome struct {
 	undo       bool // not an attempt at all (the queue stopped): give it back
 }
 
-// finish records the outcome of an attempt; a sent message records its
-// email_send event in the same transaction.
+// finish records the outcome of an attempt, and a sent message's
+// email_send event.
 func (q *queue) finish(r *Record, o outcome) {
 	now := q.m.now().UTC()
 	var evs []*model.Event
@@ -322,6 +322,25 @@ func (q *queue) finish(r *Record, o outcome) {
 		}
 		return setState(tx, &cur, o.state)
 	}
+	// The email_send event first, without the queue's lock (a commit of
+	// the log may wait for ingestion): an event in the log means the
+	// message went; a crash before the state below is written leaves the
+	// message uncertain, which it is. The event's id makes a retry (and
+	// SES's own Send event) a duplicate.
+	if len(evs) > 0 {
+		var err error
+		for try := range 3 {
+			if err = q.m.rec.Record(context.Background(), evs, nil); err == nil {
+				break
+			}
+			time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)
+		}
+		if err != nil {
+			// the log refuses (shutting down, overloaded): the state
+			// matters more than the event
+			q.m.log.Warn("the email_send event could not be recorded", "message", r.ID, "err", err)
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if o.state == Queued && (q.nextDue.IsZero() || o.retryAt.Before(q.nextDue)) {
@@ -329,23 +348,10 @@ func (q *queue) finish(r *Record, o outcome) {
 	}
 	var err error
 	for try := range 3 {
-		if len(evs) > 0 {
-			err = q.m.rec.Record(context.Background(), evs, write)
-		} else {
-			err = q.m.st.Write(write)
-		}
-		if err == nil {
-			return
-		}
-		time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)
-	}
-	if len(evs) > 0 {
-		// the log refuses (shutting down, overloaded): the state matters
-		// more than the event, which SES's own Send event may bring later
-		q.m.log.Warn("the email_send event could not be recorded", "message", r.ID, "err", err)
 		if err = q.m.st.Write(write); err == nil {
 			return
 		}
+		time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)
 	}
 	q.m.log.Error("recording a message's outcome failed; it will be reported uncertain after a restart", "message", r.ID, "state", o.state, "err", err)
 }
