@@ -25,6 +25,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
 	"github.com/shoptrail/shoptrail/engine/identity"
+	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
@@ -49,6 +50,7 @@ type App struct {
 	Syncer   *catalog.Syncer // nil without [feed] url
 	Guard    *admin.Guard
 	Settings *settings.Live
+	Mail     *mail.Mailer
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
@@ -64,7 +66,13 @@ type Option func(*options)
 type options struct {
 	passwordCost int
 	extra        []*project.Projection
+	snsClient    *http.Client
 }
+
+// WithSNSClient sets the HTTP client that fetches SNS signing certificates
+// and confirms subscriptions (tests reach their fake SNS with it; the
+// certificate URL's host pinning applies whatever the client).
+func WithSNSClient(c *http.Client) Option { return func(o *options) { o.snsClient = c } }
 
 // WithProjection adds a projection to the pipeline (tests add toy ones).
 func WithProjection(p *project.Projection) Option {
@@ -157,6 +165,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
 		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
 		Indexed:           func() uint64 { return runner.Checkpoint() },
+		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
 		Logger:            log.With("component", "track"),
 	})
 	id, others := projections(cfg, a.Identity, a.Catalog.Known, o.extra)
@@ -193,9 +202,16 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		a.Tracker.SetOwnHosts(hostsOf(s.AllowedOrigins))
 	})
 	a.Settings = live
+	if a.Mail, err = mail.New(mail.Options{Store: st, Recorder: a.Tracker, Subscriptions: mail.Users{Store: st, Users: a.Users},
+		Config: cfg.Email, PublicURL: cfg.HTTP.PublicURL, ShopHosts: func() []string { return hostsOf(live.Get().AllowedOrigins) },
+		KeyFile: filepath.Join(cfg.Storage.Dir, "email.key"), HTTPClient: o.snsClient, CanWrite: disk.Check,
+		Logger: log.With("component", "mail")}); err != nil {
+		return fail(err)
+	}
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
 		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
 	w.WatchDisk(a.Disk)
+	w.ServeMail(a.Mail)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
@@ -239,6 +255,20 @@ func openDiskGuard(cfg config.Config, log *slog.Logger) (*store.DiskGuard, error
 	return disk, nil
 }
 
+// identifyLink is the recipient of the message whose link carried the
+// page URL's st_id token, or "".
+func identifyLink(m *mail.Mailer, pageURL string) string {
+	u, err := url.Parse(pageURL)
+	if m == nil || err != nil {
+		return ""
+	}
+	email, err := m.Identify(u.Query().Get("st_id"))
+	if err != nil {
+		return ""
+	}
+	return email
+}
+
 // hostsOf returns the host names of origins.
 func hostsOf(origins []string) []string {
 	var hosts []string
@@ -274,6 +304,9 @@ func (a *App) Listen() error {
 	}
 	a.PublicURL = "http://" + a.publicLn.Addr().String()
 	a.AdminURL = "http://" + a.adminLn.Addr().String()
+	if a.cfg.HTTP.PublicURL == "" {
+		a.Mail.SetDefaultPublicURL(a.PublicURL)
+	}
 	return nil
 }
 
@@ -291,6 +324,11 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.Syncer != nil {
 		a.jobs.Go(func() { a.Syncer.Run(jobsCtx) })
 	}
+	// email: workers stop before the event log closes (a sent message's
+	// email_send event goes to the log)
+	mailCtx, stopMail := context.WithCancel(context.Background())
+	var mailer sync.WaitGroup
+	mailer.Go(func() { a.Mail.Run(mailCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -323,6 +361,10 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	cancelRequests()
+	stopMail()
+	if !waitFor(&mailer, timeout) {
+		a.log.Warn("email workers still sending at the shutdown timeout")
+	}
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

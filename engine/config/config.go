@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +31,51 @@ type Config struct {
 	Demo     Demo     `toml:"demo"`
 	Feed     Feed     `toml:"feed"`
 	Reports  Reports  `toml:"reports"`
+	Email    Email    `toml:"email"`
+}
+
+// Email configures sending mail: Amazon SES v2 first, SMTP as the
+// fallback (and alone when SES is not configured). Settings → Email in the
+// admin UI overrides these; config.example.toml explains each.
+type Email struct {
+	From      string `toml:"from"`       // "Northpeak <hello@shop.example>"; "" : email is off
+	ReplyTo   string `toml:"reply_to"`   // "" : none
+	PublicURL string `toml:"public_url"` // where links, pixels and unsubscribe point; "" : [http] public_url
+	// Workers send in parallel; each may leave one message "uncertain" at a crash.
+	Workers int `toml:"workers"`
+	// MaxAttempts is the retry budget of a message on one provider.
+	MaxAttempts int `toml:"max_attempts"`
+	// MaxRate caps messages per second (0: SES's MaxSendRate; SMTP unpaced).
+	MaxRate float64   `toml:"max_rate"`
+	SES     EmailSES  `toml:"ses"`
+	SMTP    EmailSMTP `toml:"smtp"`
+	SNS     EmailSNS  `toml:"sns"`
+}
+
+// EmailSES configures Amazon SES v2. SES is used when Region is set.
+type EmailSES struct {
+	Region           string `toml:"region"`
+	AccessKeyID      string `toml:"access_key_id"` // "" : the AWS default credential chain
+	SecretAccessKey  string `toml:"secret_access_key"`
+	ConfigurationSet string `toml:"configuration_set"`
+	Endpoint         string `toml:"endpoint"` // override, for tests
+}
+
+// EmailSMTP configures the SMTP fallback. It is used when Host is set.
+type EmailSMTP struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	TLS      string `toml:"tls"` // starttls | tls | none (loopback only)
+}
+
+// EmailSNS configures the SES event webhook (POST /webhooks/ses).
+type EmailSNS struct {
+	// TopicARNs are the SNS topics whose messages are accepted; others get 403.
+	TopicARNs []string `toml:"topic_arns"`
+	// SignatureV1 accepts SHA1 signatures too (SignatureVersion 1).
+	SignatureV1 bool `toml:"signature_v1"`
 }
 
 // Reports configures the reports.
@@ -159,6 +206,12 @@ func Default() Config {
 		},
 		Demo:    Demo{Enabled: true},
 		Reports: Reports{Timezone: "UTC"},
+		Email: Email{
+			Workers:     4,
+			MaxAttempts: 5,
+			SMTP:        EmailSMTP{Port: 587, TLS: "starttls"},
+			SNS:         EmailSNS{TopicARNs: []string{}},
+		},
 		Feed: Feed{
 			Columns:  map[string]string{},
 			Interval: Duration{time.Hour},
@@ -222,20 +275,28 @@ func applyEnv(cfg *Config, environ []string) error {
 func envFields(cfg *Config) map[string]reflect.Value {
 	out := map[string]reflect.Value{}
 	eachField(cfg, func(section, key string, v reflect.Value) {
-		out[EnvPrefix+strings.ToUpper(section+"_"+key)] = v
+		out[EnvPrefix+strings.ToUpper(strings.ReplaceAll(section, ".", "_")+"_"+key)] = v
 	})
 	return out
 }
 
-// eachField calls fn for every setting, named by its TOML section and key.
+// eachField calls fn for every setting, named by its TOML section and key;
+// a nested table is a section of its own ("email.ses").
 func eachField(cfg *Config, fn func(section, key string, v reflect.Value)) {
 	root := reflect.ValueOf(cfg).Elem()
 	for i := range root.NumField() {
-		section := root.Type().Field(i).Tag.Get("toml")
-		sv := root.Field(i)
-		for j := range sv.NumField() {
-			fn(section, sv.Type().Field(j).Tag.Get("toml"), sv.Field(j))
+		eachIn(root.Type().Field(i).Tag.Get("toml"), root.Field(i), fn)
+	}
+}
+
+func eachIn(section string, sv reflect.Value, fn func(section, key string, v reflect.Value)) {
+	for j := range sv.NumField() {
+		key, f := sv.Type().Field(j).Tag.Get("toml"), sv.Field(j)
+		if _, isDuration := f.Interface().(Duration); f.Kind() == reflect.Struct && !isDuration {
+			eachIn(section+"."+key, f, fn)
+			continue
 		}
+		fn(section, key, f)
 	}
 }
 
@@ -252,6 +313,12 @@ func setField(f reflect.Value, value string) error {
 			return fmt.Errorf("%q is not true or false", value)
 		}
 		f.SetBool(b)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", value)
+		}
+		f.SetFloat(n)
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
@@ -376,8 +443,76 @@ func (c Config) Validate() error {
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")
 	}
+	errs = append(errs, c.Email.validate()...)
 	return errors.Join(errs...)
 }
+
+// emailTLS are the values of [email.smtp] tls.
+var emailTLS = []string{"starttls", "tls", "none"}
+
+func (e Email) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for key, a := range map[string]string{"email.from": e.From, "email.reply_to": e.ReplyTo} {
+		if a == "" {
+			continue
+		}
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "\r\n") {
+			bad(key, "%q is not an address like \"Shop <hello@shop.example>\"", a)
+		}
+	}
+	if u := e.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("email.public_url", "%q is not a URL like https://track.shop.example", u)
+		}
+	}
+	if e.Workers < 1 || e.Workers > 64 {
+		bad("email.workers", "%d is outside 1..64", e.Workers)
+	}
+	if e.MaxAttempts < 1 || e.MaxAttempts > 50 {
+		bad("email.max_attempts", "%d is outside 1..50", e.MaxAttempts)
+	}
+	if e.MaxRate < 0 || e.MaxRate > 100000 {
+		bad("email.max_rate", "%g is outside 0..100000", e.MaxRate)
+	}
+	if r := e.SES.Region; r != "" && !regionRe.MatchString(r) {
+		bad("email.ses.region", "%q is not an AWS region like eu-west-1", r)
+	}
+	if (e.SES.AccessKeyID == "") != (e.SES.SecretAccessKey == "") {
+		bad("email.ses.secret_access_key", "access_key_id and secret_access_key go together (or leave both empty for the AWS default chain)")
+	}
+	if u := e.SES.Endpoint; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("email.ses.endpoint", "%q is not a URL", u)
+		}
+	}
+	if p := e.SMTP.Port; p < 1 || p > 65535 {
+		bad("email.smtp.port", "%d is outside 1..65535", p)
+	}
+	if !slices.Contains(emailTLS, e.SMTP.TLS) {
+		bad("email.smtp.tls", "%q is not starttls, tls or none", e.SMTP.TLS)
+	} else if h := e.SMTP.Host; e.SMTP.TLS == "none" && h != "" && h != "localhost" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
+			bad("email.smtp.tls", "none is allowed only for a loopback host, not %q", h)
+		}
+	}
+	if h := e.SMTP.Host; h != "" && strings.ContainsAny(h, "/: ") {
+		bad("email.smtp.host", "%q is not a host name", h)
+	}
+	for _, arn := range e.SNS.TopicARNs {
+		if !topicRe.MatchString(arn) {
+			bad("email.sns.topic_arns", "%q is not an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:ses-events", arn)
+		}
+	}
+	return errs
+}
+
+var (
+	regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	topicRe  = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+)
 
 // CheckOrigin accepts "*" or an origin like https://shop.example (scheme
 // and host, no path or query).

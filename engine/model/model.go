@@ -141,11 +141,12 @@ const (
 	ScopeProducts    = "products:read"
 	ScopeFeedWrite   = "feed:write"
 	ScopeReports     = "reports:read"
+	ScopeEmailSend   = "email:send" // send email, read its state, manage suppressions
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend}
 }
 
 // HasScope reports whether the key grants scope.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,11 @@ type Options struct {
 	Indexed func() uint64
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// IdentifyLink returns the email a page URL's signed email-link token
+	// (st_id, engine/mail) stands for, or "": a browser arriving from a
+	// message is then identified as its recipient (cross-device
+	// stitching). nil: no stitching.
+	IdentifyLink func(pageURL string) string
 }
 
 // Tracker ingests events.
@@ -167,6 +173,9 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 			continue
 		}
 		ev.UserAgent, ev.Bot = ua, bot
+		if ev.Email == "" && via == model.ViaBrowser && t.opts.IdentifyLink != nil && strings.Contains(ev.URL, "st_id=") {
+			ev.Email = t.opts.IdentifyLink(ev.URL)
+		}
 		if seg != nil {
 			// a Segment message names the shopper's browser in
 			// context.userAgent; the SDK's own is not the shopper's

@@ -86,6 +86,13 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/reports/attribution/orders", "", s.requireAdmin(s.attributionOrdersPage)},
 		route{"GET", "/reports/attribution/export", "", s.requireAdmin(s.attributionReport)},
 		route{"GET", "/live", "", s.requireAdmin(s.liveEvents)},
+		route{"GET", "/email", "", s.requireAdmin(s.emailPage)},
+		route{"POST", "/email/resume", "", s.requireAdmin(s.resumeEmail)},
+		route{"POST", "/email/messages/{id}/retry", "", s.requireAdmin(s.retryEmail)},
+		route{"POST", "/email/suppressions/{email}/remove", "", s.requireAdmin(s.removeSuppression)},
+		route{"GET", "/settings/email", "", s.requireAdmin(s.emailSettingsPage)},
+		route{"POST", "/settings/email", "", s.requireAdmin(s.saveEmailSettings)},
+		route{"POST", "/settings/email/test", "", s.requireAdmin(s.testEmail)},
 	)
 }
 

@@ -46,6 +46,10 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
 		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
 		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},
+		{"POST", "/api/v1/emails", model.ScopeEmailSend, s.sendEmail},
+		{"GET", "/api/v1/emails/{id}", model.ScopeEmailSend, s.getEmail},
+		{"GET", "/api/v1/suppressions", model.ScopeEmailSend, s.listSuppressions},
+		{"DELETE", "/api/v1/suppressions/{email}", model.ScopeEmailSend, s.deleteSuppression},
 		// servers speaking Segment's HTTP Tracking API, the write key (an
 		// API key) as the Basic auth user name (segment.go)
 		{"POST", "/v1/batch", model.ScopeEventsWrite, s.segmentAPI(track.SegmentBatch)},
@@ -57,6 +61,12 @@ func (s *Server) publicRoutes() []route {
 		{"POST", "/v1/alias", model.ScopeEventsWrite, s.segmentAPI(track.SegmentAlias)},
 		// anyone
 		{"GET", "/api/v1/openapi.json", "", s.openAPI},
+		// Amazon SNS (each message signature-verified) and the links in emails
+		{"POST", "/webhooks/ses", "", s.sesWebhook},
+		{"GET", "/r/{link}", "", s.clickRedirect},
+		{"GET", "/o/{token}", "", s.openPixel},
+		{"GET", "/u/{token}", "", s.unsubscribePage},
+		{"POST", "/u/{token}", "", s.unsubscribe},
 		{"GET", "/healthz", "", s.health},
 		// the tracker: the loader at a stable URL, the rest content-hashed
 		{"GET", tracker.LoaderPath, "", s.serveAsset},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -31,6 +32,7 @@ type Server struct {
 	ui       *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live     *settings.Live
 	disk     *store.DiskGuard // nil: no free-space check (see disk.go)
+	mail     *mail.Mailer     // nil: email routes answer 503
 
 	inflight *inflight // ingestion admission; nil: no limit
 	limiter  *limiter  // per-client rate limit of the public listener; nil: none
