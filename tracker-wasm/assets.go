@@ -121,12 +121,19 @@ p.then(function(r){g.run(r.instance)})["catch"](function(){})}catch(e){}};(d.hea
 // Snippet is the main snippet for every page of the shop: the stub,
 // filled in with where this installation's public listener is reached.
 // respectGPC makes the stub send nothing when the browser sends Global
-// Privacy Control.
-func Snippet(endpoint string, sessionTimeout time.Duration, respectGPC bool) string {
+// Privacy Control. campaigns makes it ask /c.js for the page's onsite
+// campaigns from the head, hiding their targets until the answer (at most
+// 1 s).
+func Snippet(endpoint string, sessionTimeout time.Duration, respectGPC, campaigns bool) string {
+	c := "0"
+	if campaigns {
+		c = "1"
+	}
 	r := strings.NewReplacer(
 		"{{ENDPOINT}}", strings.TrimSuffix(endpoint, "/"),
 		"{{TIMEOUT_HOURS}}", strconv.FormatFloat(sessionTimeout.Hours(), 'f', -1, 64),
 		"{{GPC}}", strconv.FormatBool(respectGPC),
+		"{{CAMPAIGNS}}", c,
 	)
 	return "<script>" + strings.TrimSpace(r.Replace(stubJS)) + "</script>"
 }

@@ -21,14 +21,22 @@ import (
 // Config is the whole configuration. config.example.toml documents every
 // field; a test keeps the two equal.
 type Config struct {
-	HTTP     HTTP     `toml:"http"`
-	Storage  Storage  `toml:"storage"`
-	Sites    Sites    `toml:"sites"`
-	Tracking Tracking `toml:"tracking"`
-	Ingest   Ingest   `toml:"ingest"`
-	Demo     Demo     `toml:"demo"`
-	Feed     Feed     `toml:"feed"`
-	Reports  Reports  `toml:"reports"`
+	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
+	Sites     Sites     `toml:"sites"`
+	Tracking  Tracking  `toml:"tracking"`
+	Ingest    Ingest    `toml:"ingest"`
+	Demo      Demo      `toml:"demo"`
+	Feed      Feed      `toml:"feed"`
+	Reports   Reports   `toml:"reports"`
+	Campaigns Campaigns `toml:"campaigns"`
+}
+
+// Campaigns configures onsite content campaigns.
+type Campaigns struct {
+	// Enabled puts the campaigns' head script into the snippet and serves
+	// decisions at /c.js.
+	Enabled bool `toml:"enabled"`
 }
 
 // Reports configures the reports.
@@ -150,8 +158,9 @@ func Default() Config {
 			MaxBatchEvents:   2000,
 			MaxInflightBytes: 2 << 20,
 		},
-		Demo:    Demo{Enabled: true},
-		Reports: Reports{Timezone: "UTC"},
+		Demo:      Demo{Enabled: true},
+		Campaigns: Campaigns{Enabled: true},
+		Reports:   Reports{Timezone: "UTC"},
 		Feed: Feed{
 			Columns:  map[string]string{},
 			Interval: Duration{time.Hour},

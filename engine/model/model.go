@@ -21,6 +21,10 @@ const (
 	Login             = "login"
 	VisitFromReferrer = "visit_from_referrer"
 	Unsubscribe       = "unsubscribe"
+	// onsite campaigns (engine/campaign): props campaign_id, group, variation
+	CampaignImpression = "campaign_impression"
+	CampaignClick      = "campaign_click"
+	CampaignClose      = "campaign_close"
 )
 
 // Event is one stored event: what the client sent, normalised, plus the
@@ -134,18 +138,20 @@ type APIKey struct {
 
 // API key scopes.
 const (
-	ScopeEventsWrite = "events:write"
-	ScopeEventsRead  = "events:read"
-	ScopeUsersRead   = "users:read"
-	ScopeUsersWrite  = "users:write"
-	ScopeProducts    = "products:read"
-	ScopeFeedWrite   = "feed:write"
-	ScopeReports     = "reports:read"
+	ScopeEventsWrite    = "events:write"
+	ScopeEventsRead     = "events:read"
+	ScopeUsersRead      = "users:read"
+	ScopeUsersWrite     = "users:write"
+	ScopeProducts       = "products:read"
+	ScopeFeedWrite      = "feed:write"
+	ScopeReports        = "reports:read"
+	ScopeCampaignsRead  = "campaigns:read"
+	ScopeCampaignsWrite = "campaigns:write"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeCampaignsRead, ScopeCampaignsWrite}
 }
 
 // HasScope reports whether the key grants scope.

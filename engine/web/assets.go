@@ -60,5 +60,5 @@ func acceptsEncoding(header, enc string) bool {
 
 // Snippet is the main snippet with this installation's endpoint.
 func (s *Server) Snippet(endpoint string) string {
-	return tracker.Snippet(endpoint, s.live.Get().SessionTimeout, s.cfg.Tracking.RespectGPC)
+	return tracker.Snippet(endpoint, s.live.Get().SessionTimeout, s.cfg.Tracking.RespectGPC, s.cfg.Campaigns.Enabled)
 }
