@@ -20,11 +20,13 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
 	"github.com/shoptrail/shoptrail/engine/identity"
+	preview "github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
@@ -49,6 +51,8 @@ type App struct {
 	Syncer   *catalog.Syncer // nil without [feed] url
 	Guard    *admin.Guard
 	Settings *settings.Live
+	// Campaigns are the onsite campaigns.
+	Campaigns *campaign.Service
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
@@ -73,11 +77,12 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(cfg config.Config, id *identity.Identity, knownProduct func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
 		attribution.Projection(cfg.Tracking.Lookback.Duration),
+		campaign.Projection(knownCampaign),
 	}, extra...)
 }
 
@@ -85,7 +90,7 @@ func projections(cfg config.Config, id *identity.Identity, knownProduct func(str
 // all, since every other one folds what it found), so that they fold the
 // log again when Shoptrail next starts. Shoptrail must be stopped.
 func Rebuild(st *store.Store, names ...string) ([]string, error) {
-	id, others := projections(config.Default(), identity.New(0), nil, nil)
+	id, others := projections(config.Default(), identity.New(0), nil, nil, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -158,7 +163,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Indexed:           func() uint64 { return runner.Checkpoint() },
 		Logger:            log.With("component", "track"),
 	})
-	id, others := projections(cfg, a.Identity, a.Catalog.Known, o.extra)
+	// Segments (engine/segment) are not wired yet: a campaign with a
+	// segment condition is refused on save until they are.
+	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog,
+		Sites: func() channel.Sites {
+			return channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions}
+		}, Logger: log.With("component", "campaign")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, o.extra)
 	t0 := time.Now()
 	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
 		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
@@ -193,7 +206,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	})
 	a.Settings = live
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
+		Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
+		log.With("component", "web"), time.Now)
 	w.WatchDisk(a.Disk)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {

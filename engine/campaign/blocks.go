@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	_ "embed"
 	"html/template"
 	"strings"
 
@@ -87,3 +88,9 @@ func (s *Service) blockItems(blk Block, productID string) []catalog.Item {
 	}
 	return items
 }
+
+// RendererJS is the campaign renderer: the head script's answer carries it
+// on pages where a campaign applies (see README, "Onsite campaigns").
+//
+//go:embed render.js
+var RendererJS string

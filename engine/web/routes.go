@@ -45,6 +45,16 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
 		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
 		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},
+		{"POST", "/api/v1/campaigns", model.ScopeCampaignsWrite, s.createCampaign},
+		{"GET", "/api/v1/campaigns", model.ScopeCampaignsRead, s.listCampaigns},
+		{"GET", "/api/v1/campaigns/{id}", model.ScopeCampaignsRead, s.getCampaign},
+		{"PUT", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.putCampaign},
+		{"DELETE", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.deleteCampaign},
+		{"POST", "/api/v1/campaigns/{id}/status", model.ScopeCampaignsWrite, s.campaignStatus},
+		{"GET", "/api/v1/campaigns/{id}/report", model.ScopeCampaignsRead, s.campaignReport},
+		// browsers: the campaigns' head script and the live preview's socket
+		{"GET", "/c.js", "", s.decide},
+		{"GET", "/c/preview", "", s.previewSocket},
 		// anyone
 		{"GET", "/api/v1/openapi.json", "", s.openAPI},
 		{"GET", "/healthz", "", s.health},
