@@ -85,7 +85,19 @@ func (a *Assets) All() []*Asset {
 	return out
 }
 
+// NewAsset makes an immutable asset at a content-hashed URL, base.<hash>ext
+// (other packages' scripts, such as the campaigns' renderer).
+func NewAsset(base, ext, ctype string, raw []byte) *Asset {
+	return newAsset(hashed(base, ext, raw), ctype, true, raw)
+}
+
 func (a *Assets) add(path, ctype string, immutable bool, raw []byte) *Asset {
+	as := newAsset(path, ctype, immutable, raw)
+	a.byPath[path] = as
+	return as
+}
+
+func newAsset(path, ctype string, immutable bool, raw []byte) *Asset {
 	sum := sha256.Sum256(raw)
 	as := &Asset{Path: path, ContentType: ctype, Immutable: immutable, Raw: raw, ETag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	var gz bytes.Buffer
@@ -98,7 +110,6 @@ func (a *Assets) add(path, ctype string, immutable bool, raw []byte) *Asset {
 	bw.Write(raw)
 	bw.Close()
 	as.Brotli = br.Bytes()
-	a.byPath[path] = as
 	return as
 }
 

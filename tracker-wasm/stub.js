@@ -5,11 +5,12 @@ a=L.getItem("shoptrail_aid")||r(),i=L.getItem("shoptrail_sid"),t=+L.getItem("sho
 if(!i||n-t>h*36e5)i=r();L.setItem("shoptrail_aid",a);L.setItem("shoptrail_sid",i);L.setItem("shoptrail_last",""+n);
 var b=JSON.stringify({sent_at:z,events:[{id:r(),type:"page_view",time:z,anonymous_id:a,session_id:i,url:location.href,referrer:d.referrer}]});
 if(!(navigator.sendBeacon&&navigator.sendBeacon(e+"/t",b)))fetch(e+"/t",{method:"POST",body:b,keepalive:true})["catch"](function(){});s.pv=1;
-if(C){var D=d.documentElement,H=L.getItem("shoptrail_hide"),S=d.createElement("style"),Q=sessionStorage,P=/[?&]shoptrail_preview=([\w-]+)/.exec(location.search);
-P=P?P[1]:Q.getItem("shoptrail_preview");if(P)Q.setItem("shoptrail_preview",P);S.textContent=H==null?"body{opacity:0!important}":H;(d.head||D).appendChild(S);
-s.uh=function(){S.parentNode&&S.parentNode.removeChild(S)};setTimeout(s.uh,1e3);
-s.cq=function(y){var E=encodeURIComponent,c=d.createElement("script"),A=function(n){return E(D.getAttribute("data-shoptrail-"+n)||"")};
-c.src=e+"/c.js?a="+E(a)+"&s="+E(i)+"&u="+E(location.href)+"&r="+E(d.referrer)+"&pt="+A("page")+"&pid="+A("product")+"&k="+E(L.getItem("shoptrail_cs")||"")+"&g="+E(L.getItem("shoptrail_cg")||"")+(P?"&p="+P:"")+(y?"&x=1":"");
-c.async=1;c.onerror=s.uh;(d.head||D).appendChild(c)};s.cq()}}catch(x){}
+if(C){var D=d.documentElement,X=d.head||D,H=L.getItem("shoptrail_hide"),S=d.createElement("style"),Q=sessionStorage,E=encodeURIComponent,
+G=function(k){return E(L.getItem("shoptrail_"+k)||"")},A=function(k){return E(D.getAttribute("data-shoptrail-"+k)||"")},
+P=(/shoptrail_preview=(\w+)/.exec(location.search)||[])[1]||Q.getItem("shoptrail_preview");if(P)Q.setItem("shoptrail_preview",P);
+S.innerHTML=H==null?"body{opacity:0!important}":H;X.appendChild(S);s.uh=S.remove.bind(S);setTimeout(s.uh,1e3);
+s.cq=function(){fetch(e+"/c/decide?a="+a+"&s="+i+"&u="+E(location.href)+"&r="+E(d.referrer)+"&pt="+A("page")+"&pid="+A("product")+"&k="+G("cs")+"&g="+G("cg")+(P?"&p="+P:""))
+.then(function(r){return r.json()}).then(function(j){L.setItem("shoptrail_hide",j.css);if(s.cd)s.cd(j);else if(j.n){s.cj=j;
+X.appendChild(d.createElement("script")).src=e+j.r}else s.uh()})["catch"](s.uh)};s.cq()}}catch(x){}
 var l=function(){var c=d.createElement("script");c.async=1;c.src=e+"/tracker.js";(d.head||d.documentElement).appendChild(c)};
 if(d.readyState==="complete")l();else w.addEventListener("load",l)})(window,document,"{{ENDPOINT}}",{{TIMEOUT_HOURS}},{{GPC}},{{CAMPAIGNS}});

@@ -42,12 +42,12 @@ apply=function(show_){var keep={};show_.forEach(function(i){keep[K(i)+"|"+i.v]=1
 var have={};A.forEach(function(i){have[K(i)+"|"+i.v]=1});
 show_.forEach(function(i){if(have[K(i)+"|"+i.v])return;if(i.mode==="replace"&&i.sel){try{var el=d.querySelector(i.sel);if(el)i.orig=el.innerHTML}catch(e){}}
 A.push(i);arm(i)});watch()};
-s.cd=function(D){try{put("shoptrail_hide",D.css||"");if(D.preview){s.pvw=1;preview(D.preview)}else apply(D.show||[])}catch(e){}s.uh&&s.uh()};
+s.cd=function(D){try{if(D.preview){s.pvw=1;preview(D.preview)}else apply(D.show||[])}catch(e){}s.uh&&s.uh()};
 var preview=function(p){var lat=w.shoptrailPreviewLatency=[],ws,open=function(){ws=new WebSocket(s.e.replace(/^http/,"ws")+"/c/preview?token="+encodeURIComponent(p.token)+"&pid="+encodeURIComponent(p.pid||""));
 ws.onmessage=function(m){try{var q=JSON.parse(m.data);apply([]);A=[];apply(q.show||[]);if(q.t)requestAnimationFrame(function(){lat.push(Date.now()-q.t)})}catch(e){}};
 ws.onclose=function(e){if(e.code!==1008)setTimeout(open,1e3)}};open();
 var b=d.createElement("div");b.textContent="Shoptrail preview";b.style.cssText="position:fixed;left:0;bottom:0;z-index:2147483001;background:#2f6fed;color:#fff;font:12px sans-serif;padding:2px 6px";
 (d.body||d.documentElement).appendChild(b)};
-var spa=function(){if(location.href===url)return;url=location.href;s.cq&&s.cq(1)},H=w.history;
+var spa=function(){if(location.href===url)return;url=location.href;s.cq&&s.cq()},H=w.history;
 ["pushState","replaceState"].forEach(function(m){var o=H[m];if(o)H[m]=function(){var r=o.apply(this,arguments);try{spa()}catch(e){}return r}});
-w.addEventListener("popstate",spa)})(window,document);
+w.addEventListener("popstate",spa);if(s.cj)s.cd(s.cj)})(window,document);

@@ -79,6 +79,9 @@ func TestCampaignReplacesWithoutFlash(t *testing.T) {
 			t.Fatalf("page %d: %v", i+1, err)
 		}
 		f := readFrames(t, ctx)
+		for deadline := time.Now().Add(2 * time.Second); f.Shown == nil && time.Now().Before(deadline); f = readFrames(t, ctx) {
+			time.Sleep(20 * time.Millisecond) // the next frame
+		}
 		if len(f.Flash) > 0 {
 			t.Errorf("page %d %s: the original title was painted: %q", i+1, path, f.Flash)
 		}
@@ -184,13 +187,14 @@ func TestShoptrailDownPageShows(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
+	stop := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
+		case <-stop:
 		}
 	}))
-	defer func() { hang.CloseClientConnections(); hang.Close() }()
+	defer func() { close(stop); hang.Close() }()
 	ctx := browser(t)
 	if err := watch(ctx); err != nil {
 		t.Fatal(err)

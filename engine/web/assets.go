@@ -16,6 +16,11 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return notFound(w, r)
 	}
+	return serveAssetFile(w, r, as)
+}
+
+// serveAssetFile serves one asset (see serveAsset).
+func serveAssetFile(w http.ResponseWriter, r *http.Request, as *tracker.Asset) error {
 	h := w.Header()
 	h.Set("Content-Type", as.ContentType) // exactly application/wasm for instantiateStreaming
 	h.Set("ETag", as.ETag)

@@ -1,19 +1,19 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/live"
+	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
 
 // campaignError maps the campaign service's errors to answers.
@@ -156,20 +156,16 @@ const (
 	maxDecideParam = 2048
 )
 
-// decide is GET /c.js, the campaign decision for one page view, called by
-// the stub from the head of the page as a script: its answer is the
-// renderer (unless the page has it already, x=1) and the decision. Any
-// failure answers a script that only shows the page: the shop's page must
-// never wait on Shoptrail.
+// decide is GET /c/decide, the campaign decision for one page view, which
+// the stub fetches from the head of the page (a fetch delays neither the
+// page nor its load event). The answer is JSON: the CSS that hides the
+// active campaigns' targets on the next page (css), what to show (show),
+// the preview (preview), whether the renderer is needed (n) and its
+// content-hashed URL (r). Any failure lets the stub show the page at once.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
-	h := w.Header()
-	h.Set("Content-Type", "text/javascript; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	if s.campaigns == nil || !s.cfg.Campaigns.Enabled {
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, "window.shoptrail&&shoptrail.uh&&shoptrail.uh();\n")
-		return nil
+		return errorf(http.StatusNotFound, "not_found", "", "onsite campaigns are turned off ([campaigns] enabled)")
 	}
 	q := r.URL.Query()
 	for k, v := range q {
@@ -177,10 +173,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 		if k == "u" || k == "r" {
 			limit = maxDecideURL
 		}
-		if len(v) != 1 || len(v[0]) > limit {
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, "/* shoptrail: parameter "+strconv.Quote(k)+" is repeated or too long */window.shoptrail&&shoptrail.uh&&shoptrail.uh();\n")
-			return nil
+		if len(v) != 1 {
+			return invalid(k, "the parameter "+k+" is repeated")
+		}
+		if len(v[0]) > limit {
+			return invalid(k, "the parameter "+k+" is longer than "+strconv.Itoa(limit)+" bytes")
 		}
 	}
 	req := campaign.Request{AnonymousID: q.Get("a"), SessionID: q.Get("s"), URL: q.Get("u"), Referrer: q.Get("r"),
@@ -197,12 +194,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	if g := q.Get("g"); g != "" {
 		req.Goals = strings.Split(g, ",")
 	}
-	var out struct {
-		CSS     string           `json:"css"`
-		Show    []campaign.Shown `json:"show"`
-		Preview *previewInfo     `json:"preview,omitempty"`
-	}
-	out.Show = []campaign.Shown{}
+	out := decision{Show: []campaign.Shown{}, Renderer: rendererAsset().Path}
 	if tok := q.Get("p"); tok != "" && s.preview != nil {
 		if _, ok := s.preview.Campaign(tok); ok {
 			out.Preview = &previewInfo{Token: tok, ProductID: req.ProductID}
@@ -211,33 +203,38 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	if out.Preview == nil {
 		d, err := s.campaigns.Decide(req)
 		if err != nil {
-			s.log.Error("campaign decision", "err", err)
+			return err
 		}
 		out.Show = d.Show
 	}
 	out.CSS = hideCSS(s.campaigns.Hide())
-	body, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	var b bytes.Buffer
-	if q.Get("x") != "1" && (len(out.Show) > 0 || out.Preview != nil) {
-		b.WriteString(campaign.RendererJS)
-		b.WriteString("\n")
-	}
-	if len(out.Show) > 0 || out.Preview != nil || q.Get("x") == "1" {
-		b.WriteString("window.shoptrail&&shoptrail.cd&&shoptrail.cd(")
-		b.Write(body)
-		b.WriteString(");\n")
-	} else {
-		// nothing to show: keep the targets for the next page, show this one
-		css, _ := json.Marshal(out.CSS)
-		b.WriteString(`(function(s){try{localStorage.setItem("shoptrail_hide",`)
-		b.Write(css)
-		b.WriteString(`)}catch(e){}s&&s.uh&&s.uh()})(window.shoptrail);` + "\n")
-	}
-	w.Write(b.Bytes())
+	out.Need = len(out.Show) > 0 || out.Preview != nil
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// decision is the answer of /c/decide.
+type decision struct {
+	CSS      string           `json:"css"`
+	Show     []campaign.Shown `json:"show"`
+	Preview  *previewInfo     `json:"preview,omitempty"`
+	Need     bool             `json:"n"`
+	Renderer string           `json:"r"`
+}
+
+// rendererAsset is the campaign renderer, served at a content-hashed URL,
+// compressed once.
+var rendererAsset = sync.OnceValue(func() *tracker.Asset {
+	return tracker.NewAsset("/c/render", ".js", "text/javascript; charset=utf-8", []byte(campaign.RendererJS))
+})
+
+// serveRenderer is GET /c/{file}: the renderer.
+func (s *Server) serveRenderer(w http.ResponseWriter, r *http.Request) error {
+	as := rendererAsset()
+	if r.URL.Path != as.Path {
+		return notFound(w, r)
+	}
+	return serveAssetFile(w, r, as)
 }
 
 type previewInfo struct {

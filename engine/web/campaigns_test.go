@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -206,30 +205,25 @@ func TestCampaignConcurrentUpdates(t *testing.T) {
 	}
 }
 
-// decision asks /c.js as the head script does and returns what it shows.
+// decision asks /c/decide as the head script does and returns what it
+// shows.
 func decision(t testing.TB, a *enginetest.App, aid, sid, page string, extra url.Values) []campaign.Shown {
 	t.Helper()
-	q := url.Values{"a": {aid}, "s": {sid}, "u": {page}, "x": {"1"}}
+	q := url.Values{"a": {aid}, "s": {sid}, "u": {page}}
 	for k, v := range extra {
 		q[k] = v
 	}
-	resp, err := http.Get(a.PublicURL + "/c.js?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
+	var d struct {
+		CSS  string
+		Show []campaign.Shown
+		N    bool
+		R    string
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
-		t.Fatalf("c.js: %d %s", resp.StatusCode, b)
+	if st := a.Do(t, "GET", "/c/decide?"+q.Encode(), nil, &d); st != 200 {
+		t.Fatalf("decide: %d", st)
 	}
-	s := string(b)
-	i := strings.Index(s, "shoptrail.cd(")
-	if i < 0 {
-		t.Fatalf("c.js: %s", s)
-	}
-	var d struct{ Show []campaign.Shown }
-	if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimSpace(s[i+len("shoptrail.cd("):]), ");")), &d); err != nil {
-		t.Fatalf("c.js: %v in %s", err, s)
+	if d.N != (len(d.Show) > 0) || !strings.HasPrefix(d.R, "/c/render.") || !strings.Contains(d.CSS, "{opacity:0!important}") {
+		t.Fatalf("decide: %+v", d)
 	}
 	return d.Show
 }
@@ -331,26 +325,41 @@ func TestCapsChainingAndReport(t *testing.T) {
 func TestDecisionBadInputAndOff(t *testing.T) {
 	a := enginetest.NewApp(t)
 	createCampaign(t, a, nudge)
-	for name, q := range map[string]string{
-		"long url": "a=x&u=" + strings.Repeat("a", 10000),
-		"repeated": "a=x&a=y",
-		"bad k":    "a=x&u=https://shop.example/p/1&k=%7B%7B%7B",
-		"nothing":  "",
+	for _, c := range []struct{ name, q, field string }{
+		{"long url", "a=x&u=" + strings.Repeat("a", 10000), "u"},
+		{"repeated", "a=x&a=y", "a"},
 	} {
-		resp, err := http.Get(a.PublicURL + "/c.js?" + q)
-		if err != nil {
-			t.Fatal(err)
+		var e errBody
+		if st := a.Do(t, "GET", "/c/decide?"+c.q, nil, &e); st != 400 || e.Error.Field != c.field {
+			t.Errorf("%s: %d %+v", c.name, st, e)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 500 || !strings.Contains(string(b), "shoptrail") {
-			t.Errorf("%s: %d %s", name, resp.StatusCode, b)
+	}
+	for name, q := range map[string]string{"bad k": "a=x&u=https://shop.example/p/1&k=%7B%7B%7B", "nothing": "", "bad url": "a=x&u=%00%01"} {
+		if st := a.Do(t, "GET", "/c/decide?"+q, nil, nil); st != 200 {
+			t.Errorf("%s: %d", name, st)
 		}
+	}
+	var e errBody
+	if st := a.Do(t, "GET", "/c/decide?a=x", nil, &e, "Origin", "https://evil.example"); st != 403 {
+		t.Errorf("foreign origin: %d", st)
+	}
+	resp, err := http.Get(a.PublicURL + decisionRenderer(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "shoptrail") || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Errorf("renderer: %d %s", resp.StatusCode, resp.Header)
 	}
 	off := enginetest.NewApp(t, func(c *config.Config) { c.Campaigns.Enabled = false })
-	resp, _ := http.Get(off.PublicURL + "/c.js?a=x")
-	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Errorf("campaigns off: %d", resp.StatusCode)
+	if st := off.Do(t, "GET", "/c/decide?a=x", nil, nil); st != 404 {
+		t.Errorf("campaigns off: %d", st)
 	}
+}
+
+func decisionRenderer(t *testing.T, a *enginetest.App) string {
+	var d struct{ R string }
+	a.Do(t, "GET", "/c/decide?a=x", nil, &d)
+	return d.R
 }

@@ -52,9 +52,10 @@ func (s *Server) publicRoutes() []route {
 		{"DELETE", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.deleteCampaign},
 		{"POST", "/api/v1/campaigns/{id}/status", model.ScopeCampaignsWrite, s.campaignStatus},
 		{"GET", "/api/v1/campaigns/{id}/report", model.ScopeCampaignsRead, s.campaignReport},
-		// browsers: the campaigns' head script and the live preview's socket
-		{"GET", "/c.js", "", s.decide},
+		// browsers: the campaigns' decision, renderer and live preview
+		{"GET", "/c/decide", "", s.allowOrigin(s.decide)},
 		{"GET", "/c/preview", "", s.previewSocket},
+		{"GET", "/c/{file}", "", s.serveRenderer},
 		// anyone
 		{"GET", "/api/v1/openapi.json", "", s.openAPI},
 		{"GET", "/healthz", "", s.health},
