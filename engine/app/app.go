@@ -57,6 +57,7 @@ type App struct {
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
 
+	web                 *web.Server
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
 	PublicURL, AdminURL string
@@ -208,6 +209,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
 		Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
 		log.With("component", "web"), time.Now)
+	a.web = w
 	w.WatchDisk(a.Disk)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
@@ -286,6 +288,7 @@ func (a *App) Listen() error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	a.PublicURL = "http://" + a.publicLn.Addr().String()
+	a.web.SetPublicURL(a.PublicURL)
 	a.AdminURL = "http://" + a.adminLn.Addr().String()
 	return nil
 }

@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"net/url"
 	"regexp"
@@ -357,4 +358,38 @@ func (s *Service) Preview(c Campaign, group, variation int, productID string) (S
 		out.HTML = s.Render(v.HTML, productID)
 	}
 	return out, nil
+}
+
+// PrepareDraft checks and sanitises what the live preview shows of a draft
+// that may not be valid as a whole yet (the editor sends it as it is
+// typed): the chosen group's placement and the chosen variation's HTML.
+func PrepareDraft(c *Campaign, group, variation int) error {
+	c.Normalise()
+	if group < 0 || group >= len(c.Groups) {
+		return &FieldError{Path: "group", Message: "no such group"}
+	}
+	g := &c.Groups[group]
+	p := fmt.Sprintf("groups[%d]", group)
+	if variation < 0 || variation >= len(g.Variations) {
+		return &FieldError{Path: "variation", Message: "no such variation"}
+	}
+	if !slices.Contains(modes, g.Placement.Mode) {
+		return &FieldError{Path: p + ".placement.mode", Message: "mode must be one of " + strings.Join(modes, ", ")}
+	}
+	sel := g.Placement.Selector
+	if g.Placement.Overlay() {
+		g.Placement.Selector = ""
+	} else if sel == "" || len(sel) > MaxSelectorLen || !selectorOK.MatchString(sel) {
+		return &FieldError{Path: p + ".placement.selector", Message: "a CSS selector such as h1 or #promo"}
+	}
+	v := &g.Variations[variation]
+	if len(v.HTML) > MaxHTML {
+		return &FieldError{Path: fmt.Sprintf("%s.variations[%d].html", p, variation), Message: fmt.Sprintf("content has at most %d bytes", MaxHTML)}
+	}
+	out, err := Sanitise(v.HTML)
+	if err != nil {
+		return &FieldError{Path: fmt.Sprintf("%s.variations[%d].html", p, variation), Message: err.Error()}
+	}
+	v.HTML = out
+	return nil
 }

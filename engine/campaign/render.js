@@ -44,7 +44,7 @@ show_.forEach(function(i){if(have[K(i)+"|"+i.v])return;if(i.mode==="replace"&&i.
 A.push(i);arm(i)});watch()};
 s.cd=function(D){try{if(D.preview){s.pvw=1;preview(D.preview)}else apply(D.show||[])}catch(e){}s.uh&&s.uh()};
 var preview=function(p){var lat=w.shoptrailPreviewLatency=[],ws,open=function(){ws=new WebSocket(s.e.replace(/^http/,"ws")+"/c/preview?token="+encodeURIComponent(p.token)+"&pid="+encodeURIComponent(p.pid||""));
-ws.onmessage=function(m){try{var q=JSON.parse(m.data);apply([]);A=[];apply(q.show||[]);if(q.t)requestAnimationFrame(function(){lat.push(Date.now()-q.t)})}catch(e){}};
+var n=0;ws.onmessage=function(m){try{var q=JSON.parse(m.data);apply([]);A=[];apply(q.show||[]);if(q.t&&n++)requestAnimationFrame(function(){lat.push(Date.now()-q.t)})}catch(e){}};
 ws.onclose=function(e){if(e.code!==1008)setTimeout(open,1e3)}};open();
 var b=d.createElement("div");b.textContent="Shoptrail preview";b.style.cssText="position:fixed;left:0;bottom:0;z-index:2147483001;background:#2f6fed;color:#fff;font:12px sans-serif;padding:2px 6px";
 (d.body||d.documentElement).appendChild(b)};

@@ -35,6 +35,7 @@ type Server struct {
 	disk      *store.DiskGuard  // nil: no free-space check (see disk.go)
 	campaigns *campaign.Service // onsite campaigns
 	preview   *live.Hub         // the campaigns' live preview
+	publicURL string            // where the public listener is (SetPublicURL)
 
 	inflight *inflight // ingestion admission; nil: no limit
 	limiter  *limiter  // per-client rate limit of the public listener; nil: none
