@@ -356,7 +356,10 @@ func (s *Server) previewPump(conn *websocket.Conn, tok string, sub *live.Sub, pi
 				closeWith(websocket.ClosePolicyViolation, "the preview token expired")
 				return
 			}
-			st := v.(previewState)
+			st, ok := v.(previewState)
+			if !ok {
+				continue
+			}
 			shown, err := s.campaigns.Preview(st.draft.Campaign, st.draft.Group, st.draft.Variation, pid)
 			msg := map[string]any{"show": []campaign.Shown{}, "t": st.draft.T}
 			if err == nil {
