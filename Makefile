@@ -42,7 +42,7 @@ test-short: wasm
 
 # Ingestion against a bare net/http handler in the same run, and more.
 bench: wasm
-	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=2h ./engine/app/ ./engine/demo/ ./engine/catalog/ ./engine/attribution/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=2h ./engine/app/ ./engine/demo/ ./engine/catalog/ ./engine/attribution/ ./engine/campaign/
 
 # 20 kill -9 cycles under mixed load with a disk-full episode (on a tmpfs,
 # as root): acknowledged / found / lost / duplicated per cycle.
@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./engine/feed/
 	$(GO) test -run='^$$' -fuzz=FuzzWebURL -fuzztime=$(FUZZTIME) ./engine/feed/
 	$(GO) test -run='^$$' -fuzz=FuzzText -fuzztime=$(FUZZTIME) ./engine/redact/
+	$(GO) test -run='^$$' -fuzz=FuzzSanitise -fuzztime=$(FUZZTIME) ./engine/campaign/
 
 clean:
 	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js

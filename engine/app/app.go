@@ -69,7 +69,12 @@ type Option func(*options)
 type options struct {
 	passwordCost int
 	extra        []*project.Projection
+	segments     campaign.Segments
 }
+
+// WithSegments gives the campaigns' "in segment" condition its answers
+// (engine/segment once it is wired; benchmarks pass their own).
+func WithSegments(s campaign.Segments) Option { return func(o *options) { o.segments = s } }
 
 // WithProjection adds a projection to the pipeline (tests add toy ones).
 func WithProjection(p *project.Projection) Option {
@@ -164,9 +169,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Indexed:           func() uint64 { return runner.Checkpoint() },
 		Logger:            log.With("component", "track"),
 	})
-	// Segments (engine/segment) are not wired yet: a campaign with a
-	// segment condition is refused on save until they are.
-	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog,
+	// Segments (engine/segment) are not wired yet: without WithSegments a
+	// campaign with a segment condition is refused on save.
+	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog, Segments: o.segments,
 		Sites: func() channel.Sites {
 			return channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions}
 		}, Logger: log.With("component", "campaign")}); err != nil {

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"html/template"
 	"strings"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -43,19 +44,51 @@ func (s *Service) Render(content, productID string) string {
 	var b strings.Builder
 	for i, blk := range blocks {
 		b.WriteString(parts[i])
-		items := s.blockItems(blk, productID)
-		if len(items) == 0 {
-			continue
-		}
+		b.WriteString(s.block(blk, productID))
+	}
+	b.WriteString(parts[len(parts)-1])
+	return b.String()
+}
+
+// blockTTL is how long a rendered product block is reused: the catalogue
+// changes with a feed import, not between two page views.
+const blockTTL = time.Minute
+
+// maxCachedBlocks bounds the cache of rendered blocks.
+const maxCachedBlocks = 10000
+
+type cachedBlock struct {
+	html    string
+	expires time.Time
+}
+
+// block renders one product block, from the cache when it is fresh.
+func (s *Service) block(blk Block, productID string) string {
+	key := canonicalBlock(blk) + "\x00" + productID
+	now := s.o.Now()
+	s.blocksMu.Lock()
+	c, ok := s.blocks[key]
+	s.blocksMu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.html
+	}
+	var b strings.Builder
+	if items := s.blockItems(blk, productID); len(items) > 0 {
 		ps := make([]model.Product, 0, len(items))
 		for _, it := range items {
 			ps = append(ps, it.Product)
 		}
 		if err := cards.Execute(&b, ps); err != nil {
 			s.o.Logger.Warn("product block", "err", err)
+			b.Reset()
 		}
 	}
-	b.WriteString(parts[len(parts)-1])
+	s.blocksMu.Lock()
+	if s.blocks == nil || len(s.blocks) >= maxCachedBlocks {
+		s.blocks = map[string]cachedBlock{}
+	}
+	s.blocks[key] = cachedBlock{html: b.String(), expires: now.Add(blockTTL)}
+	s.blocksMu.Unlock()
 	return b.String()
 }
 

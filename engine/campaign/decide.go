@@ -1,7 +1,6 @@
 package campaign
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
@@ -59,18 +59,49 @@ var mobileUA = regexp.MustCompile(`Mobi|Android|iPhone|iPod|IEMobile|Opera Mini`
 
 // page is what conditions read about the page view, worked out once.
 type page struct {
-	req      Request
-	profile  string
-	shopper  *Shopper
-	pageType string
-	device   string
-	channel  string
-	source   string
-	refHost  string
-	visitor  string
-	cats     []string // the viewed product's category ids and titles
-	catsRead bool
-	tx       *store.Tx
+	req        Request
+	profile    string
+	shopper    *Shopper
+	pageType   string
+	device     string
+	channel    string
+	source     string
+	refHost    string
+	visitor    string
+	cats       []string // the viewed product's category ids and titles
+	catsRead   bool
+	tx         *store.Tx
+	sites      func() channel.Sites
+	knowsVisit bool // channel, source, refHost and visitor are worked out
+}
+
+// visit works out this session's traffic and whether the shopper is new,
+// once, when a condition asks: the identity projection's session when it
+// has folded it, else the page view itself.
+func (p *page) visit() {
+	if p.knowsVisit {
+		return
+	}
+	p.knowsVisit = true
+	p.channel, p.source = "Direct", "(direct)"
+	p.visitor = "new"
+	var sess model.Session
+	if sid, err := p.tx.ClientSession(p.req.SessionID); err == nil && p.req.SessionID != "" {
+		if sess, err = p.tx.Session(sid); err == nil {
+			p.channel, p.source = sess.Channel, sess.Source
+			if u, err := url.Parse(sess.Referrer); err == nil {
+				p.refHost = strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
+			}
+		}
+	}
+	if sess.ID == "" {
+		if t, ok := p.sites().Visit(p.req.URL, p.req.Referrer); ok {
+			p.channel, p.source, p.refHost = t.Channel, t.Source, strings.TrimPrefix(t.ReferrerHost, "www.")
+		}
+	}
+	if prof, err := p.tx.Profile(p.profile); err == nil && (prof.Sessions > 1 || (prof.Sessions == 1 && sess.ID == "")) {
+		p.visitor = "returning"
+	}
 }
 
 // ProfileOf returns the profile an anonymous id belongs to after merges.
@@ -115,7 +146,7 @@ func (s *Service) Decide(req Request) (Decision, error) {
 }
 
 func (s *Service) newPage(tx *store.Tx, req Request) (*page, error) {
-	p := &page{req: req, tx: tx, profile: ProfileOf(tx, req.AnonymousID)}
+	p := &page{req: req, tx: tx, profile: ProfileOf(tx, req.AnonymousID), sites: s.o.Sites}
 	sh, err := shopperState(tx, p.profile)
 	if err != nil {
 		return nil, err
@@ -128,31 +159,6 @@ func (s *Service) newPage(tx *store.Tx, req Request) (*page, error) {
 	p.device = "desktop"
 	if mobileUA.MatchString(req.UserAgent) {
 		p.device = "mobile"
-	}
-	// this session's traffic: the identity projection's session when it
-	// has folded it, else the page view itself
-	p.channel, p.source = "Direct", "(direct)"
-	p.visitor = "new"
-	var sess model.Session
-	if sid, err := tx.ClientSession(req.SessionID); err == nil && req.SessionID != "" {
-		if sess, err = tx.Session(sid); err == nil {
-			p.channel, p.source = sess.Channel, sess.Source
-			if u, err := url.Parse(sess.Referrer); err == nil {
-				p.refHost = strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
-			}
-		}
-	}
-	if sess.ID == "" {
-		if t, ok := s.o.Sites().Visit(req.URL, req.Referrer); ok {
-			p.channel, p.source, p.refHost = t.Channel, t.Source, strings.TrimPrefix(t.ReferrerHost, "www.")
-		}
-	}
-	if prof, err := tx.Profile(p.profile); err == nil {
-		if prof.Sessions > 1 || (prof.Sessions == 1 && sess.ID == "") {
-			p.visitor = "returning"
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
 	}
 	return p, nil
 }
@@ -262,12 +268,16 @@ func (s *Service) holds(p *page, cd compiledCond, sessImpr, userImpr int) bool {
 	case "device":
 		return p.device == v
 	case "channel":
+		p.visit()
 		return strings.EqualFold(p.channel, v) == (cd.Op == "eq")
 	case "source":
+		p.visit()
 		return textOp(cd.Op, p.source, v)
 	case "referrer_host":
+		p.visit()
 		return textOp(cd.Op, p.refHost, strings.TrimPrefix(strings.ToLower(v), "www."))
 	case "visitor":
+		p.visit()
 		return p.visitor == v
 	case "segment":
 		if s.o.Segments == nil {

@@ -1,6 +1,8 @@
 package campaign
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -98,9 +100,13 @@ func splitArgs(in string) ([]string, error) {
 	return out, nil
 }
 
+// MaxBlocks is how many product blocks one variation may hold.
+const MaxBlocks = 20
+
 // placeholder stands for the i-th product block while the HTML is
-// sanitised: plain text that the sanitiser keeps.
-func placeholder(i int) string { return "STPBLOCK" + strconv.Itoa(i) + "X" }
+// sanitised: plain text that the sanitiser keeps, with a random part so
+// that content cannot contain it.
+func placeholder(nonce string, i int) string { return "STPBLOCK" + nonce + "N" + strconv.Itoa(i) + "X" }
 
 // Sanitise returns content HTML reduced to the allow-list, with its product
 // blocks checked and kept. A product block may stand only where text may
@@ -108,6 +114,9 @@ func placeholder(i int) string { return "STPBLOCK" + strconv.Itoa(i) + "X" }
 func Sanitise(in string) (string, error) {
 	var blocks []string
 	var bad error
+	nb := make([]byte, 6)
+	rand.Read(nb)
+	nonce := hex.EncodeToString(nb)
 	masked := directive.ReplaceAllStringFunc(in, func(m string) string {
 		inner := directive.FindStringSubmatch(m)[1]
 		b, err := parseBlock(inner)
@@ -115,18 +124,21 @@ func Sanitise(in string) (string, error) {
 			bad = err
 		}
 		blocks = append(blocks, canonicalBlock(b))
-		return placeholder(len(blocks) - 1)
+		return placeholder(nonce, len(blocks)-1)
 	})
 	if bad != nil {
 		return "", bad
 	}
+	if len(blocks) > MaxBlocks {
+		return "", fmt.Errorf("%d product blocks; a variation holds at most %d", len(blocks), MaxBlocks)
+	}
 	out := sanitizer.Sanitize(masked)
 	if len(blocks) > 0 {
-		if err := placeholdersInText(out, len(blocks)); err != nil {
+		if err := placeholdersInText(out, nonce, len(blocks)); err != nil {
 			return "", err
 		}
-		for i := len(blocks) - 1; i >= 0; i-- { // STPBLOCK1X before STPBLOCK10X would be wrong the other way
-			out = strings.ReplaceAll(out, placeholder(i), blocks[i])
+		for i := range blocks { // "N1X" is no prefix of "N10X": the X ends it
+			out = strings.Replace(out, placeholder(nonce, i), blocks[i], 1)
 		}
 	}
 	return out, nil
@@ -141,7 +153,7 @@ func canonicalBlock(b Block) string {
 
 // placeholdersInText checks that every block's placeholder survived in a
 // text node, not in an attribute.
-func placeholdersInText(s string, n int) error {
+func placeholdersInText(s, nonce string, n int) error {
 	z := html.NewTokenizer(strings.NewReader(s))
 	for {
 		tt := z.Next()
@@ -151,14 +163,14 @@ func placeholdersInText(s string, n int) error {
 		tok := z.Token()
 		if tt == html.StartTagToken || tt == html.SelfClosingTagToken {
 			for _, a := range tok.Attr {
-				if strings.Contains(a.Val, "STPBLOCK") {
+				if strings.Contains(a.Val, "STPBLOCK"+nonce) {
 					return fmt.Errorf("a product block stands inside the attribute %s of <%s>; it may only stand in text", a.Key, tok.Data)
 				}
 			}
 		}
 	}
 	for i := range n {
-		if !strings.Contains(s, placeholder(i)) {
+		if strings.Count(s, placeholder(nonce, i)) != 1 {
 			return fmt.Errorf("a product block stands where the sanitiser removed it (inside a removed element)")
 		}
 	}

@@ -43,6 +43,9 @@ type Service struct {
 	o    Options
 	mu   sync.Mutex // serialises writes with the snapshot they leave
 	snap atomic.Pointer[snapshot]
+
+	blocksMu sync.Mutex
+	blocks   map[string]cachedBlock // rendered product blocks (blocks.go)
 }
 
 // snapshot is the campaigns as decisions see them.
