@@ -13,10 +13,15 @@ all: build
 
 # The browser tracker: Go compiled to WebAssembly, with the wasm_exec.js of
 # the same Go version, embedded into the binary from tracker-wasm/dist.
-wasm: $(DIST)/tracker.wasm $(DIST)/wasm_exec.js
+# tracker.wasm.br is brotli at quality 11, made once here (seconds), not
+# at every start.
+wasm: $(DIST)/tracker.wasm $(DIST)/tracker.wasm.br $(DIST)/wasm_exec.js
 
 $(DIST)/tracker.wasm: $(TRACKER_SRC)
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $@ ./tracker-wasm/cmd/tracker
+
+$(DIST)/tracker.wasm.br: $(DIST)/tracker.wasm
+	$(GO) run ./tracker-wasm/cmd/compress $<
 
 $(DIST)/wasm_exec.js: $(WASM_EXEC)
 	cp $< $@
@@ -61,4 +66,4 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzSanitise -fuzztime=$(FUZZTIME) ./engine/campaign/
 
 clean:
-	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js
+	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/tracker.wasm.br $(DIST)/wasm_exec.js
