@@ -216,6 +216,14 @@ func (s *Service) decideGroup(p *page, c *compiled, gi int) (Shown, bool) {
 		}
 	}
 	v := pick(g.Variations, p.profile, c.ID, gi)
+	if st != nil && st.Variation != "" && st.Variation != v.Name {
+		// sticky: what the shopper saw before a login (the anonymous
+		// profile's history moved to the user's) stays, unless the
+		// variation was removed or turned down to weight 0
+		if i := slices.IndexFunc(g.Variations, func(x Variation) bool { return x.Name == st.Variation }); i >= 0 && g.Variations[i].Weight > 0 {
+			v = g.Variations[i]
+		}
+	}
 	out := Shown{Campaign: c.ID, Group: gi, Variation: v.Name, Control: v.Control, Selector: g.Placement.Selector,
 		Mode: g.Placement.Mode, Trigger: g.Trigger, Goal: g.Goal, PerSession: g.Limits.PerSession}
 	if !v.Control {
@@ -225,7 +233,8 @@ func (s *Service) decideGroup(p *page, c *compiled, gi int) (Shown, bool) {
 }
 
 // pick assigns a variation: a stable hash of (shopper, campaign, group)
-// into 100 buckets split by weight.
+// into 10 000 buckets split by weight. A shopper who already saw a
+// variation keeps it (decideGroup), so a login does not switch it.
 func pick(vs []Variation, profile, campaignID string, group int) Variation {
 	h := fnv.New64a()
 	h.Write([]byte(profile))

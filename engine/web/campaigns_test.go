@@ -363,3 +363,39 @@ func decisionRenderer(t *testing.T, a *enginetest.App) string {
 	a.Do(t, "GET", "/c/decide?a=x", nil, &d)
 	return d.R
 }
+
+// TestCampaignStateFollowsLogin: an anonymous shopper sees step 1 and
+// clicks it, then logs in; the user's profile keeps the variation, the
+// impressions (per_user cap) and the goal, on another device too.
+func TestCampaignStateFollowsLogin(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := createCampaign(t, a, strings.Replace(nudge, `"per_user":3`, `"per_user":2`, 1))
+	product, cart := "https://shop.example/p/1001", "https://shop.example/cart"
+	show := decision(t, a, "phone", "s1", product, nil)
+	v := show[0].Variation
+	a.Do(t, "POST", "/t", campaignEvent("campaign_impression", "phone", "s1", c.ID, 0, v), nil)
+	a.Do(t, "POST", "/t", campaignEvent("campaign_click", "phone", "s1", c.ID, 0, v), nil)
+	login := func(aid, sid string) {
+		body := fmt.Sprintf(`{"events":[{"type":"login","anonymous_id":%q,"session_id":%q,"email":"kim@example.com","url":"https://shop.example/"}]}`, aid, sid)
+		if st := a.Do(t, "POST", "/t", body, nil); st != 200 {
+			t.Fatalf("login: %d", st)
+		}
+	}
+	login("phone", "s1")
+	a.Fold(t)
+	// the laptop, after logging in too: step 2 is eligible, the variation is the phone's
+	login("laptop", "s2")
+	a.Fold(t)
+	if show := decision(t, a, "laptop", "s2", cart, nil); len(show) != 1 || show[0].Group != 1 {
+		t.Fatalf("laptop's cart after the phone's click: %+v", show)
+	}
+	show = decision(t, a, "laptop", "s2", product, nil)
+	if len(show) != 1 || show[0].Variation != v {
+		t.Fatalf("laptop's product page: %+v; want variation %s", show, v)
+	}
+	a.Do(t, "POST", "/t", campaignEvent("campaign_impression", "laptop", "s2", c.ID, 0, v), nil)
+	a.Fold(t)
+	if show := decision(t, a, "laptop", "s3", product, nil); len(show) != 0 {
+		t.Fatalf("per_user 2 reached across devices: %+v", show)
+	}
+}
