@@ -1,4 +1,4 @@
-(function(w,d){var s=w.shoptrail;if(!s||s.cd)return;
+(function(w,d){var s=w.shoptrail;s=s&&s.st||s;if(!s||s.cd)return;
 var L=w.localStorage,A=[],M,sent={},url=location.href,
 K=function(i){return i.c+"/"+i.g},
 get=function(k){try{return L.getItem(k)}catch(e){return null}},

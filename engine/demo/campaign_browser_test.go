@@ -221,3 +221,46 @@ func TestShoptrailDownPageShows(t *testing.T) {
 		t.Logf("%s Shoptrail: the title was hidden %.0f ms, visible %.0f ms after navigation", name, *f.Visible-*f.Hidden, *f.Visible)
 	}
 }
+
+// TestCampaignSinglePageShop: a URL change through the History API asks
+// again — on a page where nothing showed (so the renderer was not loaded,
+// and the WASM tracker had already replaced the stub) and on one where it
+// showed — and content comes back when the shop re-renders its target.
+func TestCampaignSinglePageShop(t *testing.T) {
+	a := enginetest.NewApp(t)
+	create(t, a, `{"name":"spa","status":"active","groups":[{"name":"g",
+	  "conditions":[{"kind":"url","op":"contains","value":"/demo/p/"}],
+	  "placement":{"selector":"h1","mode":"after"},
+	  "variations":[{"name":"A","weight":100,"html":"<div id=\"spa-promo\">Free shipping</div>"}]}]}`)
+	ctx := browser(t)
+	n := func() int {
+		var k int
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll("#spa-promo").length`, &k)); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if err := chromedp.Run(ctx, chromedp.Navigate(a.PublicURL+"/demo/cart"), chromedp.WaitVisible(`#items`), waitWASM()); err != nil {
+		t.Fatal(err)
+	}
+	if n() != 0 {
+		t.Fatal("promo on the cart page")
+	}
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`history.pushState({}, "", "/demo/p/1001")`, nil), chromedp.WaitVisible(`#spa-promo`)); err != nil {
+		t.Fatalf("after pushState to a product URL: %v", err)
+	}
+	// the shop re-renders its heading: the content comes back, once
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`var h=document.querySelector("h1"),x=document.createElement("h1");x.textContent="Re-rendered";
+		document.getElementById("spa-promo").parentNode.remove();h.replaceWith(x)`, nil), chromedp.WaitVisible(`#spa-promo`)); err != nil {
+		t.Fatalf("after a re-render: %v", err)
+	}
+	if k := n(); k != 1 {
+		t.Fatalf("%d promos after the re-render", k)
+	}
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`history.pushState({}, "", "/demo/cart")`, nil), chromedp.Sleep(500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if k := n(); k != 0 {
+		t.Fatalf("%d promos after leaving for the cart URL", k)
+	}
+}

@@ -59,10 +59,16 @@ func main() {
 			}
 		}
 	}
-	win.Set("shoptrail", js.FuncOf(func(this js.Value, args []js.Value) any {
+	fn := js.FuncOf(func(this js.Value, args []js.Value) any {
 		t.safely(func() { t.call(args) })
 		return nil
-	}))
+	})
+	win.Set("shoptrail", fn)
+	if api.Truthy() {
+		// the stub's object keeps what the campaigns' head script and
+		// renderer share (cq, cd, cj, uh); they find it here
+		win.Get("shoptrail").Set("st", api)
+	}
 	for _, a := range queued {
 		t.safely(func() { t.call(a) })
 	}
@@ -73,7 +79,8 @@ func main() {
 		return nil
 	}))
 	t.safely(func() { t.flush(false) }) // what earlier pages left in the outbox
-	select {}                           // keep the callbacks alive
+	watchHistory(win, api)
+	select {} // keep the callbacks alive
 }
 
 // safely runs fn and swallows any panic: the tracker never throws into the
@@ -276,4 +283,48 @@ func newID() string {
 		out[2*i], out[2*i+1] = hex[c>>4], hex[c&0xf]
 	}
 	return string(out)
+}
+
+// watchHistory asks again for the page's onsite campaigns when a
+// single-page shop changes the URL through the History API. The campaign
+// renderer does it itself once it is loaded (on pages where a campaign
+// showed); this covers the pages where none did, so the renderer was never
+// loaded.
+func watchHistory(win, stub js.Value) {
+	if !stub.Truthy() {
+		return
+	}
+	hist := win.Get("history")
+	url := win.Get("location").Get("href").String()
+	changed := func() {
+		defer func() { recover() }()
+		now := win.Get("location").Get("href").String()
+		if now == url {
+			return
+		}
+		url = now
+		s := stub
+		if s.Get("cd").Type() != js.TypeFunction && s.Get("cq").Type() == js.TypeFunction {
+			s.Call("cq")
+		}
+	}
+	for _, m := range []string{"pushState", "replaceState"} {
+		orig := hist.Get(m)
+		if orig.Type() != js.TypeFunction {
+			continue
+		}
+		hist.Set(m, js.FuncOf(func(this js.Value, args []js.Value) any {
+			in := make([]any, len(args))
+			for i, a := range args {
+				in[i] = a
+			}
+			r := orig.Call("apply", this, js.Global().Get("Array").Call("of", in...))
+			changed()
+			return r
+		}))
+	}
+	win.Call("addEventListener", "popstate", js.FuncOf(func(js.Value, []js.Value) any {
+		changed()
+		return nil
+	}))
 }
