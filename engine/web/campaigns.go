@@ -150,10 +150,13 @@ func (s *Server) campaignReport(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Limits of the decision request's parameters.
+// Limits of the decision request's parameters (decoded): the page and
+// referrer URLs as events take them, the browser's counts and goals (k, g)
+// for a few hundred steps, the rest short.
 const (
-	maxDecideURL   = 4096
-	maxDecideParam = 2048
+	maxDecideURL   = 8192
+	maxDecideState = 16 << 10
+	maxDecideParam = 512
 )
 
 // decide is GET /c/decide, the campaign decision for one page view, which
@@ -170,8 +173,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	for k, v := range q {
 		limit := maxDecideParam
-		if k == "u" || k == "r" {
+		switch k {
+		case "u", "r":
 			limit = maxDecideURL
+		case "k", "g":
+			limit = maxDecideState
 		}
 		if len(v) != 1 {
 			return invalid(k, "the parameter "+k+" is repeated")

@@ -327,6 +327,7 @@ func TestDecisionBadInputAndOff(t *testing.T) {
 	createCampaign(t, a, nudge)
 	for _, c := range []struct{ name, q, field string }{
 		{"long url", "a=x&u=" + strings.Repeat("a", 10000), "u"},
+		{"long id", "a=" + strings.Repeat("a", 600), "a"},
 		{"repeated", "a=x&a=y", "a"},
 	} {
 		var e errBody
@@ -334,7 +335,12 @@ func TestDecisionBadInputAndOff(t *testing.T) {
 			t.Errorf("%s: %d %+v", c.name, st, e)
 		}
 	}
-	for name, q := range map[string]string{"bad k": "a=x&u=https://shop.example/p/1&k=%7B%7B%7B", "nothing": "", "bad url": "a=x&u=%00%01"} {
+	var many []string
+	for i := range 300 {
+		many = append(many, fmt.Sprintf(`"0123456789abcdef/%d":1`, i))
+	}
+	bigK := url.Values{"a": {"x"}, "s": {"s"}, "k": {`{"s":"s","n":{` + strings.Join(many, ",") + `}}`}, "g": {strings.Repeat("0123456789abcdef/1,", 100)}}.Encode()
+	for name, q := range map[string]string{"bad k": "a=x&u=https://shop.example/p/1&k=%7B%7B%7B", "nothing": "", "bad url": "a=x&u=%00%01", "300 steps counted": bigK} {
 		if st := a.Do(t, "GET", "/c/decide?"+q, nil, nil); st != 200 {
 			t.Errorf("%s: %d", name, st)
 		}
