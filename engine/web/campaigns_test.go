@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
 )
 
 const nudge = `{"name":"Free shipping nudge","status":"active",
@@ -403,5 +405,40 @@ func TestCampaignStateFollowsLogin(t *testing.T) {
 	a.Fold(t)
 	if show := decision(t, a, "laptop", "s3", product, nil); len(show) != 0 {
 		t.Fatalf("per_user 2 reached across devices: %+v", show)
+	}
+}
+
+// TestCampaignStateIsErasedWithTheUser: erasing a user erases what the
+// campaigns kept about them (their caps start again), not the counters.
+func TestCampaignStateIsErasedWithTheUser(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := createCampaign(t, a, strings.Replace(nudge, `"per_user":3`, `"per_user":1`, 1))
+	product := "https://shop.example/p/1001"
+	v := decision(t, a, "eve", "s1", product, nil)[0].Variation
+	a.Do(t, "POST", "/t", `{"events":[{"type":"login","anonymous_id":"eve","session_id":"s1","email":"eve@example.com","url":"https://shop.example/"}]}`, nil)
+	a.Do(t, "POST", "/t", campaignEvent("campaign_impression", "eve", "s1", c.ID, 0, v), nil)
+	a.Fold(t)
+	if show := decision(t, a, "eve", "s2", product, nil); len(show) != 0 {
+		t.Fatalf("per_user 1 reached: %+v", show)
+	}
+	if st := a.Do(t, "DELETE", "/api/v1/user/eve@example.com", nil, nil, a.Auth()...); st != 200 && st != 204 {
+		t.Fatalf("erase: %d", st)
+	}
+	a.Fold(t)
+	var shopper map[string]any
+	err := a.Store.Read(func(tx *store.Tx) error {
+		return tx.Get(store.ProjectionSpace(campaign.ProjectionName), "p/u:eve@example.com", &shopper)
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the campaigns' state of the erased user: %v %v", shopper, err)
+	}
+	var rep campaign.Report
+	a.Do(t, "GET", "/api/v1/campaigns/"+c.ID+"/report", nil, &rep, a.Auth()...)
+	total := int64(0)
+	for _, v := range rep.Groups[0].Variations {
+		total += v.Impressions
+	}
+	if total != 1 {
+		t.Fatalf("report after the erasure: %+v", rep.Groups[0])
 	}
 }
