@@ -35,7 +35,7 @@ type Config struct {
 // Campaigns configures onsite content campaigns.
 type Campaigns struct {
 	// Enabled puts the campaigns' head script into the snippet and serves
-	// decisions at /c.js.
+	// decisions at /c/decide.
 	Enabled bool `toml:"enabled"`
 }
 
