@@ -59,6 +59,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzNormalise -fuzztime=$(FUZZTIME) ./engine/track/
 	$(GO) test -run='^$$' -fuzz=FuzzFastDecode -fuzztime=$(FUZZTIME) ./engine/track/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeSegment -fuzztime=$(FUZZTIME) ./engine/track/
+	$(GO) test -run='^$$' -fuzz=FuzzFastSegment -fuzztime=$(FUZZTIME) ./engine/track/
 	$(GO) test -run='^$$' -fuzz=FuzzAppendJSON -fuzztime=$(FUZZTIME) ./engine/model/
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./engine/feed/
 	$(GO) test -run='^$$' -fuzz=FuzzWebURL -fuzztime=$(FUZZTIME) ./engine/feed/

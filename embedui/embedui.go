@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"maps"
+	"net/url"
 	"time"
 )
 
@@ -19,7 +20,7 @@ var templates embed.FS
 var static embed.FS
 
 // Pages are the admin pages, each parsed with the layout.
-var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "settings", "install", "attribution", "attribution_orders", "campaigns", "campaign", "campaign_report"}
+var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "product", "settings", "install", "attribution", "attribution_orders", "campaigns", "campaign", "campaign_report"}
 
 // Parse parses every page at startup; a test executes each one. funcs adds
 // to the template functions (the engine's: "money" formats minor units of a
@@ -36,6 +37,10 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 		"pct":       func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 		"short":     func(s string) string { return clip(s, ShortURL) },
 		"clip":      func(s string) string { return clip(s, TitleURL) },
+		"list":      func(v ...string) []string { return v },
+		"pathesc":   url.PathEscape,
+		"dec":       func(n int) int { return n - 1 },
+		"deref":     func(n *int64) int64 { return *n },
 	}
 	maps.Copy(all, funcs)
 	out := map[string]*template.Template{}

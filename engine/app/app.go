@@ -156,6 +156,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
 		return fail(err)
 	}
+	a.Catalog.SetProductURLTemplate(cfg.Feed.ProductURLTemplate)
 	// The projections of the event log: identity first, then one line each.
 	a.Identity = identity.New(cfg.Tracking.SessionTimeout.Duration)
 	var runner *project.Runner

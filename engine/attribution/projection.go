@@ -3,6 +3,7 @@ package attribution
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -338,6 +339,9 @@ func (f *folding) summarise(o *Stored, sign int64) error {
 		if err := f.tx.Get(space, "sum/"+day, d); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		if len(d.Groups) > 0 && d.Lookback != f.lookback {
+			return fmt.Errorf("attribution: the summary of %s is for a lookback of %s, not %s: Resummarise first", day, d.Lookback, f.lookback)
+		}
 		if d.Groups == nil {
 			d.Groups = map[string]*Summary{}
 		}
@@ -473,6 +477,10 @@ func erase(tx *store.Tx, lookback time.Duration, profile string) error {
 // folding the log again would take minutes. The projection must not fold
 // meanwhile: call it before the pipeline starts. Cut short, it starts over
 // next time, since the lookback it is for is written last.
+//
+// A crash half-way leaves days of both lookbacks: reports read the orders
+// of a day summarised for another lookback than theirs, and the fold
+// refuses to add to one, until Resummarise ran to the end.
 func Resummarise(st *store.Store, lookback time.Duration) (int, error) {
 	var kept time.Duration
 	if err := st.Read(func(tx *store.Tx) error { return tx.Get(space, "lookback", &kept) }); errors.Is(err, store.ErrNotFound) {
@@ -482,6 +490,11 @@ func Resummarise(st *store.Store, lookback time.Duration) (int, error) {
 	}
 	if kept == lookback {
 		return 0, nil
+	}
+	// forget the old lookback first: cut short, the next start redoes it
+	// whatever lookback it is for
+	if err := st.Project(func(tx *store.Tx) error { return tx.Delete(space, "lookback") }); err != nil {
+		return 0, err
 	}
 	days := map[string]*daySummary{}
 	var stale []string

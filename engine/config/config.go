@@ -60,7 +60,7 @@ func (r Reports) Location() *time.Location {
 type Feed struct {
 	// Columns maps a field (id, title, url, category_ids, categories,
 	// description, price, discount_price, photos, color, brand, stock,
-	// main) to the header name a feed uses for it.
+	// main, size) to the header name a feed uses for it.
 	Columns map[string]string `toml:"columns"`
 	// URL is fetched every Interval and imported when it changed.
 	URL          string   `toml:"url"`
@@ -68,6 +68,10 @@ type Feed struct {
 	Timeout      Duration `toml:"timeout"`
 	MaxBytes     int64    `toml:"max_bytes"`
 	AllowPrivate bool     `toml:"allow_private"`
+	// ProductURLTemplate makes the product URL of feeds that have none
+	// (WooCommerce and Shopify exports): {handle}, {id} and {sku} are
+	// replaced by the product's, e.g. https://shop.example/products/{handle}.
+	ProductURLTemplate string `toml:"product_url_template"`
 }
 
 // Demo configures the demo shop.
@@ -361,6 +365,14 @@ func (c Config) Validate() error {
 	if c.Feed.MaxBytes < 1 {
 		bad("feed.max_bytes", "must be at least 1")
 	}
+	if t := c.Feed.ProductURLTemplate; t != "" {
+		filled := strings.NewReplacer("{handle}", "h", "{id}", "i", "{sku}", "s").Replace(t)
+		if pu, err := url.Parse(filled); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("feed.product_url_template", "must be an http or https URL, such as https://shop.example/products/{handle}")
+		} else if filled == t {
+			bad("feed.product_url_template", "must contain {handle}, {id} or {sku}")
+		}
+	}
 	if n := c.Ingest.MaxInflightBytes; n != 0 && n < 1<<20 {
 		bad("ingest.max_inflight_bytes", "%d is less than one request body may be (1048576); 0 turns the bound off", n)
 	}
@@ -386,7 +398,7 @@ func CheckOrigin(o string) error {
 // FeedFields are the fields [feed.columns] may map (package feed keeps the
 // same list in Fields; a test compares them).
 var FeedFields = []string{"id", "title", "url", "category_ids", "categories", "description",
-	"price", "discount_price", "photos", "color", "brand", "stock", "main"}
+	"price", "discount_price", "photos", "color", "brand", "stock", "main", "size"}
 
 // Duration is a time.Duration written as "12h" or "30m" in TOML.
 type Duration struct{ time.Duration }

@@ -99,3 +99,27 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		}
 	}
 }
+
+func TestProductURLTemplate(t *testing.T) {
+	for tmpl, ok := range map[string]bool{
+		"":                                       true,
+		"https://shop.example/products/{handle}": true,
+		"http://shop.example/?p={id}":            true,
+		"https://shop.example/p/{sku}.html":      true,
+		"https://shop.example/products":          false, // no placeholder
+		"javascript:alert('{id}')":               false,
+		"/products/{handle}":                     false, // not absolute
+		"ftp://shop.example/{id}":                false,
+	} {
+		cfg := Default()
+		cfg.Feed.ProductURLTemplate = tmpl
+		err := cfg.Validate()
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "feed.product_url_template")) {
+			t.Errorf("%q: %v", tmpl, err)
+		}
+	}
+	cfg, err := Load("", []string{"SHOPTRAIL_FEED_PRODUCT_URL_TEMPLATE=https://s.example/products/{handle}"})
+	if err != nil || cfg.Feed.ProductURLTemplate != "https://s.example/products/{handle}" {
+		t.Errorf("from the environment: %q %v", cfg.Feed.ProductURLTemplate, err)
+	}
+}

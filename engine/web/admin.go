@@ -34,8 +34,9 @@ const sessionCookie = "__Host-shoptrail_admin"
 type adminUser struct{}
 
 // adminCSP allows nothing but this listener's own files: no inline script,
-// no framing.
-const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+// no framing; images also from the web, for the feed's product photos
+// (the Referrer-Policy keeps the admin's URLs from their hosts).
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // AdminUI is what the admin listener needs besides the Server.
@@ -73,6 +74,7 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/users", "", s.requireAdmin(s.users)},
 		route{"GET", "/users/{email}", "", s.requireAdmin(s.userPage)},
 		route{"GET", "/products", "", s.requireAdmin(s.products)},
+		route{"GET", "/products/{id...}", "", s.requireAdmin(s.productPage)},
 		route{"POST", "/products/upload", "", s.requireAdmin(s.uploadFeed)},
 		route{"POST", "/products/sync", "", s.requireAdmin(s.syncFeed)},
 		route{"GET", "/settings", "", s.requireAdmin(s.settingsPage)},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/track"
 	"github.com/shoptrail/shoptrail/engine/user"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
@@ -19,7 +20,7 @@ type route struct {
 
 // publicRoutes is the route table of the public listener: what shoppers'
 // browsers and the shop's servers call. openapi.json documents every
-// route under /api/, /t and /healthz; a test keeps the two equal.
+// route under /api/, /v1/, /t and /healthz; a test keeps the two equal.
 func (s *Server) publicRoutes() []route {
 	return []route{
 		// browsers: CORS for the allowed origins, text/plain bodies (no preflight)
@@ -45,6 +46,15 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
 		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
 		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},
+		// servers speaking Segment's HTTP Tracking API, the write key (an
+		// API key) as the Basic auth user name (segment.go)
+		{"POST", "/v1/batch", model.ScopeEventsWrite, s.segmentAPI(track.SegmentBatch)},
+		{"POST", "/v1/track", model.ScopeEventsWrite, s.segmentAPI(track.SegmentTrack)},
+		{"POST", "/v1/identify", model.ScopeEventsWrite, s.segmentAPI(track.SegmentIdentify)},
+		{"POST", "/v1/page", model.ScopeEventsWrite, s.segmentAPI(track.SegmentPage)},
+		{"POST", "/v1/screen", model.ScopeEventsWrite, s.segmentAPI(track.SegmentScreen)},
+		{"POST", "/v1/group", model.ScopeEventsWrite, s.segmentAPI(track.SegmentGroup)},
+		{"POST", "/v1/alias", model.ScopeEventsWrite, s.segmentAPI(track.SegmentAlias)},
 		{"POST", "/api/v1/campaigns", model.ScopeCampaignsWrite, s.createCampaign},
 		{"GET", "/api/v1/campaigns", model.ScopeCampaignsRead, s.listCampaigns},
 		{"GET", "/api/v1/campaigns/{id}", model.ScopeCampaignsRead, s.getCampaign},
