@@ -215,10 +215,17 @@ func TestShoptrailDownPageShows(t *testing.T) {
 		}
 		shop.CloseClientConnections()
 		shop.Close()
-		if f.Visible == nil || f.Hidden == nil || *f.Visible-*f.Hidden > 1100 {
-			t.Fatalf("%s Shoptrail: the title was hidden from %v ms until %v ms; want at most 1 s", name, f.Hidden, f.Visible)
+		if f.Visible == nil {
+			t.Fatalf("%s Shoptrail: the title never became visible", name)
 		}
-		t.Logf("%s Shoptrail: the title was hidden %.0f ms, visible %.0f ms after navigation", name, *f.Visible-*f.Hidden, *f.Visible)
+		hidden := 0.0 // a refused connection may show the page before the title is parsed
+		if f.Hidden != nil {
+			hidden = *f.Visible - *f.Hidden
+		}
+		if hidden > 1100 {
+			t.Fatalf("%s Shoptrail: the title was hidden %.0f ms; want at most 1 s", name, hidden)
+		}
+		t.Logf("%s Shoptrail: the title was hidden %.0f ms, visible %.0f ms after navigation", name, hidden, *f.Visible)
 	}
 }
 
