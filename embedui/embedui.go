@@ -20,7 +20,7 @@ var templates embed.FS
 var static embed.FS
 
 // Pages are the admin pages, each parsed with the layout.
-var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "product", "settings", "install", "attribution", "attribution_orders", "email", "email_settings"}
+var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "product", "settings", "install", "attribution", "attribution_orders", "email", "email_settings", "campaigns", "campaign", "campaign_report"}
 
 // Parse parses every page at startup; a test executes each one. funcs adds
 // to the template functions (the engine's: "money" formats minor units of a
@@ -34,6 +34,7 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 			return t.Local().Format("2 Jan 2006 15:04:05")
 		},
 		"thousands": thousands,
+		"pct":       func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 		"short":     func(s string) string { return clip(s, ShortURL) },
 		"clip":      func(s string) string { return clip(s, TitleURL) },
 		"list":      func(v ...string) []string { return v },

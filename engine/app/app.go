@@ -20,11 +20,13 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
 	"github.com/shoptrail/shoptrail/engine/identity"
+	preview "github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
@@ -51,10 +53,13 @@ type App struct {
 	Guard    *admin.Guard
 	Settings *settings.Live
 	Mail     *mail.Mailer
+	// Campaigns are the onsite campaigns.
+	Campaigns *campaign.Service
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
 
+	web                 *web.Server
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
 	PublicURL, AdminURL string
@@ -67,12 +72,17 @@ type options struct {
 	passwordCost int
 	extra        []*project.Projection
 	snsClient    *http.Client
+	segments     campaign.Segments
 }
 
 // WithSNSClient sets the HTTP client that fetches SNS signing certificates
 // and confirms subscriptions (tests reach their fake SNS with it; the
 // certificate URL's host pinning applies whatever the client).
 func WithSNSClient(c *http.Client) Option { return func(o *options) { o.snsClient = c } }
+
+// WithSegments gives the campaigns' "in segment" condition its answers
+// (engine/segment once it is wired; benchmarks pass their own).
+func WithSegments(s campaign.Segments) Option { return func(o *options) { o.segments = s } }
 
 // WithProjection adds a projection to the pipeline (tests add toy ones).
 func WithProjection(p *project.Projection) Option {
@@ -81,11 +91,12 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(cfg config.Config, id *identity.Identity, knownProduct func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
 		attribution.Projection(cfg.Tracking.Lookback.Duration),
+		campaign.Projection(knownCampaign),
 	}, extra...)
 }
 
@@ -93,7 +104,7 @@ func projections(cfg config.Config, id *identity.Identity, knownProduct func(str
 // all, since every other one folds what it found), so that they fold the
 // log again when Shoptrail next starts. Shoptrail must be stopped.
 func Rebuild(st *store.Store, names ...string) ([]string, error) {
-	id, others := projections(config.Default(), identity.New(0), nil, nil)
+	id, others := projections(config.Default(), identity.New(0), nil, nil, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -168,7 +179,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
 		Logger:            log.With("component", "track"),
 	})
-	id, others := projections(cfg, a.Identity, a.Catalog.Known, o.extra)
+	// Segments (engine/segment) are not wired yet: without WithSegments a
+	// campaign with a segment condition is refused on save.
+	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog, Segments: o.segments,
+		Sites: func() channel.Sites {
+			return channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions}
+		}, Logger: log.With("component", "campaign")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, o.extra)
 	t0 := time.Now()
 	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
 		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
@@ -209,7 +228,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
+		Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
+		log.With("component", "web"), time.Now)
+	a.web = w
 	w.WatchDisk(a.Disk)
 	w.ServeMail(a.Mail)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
@@ -303,6 +324,7 @@ func (a *App) Listen() error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	a.PublicURL = "http://" + a.publicLn.Addr().String()
+	a.web.SetPublicURL(a.PublicURL)
 	a.AdminURL = "http://" + a.adminLn.Addr().String()
 	if a.cfg.HTTP.PublicURL == "" {
 		a.Mail.SetDefaultPublicURL(a.PublicURL)

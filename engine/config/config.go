@@ -23,15 +23,16 @@ import (
 // Config is the whole configuration. config.example.toml documents every
 // field; a test keeps the two equal.
 type Config struct {
-	HTTP     HTTP     `toml:"http"`
-	Storage  Storage  `toml:"storage"`
-	Sites    Sites    `toml:"sites"`
-	Tracking Tracking `toml:"tracking"`
-	Ingest   Ingest   `toml:"ingest"`
-	Demo     Demo     `toml:"demo"`
-	Feed     Feed     `toml:"feed"`
-	Reports  Reports  `toml:"reports"`
-	Email    Email    `toml:"email"`
+	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
+	Sites     Sites     `toml:"sites"`
+	Tracking  Tracking  `toml:"tracking"`
+	Ingest    Ingest    `toml:"ingest"`
+	Demo      Demo      `toml:"demo"`
+	Feed      Feed      `toml:"feed"`
+	Reports   Reports   `toml:"reports"`
+	Email     Email     `toml:"email"`
+	Campaigns Campaigns `toml:"campaigns"`
 }
 
 // Email configures sending mail: Amazon SES v2 first, SMTP as the
@@ -139,6 +140,13 @@ type HTTP struct {
 	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
+// Campaigns configures onsite content campaigns.
+type Campaigns struct {
+	// Enabled puts the campaigns' head script into the snippet and serves
+	// decisions at /c/decide.
+	Enabled bool `toml:"enabled"`
+}
+
 // Storage configures the Badger database.
 type Storage struct {
 	Dir        string `toml:"dir"`
@@ -204,8 +212,9 @@ func Default() Config {
 			MaxBatchEvents:   2000,
 			MaxInflightBytes: 2 << 20,
 		},
-		Demo:    Demo{Enabled: true},
-		Reports: Reports{Timezone: "UTC"},
+		Demo:      Demo{Enabled: true},
+		Reports:   Reports{Timezone: "UTC"},
+		Campaigns: Campaigns{Enabled: true},
 		Email: Email{
 			Workers:     4,
 			MaxAttempts: 5,

@@ -21,6 +21,10 @@ const (
 	Login             = "login"
 	VisitFromReferrer = "visit_from_referrer"
 	Unsubscribe       = "unsubscribe"
+	// onsite campaigns (engine/campaign): props campaign_id, group, variation
+	CampaignImpression = "campaign_impression"
+	CampaignClick      = "campaign_click"
+	CampaignClose      = "campaign_close"
 )
 
 // Event is one stored event: what the client sent, normalised, plus the
@@ -134,19 +138,21 @@ type APIKey struct {
 
 // API key scopes.
 const (
-	ScopeEventsWrite = "events:write"
-	ScopeEventsRead  = "events:read"
-	ScopeUsersRead   = "users:read"
-	ScopeUsersWrite  = "users:write"
-	ScopeProducts    = "products:read"
-	ScopeFeedWrite   = "feed:write"
-	ScopeReports     = "reports:read"
-	ScopeEmailSend   = "email:send" // send email, read its state, manage suppressions
+	ScopeEventsWrite    = "events:write"
+	ScopeEventsRead     = "events:read"
+	ScopeUsersRead      = "users:read"
+	ScopeUsersWrite     = "users:write"
+	ScopeProducts       = "products:read"
+	ScopeFeedWrite      = "feed:write"
+	ScopeReports        = "reports:read"
+	ScopeEmailSend      = "email:send" // send email, read its state, manage suppressions
+	ScopeCampaignsRead  = "campaigns:read"
+	ScopeCampaignsWrite = "campaigns:write"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite}
 }
 
 // HasScope reports whether the key grants scope.

@@ -40,6 +40,7 @@ import (
 //	mail/link/<link id>                 a tracked link's target (JSON)
 //	mail/sns/<SNS MessageId>            an SNS message already handled; expires after 48 h
 //	mail/meta/<name>                    the queue's pause, the encrypted settings (JSON)
+//	campaign/<campaign id>              onsite campaign (JSON, engine/campaign)
 //
 // Projections, derived from the log; each owns its namespaces, which a
 // rebuild of it drops (see Space):
@@ -77,6 +78,7 @@ const (
 	nsUser       ns = "user/"
 	nsAdminSess  ns = "adminsess/"
 	nsProduct    ns = "product/"
+	nsCampaign   ns = "campaign/"
 
 	nsProfile    ns = "id/profile/"
 	nsAnon       ns = "id/anon/"

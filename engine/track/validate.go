@@ -245,6 +245,16 @@ func normaliseProps(ev *model.Event, maxOrder float64) *FieldError {
 			return bad("props.value", CodeInvalid, "props.value %v", err)
 		}
 		return normaliseItems(p, true, limit)
+	case model.CampaignImpression, model.CampaignClick, model.CampaignClose:
+		if id, ok := p["campaign_id"]; !ok || len(id) < 3 || id[0] != '"' {
+			return bad("props.campaign_id", CodeRequired, "a %s event needs props.campaign_id (a string)", ev.Type)
+		}
+		if g, ok := p["group"]; !ok || len(g) == 0 || g[0] < '0' || g[0] > '9' {
+			return bad("props.group", CodeRequired, "a %s event needs props.group (the step's index, from 0)", ev.Type)
+		}
+		if v, ok := p["variation"]; !ok || len(v) < 3 || v[0] != '"' {
+			return bad("props.variation", CodeRequired, "a %s event needs props.variation (the variation's name)", ev.Type)
+		}
 	case model.ProductView, model.AddToCart, model.RemoveFromCart:
 		if fe := normaliseItems(p, false, maxMoney); fe != nil {
 			return fe

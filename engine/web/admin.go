@@ -93,6 +93,15 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/settings/email", "", s.requireAdmin(s.emailSettingsPage)},
 		route{"POST", "/settings/email", "", s.requireAdmin(s.saveEmailSettings)},
 		route{"POST", "/settings/email/test", "", s.requireAdmin(s.testEmail)},
+		route{"GET", "/campaigns", "", s.requireAdmin(s.campaignsPage)},
+		route{"GET", "/campaigns/new", "", s.requireAdmin(s.campaignEditor)},
+		route{"GET", "/campaigns/{id}", "", s.requireAdmin(s.campaignEditor)},
+		route{"GET", "/campaigns/{id}/report", "", s.requireAdmin(s.campaignReportPage)},
+		route{"POST", "/campaigns/api", "", s.requireAdmin(s.adminSaveCampaign)},
+		route{"PUT", "/campaigns/api/{id}", "", s.requireAdmin(s.adminSaveCampaign)},
+		route{"POST", "/campaigns/api/{id}/status", "", s.requireAdmin(s.adminCampaignStatus)},
+		route{"POST", "/campaigns/preview", "", s.requireAdmin(s.previewToken)},
+		route{"POST", "/campaigns/preview/{token}", "", s.requireAdmin(s.publishDraft)},
 	)
 }
 

@@ -59,6 +59,17 @@ func (s *Server) publicRoutes() []route {
 		{"POST", "/v1/screen", model.ScopeEventsWrite, s.segmentAPI(track.SegmentScreen)},
 		{"POST", "/v1/group", model.ScopeEventsWrite, s.segmentAPI(track.SegmentGroup)},
 		{"POST", "/v1/alias", model.ScopeEventsWrite, s.segmentAPI(track.SegmentAlias)},
+		{"POST", "/api/v1/campaigns", model.ScopeCampaignsWrite, s.createCampaign},
+		{"GET", "/api/v1/campaigns", model.ScopeCampaignsRead, s.listCampaigns},
+		{"GET", "/api/v1/campaigns/{id}", model.ScopeCampaignsRead, s.getCampaign},
+		{"PUT", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.putCampaign},
+		{"DELETE", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.deleteCampaign},
+		{"POST", "/api/v1/campaigns/{id}/status", model.ScopeCampaignsWrite, s.campaignStatus},
+		{"GET", "/api/v1/campaigns/{id}/report", model.ScopeCampaignsRead, s.campaignReport},
+		// browsers: the campaigns' decision, renderer and live preview
+		{"GET", "/c/decide", "", s.allowOrigin(s.decide)},
+		{"GET", "/c/preview", "", s.previewSocket},
+		{"GET", "/c/{file}", "", s.serveRenderer},
 		// anyone
 		{"GET", "/api/v1/openapi.json", "", s.openAPI},
 		// Amazon SNS (each message signature-verified) and the links in emails
