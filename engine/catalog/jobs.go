@@ -182,12 +182,15 @@ func (c *Catalog) StartImport(r io.Reader, size int64, source string, o ImportOp
 	o.job = j
 	started := j.snapshot() // before the job can end: the answer says "running"
 	go func() {
-		defer c.importing.Unlock()
-		if done != nil {
-			defer done()
-		}
-		rep := feedReport(source, now)
-		rep, err := c.importLocked(&counting{r: r, n: &j.bytes}, rep, o)
+		rep, err := func() (feed.Report, error) {
+			// unlocked before the job says it ended: whoever saw it end
+			// may start the next import at once
+			defer c.importing.Unlock()
+			if done != nil {
+				defer done()
+			}
+			return c.importLocked(&counting{r: r, n: &j.bytes}, feedReport(source, now), o)
+		}()
 		if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrClosed) {
 			c.log.Error("feed import", "job", j.job.ID, "source", rep.Source, "err", rep.Failure)
 		}
