@@ -16,15 +16,18 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/buildinfo"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
 	"github.com/shoptrail/shoptrail/engine/identity"
+	"github.com/shoptrail/shoptrail/engine/metrics"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
@@ -52,6 +55,10 @@ type App struct {
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
+
+	metrics     *metrics.Metrics
+	backupToken string       // GET /backup on the admin listener (ControlFile)
+	lastBackup  atomic.Int64 // unix seconds of the last scheduled backup
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -139,7 +146,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Disk: disk}
+	a := &App{cfg: cfg, log: log, Store: st, Disk: disk, metrics: metrics.New(buildinfo.String()), backupToken: newToken()}
 	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
 
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
@@ -154,9 +161,14 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
 		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
-		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
-		Indexed:           func() uint64 { return runner.Checkpoint() },
-		Logger:            log.With("component", "track"),
+		Committed: func(evs []*model.Event) {
+			runner.Committed(evs)
+			for _, ev := range evs {
+				a.metrics.Ingested(ev.Via, 1)
+			}
+		},
+		Indexed: func() uint64 { return runner.Checkpoint() },
+		Logger:  log.With("component", "track"),
 	})
 	id, others := projections(a.Identity, a.Catalog.Known, o.extra)
 	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Logger: log.With("component", "project")}); err != nil {
@@ -164,6 +176,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.Pipeline = runner
 	a.Users = user.New(st, a.Tracker, runner, time.Now)
+	for _, p := range exportParts(st, a.Tracker) {
+		a.Users.AddExportPart(p)
+	}
 	if f := cfg.Feed; f.URL != "" {
 		a.Syncer = a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
 			Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
@@ -187,7 +202,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	})
 	a.Settings = live
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
+		Pipeline: runner, Settings: live, Assets: assets, Metrics: a.metrics, Version: buildinfo.String(), BackupToken: a.backupToken},
+		log.With("component", "web"), time.Now)
+	a.registerMetrics(a.metrics)
 	w.WatchDisk(a.Disk)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
@@ -212,8 +229,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	w.ServeAdmin(ui)
-	a.public = newServer(w.GuardDisk(w.Public(), false), log)
-	a.admin = newServer(w.GuardDisk(w.Admin(), true), log)
+	a.public = newServer(a.metrics.Instrument("public", w.GuardDisk(w.Public(), false)), log)
+	a.admin = newServer(a.metrics.Instrument("admin", w.GuardDisk(w.Admin(), true)), log)
 	a.admin.RegisterOnShutdown(w.StopLive)
 	return a, nil
 }
@@ -267,6 +284,10 @@ func (a *App) Listen() error {
 	}
 	a.PublicURL = "http://" + a.publicLn.Addr().String()
 	a.AdminURL = "http://" + a.adminLn.Addr().String()
+	if err := a.writeControl(); err != nil {
+		// shoptrail backup then cannot reach this instance; serving goes on
+		a.log.Warn("shoptrail backup will not reach this instance", "err", err)
+	}
 	return nil
 }
 
@@ -284,6 +305,8 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.Syncer != nil {
 		a.jobs.Go(func() { a.Syncer.Run(jobsCtx) })
 	}
+	a.jobs.Go(func() { a.retentionLoop(jobsCtx) })
+	a.jobs.Go(func() { a.backupLoop(jobsCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -316,6 +339,7 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	cancelRequests()
+	a.removeControl()
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

@@ -29,6 +29,25 @@ type Config struct {
 	Demo     Demo     `toml:"demo"`
 	Feed     Feed     `toml:"feed"`
 	Reports  Reports  `toml:"reports"`
+	Backup   Backup   `toml:"backup"`
+	Metrics  Metrics  `toml:"metrics"`
+}
+
+// Backup configures scheduled backups (shoptrail backup takes one by hand).
+type Backup struct {
+	// Dir receives a full backup every Every; "" turns scheduled backups
+	// off. The newest Keep files are kept.
+	Dir   string   `toml:"dir"`
+	Every Duration `toml:"every"`
+	Keep  int      `toml:"keep"`
+}
+
+// Metrics configures /metrics on the admin listener.
+type Metrics struct {
+	// Token, when set, lets clients that are not on loopback read
+	// /metrics with Authorization: Bearer <token>; without it only
+	// loopback clients may.
+	Token string `toml:"token"`
 }
 
 // Reports configures the reports.
@@ -93,6 +112,10 @@ type Storage struct {
 	Dir        string `toml:"dir"`
 	SyncWrites bool   `toml:"sync_writes"`
 	MinFree    int64  `toml:"min_free"` // bytes kept free: the smaller of this and 5 % of the disk, 64 MiB at least; 0: no check
+	// Retention is how long raw events are kept; older ones are dropped
+	// in the background (profiles, sessions, touchpoints, rollups and
+	// attribution stay). 0 keeps them forever.
+	Retention Duration `toml:"retention"`
 }
 
 // Sites describes the shop's own web sites.
@@ -151,6 +174,7 @@ func Default() Config {
 			MaxInflightBytes: 2 << 20,
 		},
 		Demo:    Demo{Enabled: true},
+		Backup:  Backup{Every: Duration{24 * time.Hour}, Keep: 7},
 		Reports: Reports{Timezone: "UTC"},
 		Feed: Feed{
 			Columns:  map[string]string{},
@@ -354,6 +378,18 @@ func (c Config) Validate() error {
 	}
 	if n := c.Ingest.MaxInflightBytes; n != 0 && n < 1<<20 {
 		bad("ingest.max_inflight_bytes", "%d is less than one request body may be (1048576); 0 turns the bound off", n)
+	}
+	if d := c.Storage.Retention.Duration; d != 0 && d < 24*time.Hour {
+		bad("storage.retention", "%s is less than 24h; 0 keeps events forever", d)
+	}
+	if c.Backup.Dir != "" && c.Backup.Every.Duration < time.Minute {
+		bad("backup.every", "must be at least 1m")
+	}
+	if c.Backup.Keep < 1 {
+		bad("backup.keep", "must be at least 1")
+	}
+	if t := c.Metrics.Token; t != "" && len(t) < 16 {
+		bad("metrics.token", "is shorter than 16 characters; use a long random value (openssl rand -hex 32)")
 	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")

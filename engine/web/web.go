@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/metrics"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -31,6 +32,10 @@ type Server struct {
 	ui       *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live     *settings.Live
 	disk     *store.DiskGuard // nil: no free-space check (see disk.go)
+
+	metrics     *metrics.Metrics // nil: none
+	version     string           // buildinfo.String()
+	backupToken string           // GET /backup's bearer token; "": no backups through HTTP
 
 	inflight *inflight // ingestion admission; nil: no limit
 	limiter  *limiter  // per-client rate limit of the public listener; nil: none
@@ -57,12 +62,17 @@ type Deps struct {
 	Pipeline Pipeline
 	Settings *settings.Live
 	Assets   *tracker.Assets
+	Metrics  *metrics.Metrics // nil: no /metrics
+	Version  string
+	// BackupToken authorises GET /backup on the admin listener (the
+	// data directory's control file holds it); "" turns it off.
+	BackupToken string
 }
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Server {
 	s := &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users,
-		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{})}
+		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, metrics: d.Metrics, version: d.Version, backupToken: d.BackupToken, log: log, now: now, liveDone: make(chan struct{})}
 	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
 		s.inflight = &inflight{limit: n}
 	}
