@@ -96,6 +96,17 @@ func answers(t *testing.T, a *enginetest.App, key string) map[string]string {
 	return out
 }
 
+func getBody(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func allEvents(t *testing.T, st *store.Store) []*model.Event {
 	t.Helper()
 	evs, err := st.EventsAfter(0, 1<<30)
