@@ -390,6 +390,9 @@ func remoteBackup(ctx context.Context, dir string, w io.Writer, since uint64) er
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	// not a browser: the admin listener's Host check (against DNS
+	// rebinding) need not see the address it listens on
+	req.Host = "localhost"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("shoptrail holds %s but its admin listener does not answer: %w", dir, err)

@@ -6,6 +6,7 @@
 package metrics
 
 import (
+	"bufio"
 	"crypto/subtle"
 	"net"
 	"net/http"
@@ -148,6 +149,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush and Hijack keep type assertions working (server-sent events, a
+// WebSocket upgrade) for code that does not use http.ResponseController.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		w.written = true
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	w.status, w.written = http.StatusSwitchingProtocols, true
+	return h.Hijack()
+}
 
 // Handler serves the metrics. A client on loopback that did not come
 // through a proxy (no X-Forwarded-For, Forwarded or X-Real-IP header)
