@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -254,24 +255,36 @@ func Restore(dir string, paths []string) ([]BackupInfo, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := restoreInto(dir, infos); err != nil {
+		// no half-restored directory: empty it again (it was empty)
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+		return nil, err
+	}
+	return infos, nil
+}
+
+func restoreInto(dir string, infos []BackupInfo) error {
 	db, err := badger.Open(badgerOptions(Options{Dir: dir}))
 	if err != nil {
-		return nil, fmt.Errorf("store: restore: open %s: %w", dir, err)
+		return fmt.Errorf("store: restore: open %s: %w", dir, err)
 	}
 	for _, info := range infos {
 		if err := loadBackup(db, info); err != nil {
 			db.Close()
-			return nil, err
+			return err
 		}
 	}
 	if err := db.Close(); err != nil {
-		return nil, err
+		return err
 	}
 	s, err := Open(Options{Dir: dir})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return infos, errors.Join(s.dropStaleCatalogues(), s.Close())
+	return errors.Join(s.dropStaleCatalogues(), s.Close())
 }
 
 func loadBackup(db *badger.DB, info BackupInfo) error {
