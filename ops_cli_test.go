@@ -5,11 +5,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
 )
 
@@ -84,5 +86,39 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	}
 	if out, err := cli("-data", restored, "rebuild", "--force", "rollups"); err != nil || !strings.Contains(out, "Dropped rollups") {
 		t.Errorf("rebuild --force: %v %s", err, out)
+	}
+}
+
+// TestInitWritesTheExample: shoptrail init writes config.example.toml as
+// it is in the repository (embedded), which loads to the defaults, and
+// never overwrites a file.
+func TestInitWritesTheExample(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"init", "-o", path}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	written, _ := os.ReadFile(path)
+	repo, _ := os.ReadFile("config.example.toml")
+	if !bytes.Equal(written, repo) {
+		t.Error("init wrote something else than config.example.toml")
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	cfg, err := config.Load(path, nil)
+	if err != nil || !reflect.DeepEqual(cfg, config.Default()) {
+		t.Errorf("the written config loads to %+v (%v), not the defaults", cfg, err)
+	}
+	os.WriteFile(path, []byte("# mine\n"), 0o600)
+	if err := run(context.Background(), []string{"init", "-o", path}, &out, &out); err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Errorf("init over an existing file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "# mine\n" {
+		t.Error("init overwrote the file")
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"-version"}, &out, &out); err != nil || !strings.HasPrefix(out.String(), "shoptrail ") {
+		t.Errorf("-version: %v %q", err, out.String())
 	}
 }

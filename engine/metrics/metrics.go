@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,12 @@ type Metrics struct {
 	rejected *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	swept    prometheus.Counter
+	// observers caches duration's children: WithLabelValues hashes the
+	// labels and takes a lock at every call (BenchmarkInstrument)
+	observers sync.Map // observerKey → prometheus.Observer
 }
+
+type observerKey struct{ listener, route, code string }
 
 // New returns the metrics with Go's runtime and process collectors and
 // shoptrail_build_info{version}.
@@ -112,8 +118,18 @@ func (m *Metrics) Instrument(listener string, h http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched" // refused before routing (Host check, disk guard)
 		}
-		m.duration.WithLabelValues(listener, route, codeClass(sw.status)).Observe(time.Since(start).Seconds())
+		m.observer(listener, route, codeClass(sw.status)).Observe(time.Since(start).Seconds())
 	})
+}
+
+func (m *Metrics) observer(listener, route, code string) prometheus.Observer {
+	k := observerKey{listener, route, code}
+	if o, ok := m.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.duration.WithLabelValues(listener, route, code)
+	m.observers.Store(k, o)
+	return o
 }
 
 func codeClass(status int) string {

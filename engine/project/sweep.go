@@ -10,7 +10,7 @@ import (
 )
 
 // Sweep drops from the log events received before cutoff ([storage]
-// retention), at most most of them, oldest first, and returns how many it
+// retention), at most `most` of them, oldest first, and returns how many it
 // dropped: 0 when none is left to drop. It runs between two folds, like
 // Erase, and drops only events that every projection has folded, so no
 // projection misses one: a projection that is behind (backfilling or
