@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -73,7 +74,7 @@ func TestCopiedBinaryRunsAlone(t *testing.T) {
 	srv := exec.Command(bin, "-public", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	srv.Dir, srv.Env = alone, env
 	stdout, _ := srv.StdoutPipe()
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	srv.Stderr = &stderr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -136,4 +137,22 @@ func TestCopiedBinaryRunsAlone(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(alone, "data")); err != nil {
 		t.Errorf("no data directory beside the binary: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

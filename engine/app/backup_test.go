@@ -197,7 +197,12 @@ func TestBackupWhileEventsFlowRestoresTheSameInstance(t *testing.T) {
 	got := answers(t, b, a.Key)
 	for k, w := range want {
 		if got[k] != w {
-			t.Errorf("%s differs after restore:\n got %.300s\nwant %.300s", k, got[k], w)
+			i := 0
+			for i < len(w) && i < len(got[k]) && w[i] == got[k][i] {
+				i++
+			}
+			from := max(0, i-150)
+			t.Errorf("%s differs after restore at byte %d:\n got …%.400s\nwant …%.400s", k, i, got[k][from:], w[from:])
 		}
 	}
 	if len(got) != len(want) {
