@@ -376,6 +376,7 @@ func (ix *Index) Similar(d Doc, limit int) ([]string, error) {
 	b.SetMinShould(1)
 	b.AddMustNot(bleve.NewDocIDQuery([]string{d.ID}))
 	req := bleve.NewSearchRequestOptions(b, limit, 0, false)
+	req.SortBy([]string{"-_score", "_id"}) // ties by id, whatever the segments
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.idx == nil {
