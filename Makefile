@@ -7,7 +7,15 @@ WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/mi
 DIST      := tracker-wasm/dist
 TRACKER_SRC := $(shell find tracker-wasm -name '*.go' -not -path '*/dist/*')
 
-.PHONY: all build wasm run test test-short bench soak fuzz vet clean
+.PHONY: all build wasm run test test-short bench soak fuzz vet clean dist
+
+# The version stamped into the binary: shoptrail -version, the admin
+# footer, the admin /healthz, /metrics' shoptrail_build_info.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDVERSION := -X github.com/shoptrail/shoptrail/engine/buildinfo.Version=$(VERSION)
+# make dist's targets: static binaries (no cgo), each with the tracker, the
+# admin UI and the demo shop embedded.
+PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
 all: build
 
@@ -27,7 +35,20 @@ $(DIST)/wasm_exec.js: $(WASM_EXEC)
 	cp $< $@
 
 build: wasm
-	$(GO) build -trimpath -o shoptrail .
+	$(GO) build -trimpath -ldflags '$(LDVERSION)' -o shoptrail .
+
+# Release binaries and their SHA-256 sums in dist/ (not part of make test:
+# it compiles four times).
+dist: wasm
+	rm -rf dist && mkdir -p dist
+	for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "dist/shoptrail-$(VERSION)-$$os-$$arch$$ext"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w $(LDVERSION)' \
+			-o dist/shoptrail-$(VERSION)-$$os-$$arch$$ext . || exit 1; \
+	done
+	cd dist && if command -v sha256sum >/dev/null; then sha256sum shoptrail-*; else shasum -a 256 shoptrail-*; fi > SHA256SUMS
+	cat dist/SHA256SUMS
 
 # Starts on the built-in defaults: data in ./data, public listener on
 # 127.0.0.1:8080, admin on 127.0.0.1:8081.
@@ -69,4 +90,4 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzSanitise -fuzztime=$(FUZZTIME) ./engine/campaign/
 
 clean:
-	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/tracker.wasm.br $(DIST)/wasm_exec.js
+	rm -rf shoptrail dist $(DIST)/tracker.wasm $(DIST)/tracker.wasm.br $(DIST)/wasm_exec.js

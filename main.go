@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/apikey"
 	"github.com/shoptrail/shoptrail/engine/app"
+	"github.com/shoptrail/shoptrail/engine/buildinfo"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -44,8 +48,14 @@ const usage = `Usage:
   shoptrail apikey revoke ID
   shoptrail feed import [--force] FILE       import a product feed (CSV), replacing the catalogue
                                              (--force: even with no rows, or removing over half of it)
-  shoptrail rebuild [NAME...]                fold the event log again into the projections
-                                             (all, or the named: identity, products, rollups)
+  shoptrail rebuild [--force] [NAME...]      fold the event log again into the projections
+                                             (all, or the named: identity, products, rollups);
+                                             --force: even after [storage] retention dropped events
+  shoptrail backup -o FILE [--since VERSION] a backup file, while shoptrail runs or not; --since:
+                                             only what changed from VERSION on (incremental)
+  shoptrail restore FILE [FILE...] -data DIR restore a full backup (then incremental ones, in
+                                             order) into DIR, a new, empty directory
+  shoptrail init [-o config.toml]            write a commented config file to edit
 
 Flags (before the command):
 `
@@ -59,8 +69,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	public := fs.String("public", "", "public listener address (overrides [http] public)")
 	admin := fs.String("admin", "", "admin listener address (overrides [http] admin)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "shoptrail", buildinfo.String())
+		return nil
+	}
+	if fs.Arg(0) == "init" { // before loading a config: there is none yet
+		return initConfig(fs.Args()[1:], stdout, stderr)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -96,9 +114,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: shoptrail feed import [--force] FILE")
 		}
 		return feedImport(cfg, args[1], force, log, stdout)
+	case "backup":
+		return backupCmd(ctx, cfg, fs.Args()[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(cfg, *dataDir, fs.Args()[1:], log, stdout, stderr)
 	case "rebuild":
+		names := fs.Args()[1:]
+		force := slices.Contains(names, "--force")
+		names = slices.DeleteFunc(names, func(n string) bool { return n == "--force" })
 		return withStore(cfg, "rebuild the projections", func(st *store.Store) error {
-			dropped, err := app.Rebuild(st, fs.Args()[1:]...)
+			if h, err := st.RetentionHorizon(); err != nil {
+				return err
+			} else if h > 0 && !force {
+				return fmt.Errorf("[storage] retention has dropped the events up to seq %d: a rebuilt projection would hold only the events kept, and lose what it derived from the others (report totals, attribution of old orders). Run again with --force to rebuild anyway", h)
+			}
+			dropped, err := app.Rebuild(st, names...)
 			if err != nil {
 				return err
 			}
@@ -242,4 +272,106 @@ func apikeyCmd(cfg config.Config, args []string, stdout, stderr io.Writer) error
 		})
 	}
 	return fmt.Errorf("unknown apikey command %q (create, list, revoke)", args[0])
+}
+
+// exampleConfig is config.example.toml: what shoptrail init writes.
+//
+//go:embed config.example.toml
+var exampleConfig []byte
+
+// initConfig writes the commented example configuration to a file that does
+// not exist yet.
+func initConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "config.toml", "the file to write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists already; edit it, or give another name with -o", *out)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(exampleConfig); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `Wrote %[1]s: every setting with its default and what it does.
+Edit at least:
+  [storage] dir              where the data lives (e.g. /var/lib/shoptrail)
+  [sites] allowed_origins    your shop's origins, e.g. ["https://shop.example"]
+  [http] public_url          where browsers reach the tracker, e.g. "https://track.shop.example"
+  [demo] enabled             false in production
+  [backup] dir               a directory for daily backups
+Delete the settings you keep at their defaults. Then start:
+  shoptrail -config %[1]s
+`, *out)
+	return nil
+}
+
+// backupCmd is shoptrail backup -o FILE [--since VERSION].
+func backupCmd(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "the backup file to write (required)")
+	since := fs.Uint64("since", 0, "an incremental backup: what changed from this version on (the previous backup's version + 1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return errors.New("usage: shoptrail backup -o FILE [--since VERSION]")
+	}
+	if _, err := os.Stat(cfg.Storage.Dir); err != nil {
+		return fmt.Errorf("no data directory at %s (give -data or -config)", cfg.Storage.Dir)
+	}
+	info, err := app.Backup(ctx, cfg, *out, *since)
+	if err != nil {
+		return err
+	}
+	kind := "full backup"
+	if info.Since > 0 {
+		kind = "incremental backup from version " + strconv.FormatUint(info.Since, 10)
+	}
+	fmt.Fprintf(stdout, "Wrote %s: %s up to version %d, %s, checksum verified.\nThe next incremental backup: shoptrail backup -o NEXT.backup --since %d\nRestore: shoptrail restore %s [NEXT.backup...] -data NEW_EMPTY_DIR\n",
+		*out, kind, info.Version, store.Bytes(uint64(info.Size)), info.Version+1, *out)
+	return nil
+}
+
+// restoreCmd is shoptrail restore FILE [FILE...] -data DIR; -data may come
+// before or after the files.
+func restoreCmd(cfg config.Config, globalData string, args []string, log *slog.Logger, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "", "the new, empty data directory to restore into")
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if *dir == "" {
+		*dir = globalData
+	}
+	if len(files) == 0 || *dir == "" {
+		return errors.New("usage: shoptrail restore FILE [FILE...] -data DIR (a new, empty directory)")
+	}
+	infos, err := app.Restore(cfg, *dir, files, log)
+	if err != nil {
+		return err
+	}
+	last := infos[len(infos)-1]
+	fmt.Fprintf(stdout, "Restored %d backup file(s) into %s, up to version %d (taken %s by shoptrail %s); the product index is rebuilt.\nStart it: shoptrail -data %s (with your config)\n",
+		len(infos), *dir, last.Version, last.Created.Format(time.RFC3339), last.Shoptrail, *dir)
+	return nil
 }

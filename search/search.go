@@ -368,8 +368,12 @@ func (ix *Index) Search(q Query) (Result, error) {
 	default:
 		if strings.TrimSpace(q.Text) == "" {
 			req.SortBy([]string{"_id"}) // no relevance to rank by: a stable order
+		} else {
+			// score descending, ties by id: equal scores otherwise come in
+			// the order of the index's segments, which differs between an
+			// index built by imports and one rebuilt (after a restore)
+			req.SortBy([]string{"-_score", "_id"})
 		}
-		// with text: Bleve's default, score descending
 	}
 	for _, f := range []string{"brand", "colors", "categories"} {
 		req.AddFacet(f, bleve.NewFacetRequest(f, 20))
@@ -446,6 +450,7 @@ func (ix *Index) Similar(d Doc, limit int) ([]string, error) {
 	b.SetMinShould(1)
 	b.AddMustNot(bleve.NewDocIDQuery([]string{d.ID}))
 	req := bleve.NewSearchRequestOptions(b, limit, 0, false)
+	req.SortBy([]string{"-_score", "_id"}) // ties by id, whatever the segments
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.idx == nil {

@@ -16,10 +16,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/buildinfo"
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
@@ -28,6 +30,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/identity"
 	preview "github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/metrics"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
@@ -59,7 +62,11 @@ type App struct {
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
 
-	web                 *web.Server
+	web         *web.Server
+	metrics     *metrics.Metrics
+	backupToken string       // GET /backup on the admin listener (ControlFile)
+	lastBackup  atomic.Int64 // unix seconds of the last scheduled backup
+
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
 	PublicURL, AdminURL string
@@ -158,7 +165,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Disk: disk}
+	a := &App{cfg: cfg, log: log, Store: st, Disk: disk, metrics: metrics.New(buildinfo.String()), backupToken: newToken()}
 	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
 
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
@@ -174,10 +181,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		MaxPendingEvents:  cfg.Ingest.MaxPendingEvents,
 		MaxBatchEvents:    cfg.Ingest.MaxBatchEvents,
 		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
-		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
-		Indexed:           func() uint64 { return runner.Checkpoint() },
-		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
-		Logger:            log.With("component", "track"),
+		Committed: func(evs []*model.Event) {
+			runner.Committed(evs)
+			for _, ev := range evs {
+				a.metrics.Ingested(ev.Via, 1)
+			}
+		},
+		Indexed:      func() uint64 { return runner.Checkpoint() },
+		IdentifyLink: func(u string) string { return identifyLink(a.Mail, u) },
+		Logger:       log.With("component", "track"),
 	})
 	// Segments (engine/segment) are not wired yet: without WithSegments a
 	// campaign with a segment condition is refused on save.
@@ -199,6 +211,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.Pipeline = runner
 	a.Users = user.New(st, a.Tracker, runner, time.Now)
+	for _, p := range exportParts(st, a.Tracker) {
+		a.Users.AddExportPart(p)
+	}
 	if f := cfg.Feed; f.URL != "" {
 		a.Syncer = a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
 			Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})
@@ -228,9 +243,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
+		Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now),
+		Metrics: a.metrics, Version: buildinfo.String(), BackupToken: a.backupToken},
 		log.With("component", "web"), time.Now)
 	a.web = w
+	a.registerMetrics(a.metrics)
 	w.WatchDisk(a.Disk)
 	w.ServeMail(a.Mail)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
@@ -256,8 +273,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	w.ServeAdmin(ui)
-	a.public = newServer(w.GuardDisk(w.Public(), false), log)
-	a.admin = newServer(w.GuardDisk(w.Admin(), true), log)
+	a.public = newServer(a.metrics.Instrument("public", w.GuardDisk(w.Public(), false)), log)
+	a.admin = newServer(a.metrics.Instrument("admin", w.GuardDisk(w.Admin(), true)), log)
 	a.admin.RegisterOnShutdown(w.StopLive)
 	return a, nil
 }
@@ -329,6 +346,10 @@ func (a *App) Listen() error {
 	if a.cfg.HTTP.PublicURL == "" {
 		a.Mail.SetDefaultPublicURL(a.PublicURL)
 	}
+	if err := a.writeControl(); err != nil {
+		// shoptrail backup then cannot reach this instance; serving goes on
+		a.log.Warn("shoptrail backup will not reach this instance", "err", err)
+	}
 	return nil
 }
 
@@ -351,6 +372,8 @@ func (a *App) Serve(ctx context.Context) error {
 	mailCtx, stopMail := context.WithCancel(context.Background())
 	var mailer sync.WaitGroup
 	mailer.Go(func() { a.Mail.Run(mailCtx) })
+	a.jobs.Go(func() { a.retentionLoop(jobsCtx) })
+	a.jobs.Go(func() { a.backupLoop(jobsCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -387,6 +410,7 @@ func (a *App) Serve(ctx context.Context) error {
 	if !waitFor(&mailer, timeout) {
 		a.log.Warn("email workers still sending at the shutdown timeout")
 	}
+	a.removeControl()
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

@@ -33,6 +33,8 @@ type Config struct {
 	Reports   Reports   `toml:"reports"`
 	Email     Email     `toml:"email"`
 	Campaigns Campaigns `toml:"campaigns"`
+	Backup    Backup    `toml:"backup"`
+	Metrics   Metrics   `toml:"metrics"`
 }
 
 // Email configures sending mail: Amazon SES v2 first, SMTP as the
@@ -77,6 +79,23 @@ type EmailSNS struct {
 	TopicARNs []string `toml:"topic_arns"`
 	// SignatureV1 accepts SHA1 signatures too (SignatureVersion 1).
 	SignatureV1 bool `toml:"signature_v1"`
+}
+
+// Backup configures scheduled backups (shoptrail backup takes one by hand).
+type Backup struct {
+	// Dir receives a full backup every Every; "" turns scheduled backups
+	// off. The newest Keep files are kept.
+	Dir   string   `toml:"dir"`
+	Every Duration `toml:"every"`
+	Keep  int      `toml:"keep"`
+}
+
+// Metrics configures /metrics on the admin listener.
+type Metrics struct {
+	// Token, when set, lets clients that are not on loopback read
+	// /metrics with Authorization: Bearer <token>; without it only
+	// loopback clients may.
+	Token string `toml:"token"`
 }
 
 // Reports configures the reports.
@@ -155,6 +174,10 @@ type Storage struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none;
 	// the GOMEMLIMIT environment variable wins).
 	MemoryLimit int64 `toml:"memory_limit"`
+	// Retention is how long raw events are kept; older ones are dropped
+	// in the background (profiles, sessions, touchpoints, rollups and
+	// attribution stay). 0 keeps them forever.
+	Retention Duration `toml:"retention"`
 }
 
 // Sites describes the shop's own web sites.
@@ -214,6 +237,7 @@ func Default() Config {
 		},
 		Demo:      Demo{Enabled: true},
 		Reports:   Reports{Timezone: "UTC"},
+		Backup:    Backup{Every: Duration{24 * time.Hour}, Keep: 7},
 		Campaigns: Campaigns{Enabled: true},
 		Email: Email{
 			Workers:     4,
@@ -448,6 +472,18 @@ func (c Config) Validate() error {
 	}
 	if n := c.Ingest.MaxInflightBytes; n != 0 && n < 1<<20 {
 		bad("ingest.max_inflight_bytes", "%d is less than one request body may be (1048576); 0 turns the bound off", n)
+	}
+	if d := c.Storage.Retention.Duration; d != 0 && d < 24*time.Hour {
+		bad("storage.retention", "%s is less than 24h; 0 keeps events forever", d)
+	}
+	if c.Backup.Dir != "" && c.Backup.Every.Duration < time.Minute {
+		bad("backup.every", "must be at least 1m")
+	}
+	if c.Backup.Keep < 1 {
+		bad("backup.keep", "must be at least 1")
+	}
+	if t := c.Metrics.Token; t != "" && len(t) < 16 {
+		bad("metrics.token", "is shorter than 16 characters; use a long random value (openssl rand -hex 32)")
 	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")

@@ -74,6 +74,8 @@ type Runner struct {
 	// urgent: someone waits for the fold, skip the gathering delay
 	urgent chan struct{}
 	erase  chan eraseRequest
+	// exclusive runs functions between two folds (Sweep)
+	exclusive chan func()
 
 	mu      sync.Mutex
 	live    uint64         // checkpoint of the live projections
@@ -109,7 +111,7 @@ func New(st *store.Store, id *Identity, others []*Projection, o Options) (*Runne
 		o.ProgressEvery = 5 * time.Second
 	}
 	r := &Runner{st: st, id: id, opts: o, log: o.Logger, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1),
-		erase: make(chan eraseRequest), advance: make(chan struct{})}
+		erase: make(chan eraseRequest), exclusive: make(chan func()), advance: make(chan struct{})}
 	names := map[string]bool{}
 	for _, p := range append([]*Projection{&id.Projection}, others...) {
 		if names[p.Name] || p.Name == "" || p.Fold == nil {
@@ -134,6 +136,9 @@ func New(st *store.Store, id *Identity, others []*Projection, o Options) (*Runne
 			if ps != (store.ProjectionState{}) {
 				r.log.Info("projection changed: it will be folded again from the start", "projection", q.p.Name,
 					"stored_version", ps.Version, "version", q.p.Version)
+				if h, err := st.RetentionHorizon(); err == nil && h > 0 {
+					r.log.Warn("[storage] retention dropped old events: the projection folds only the events kept", "projection", q.p.Name, "dropped_up_to_seq", h)
+				}
 			}
 			if err := Drop(st, q.p); err != nil {
 				return nil, err
@@ -241,6 +246,8 @@ func (r *Runner) Run(ctx context.Context) {
 		select {
 		case req := <-r.erase:
 			req.done <- r.eraseNow(req)
+		case fn := <-r.exclusive:
+			fn()
 		default:
 		}
 		// Ingestion has priority: while events keep arriving, folding
@@ -292,6 +299,9 @@ func (r *Runner) Run(ctx context.Context) {
 			continue
 		case req := <-r.erase:
 			req.done <- r.eraseNow(req)
+			continue
+		case fn := <-r.exclusive:
+			fn()
 			continue
 		}
 		select {

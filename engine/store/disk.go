@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -89,14 +88,6 @@ func NewDiskGuard(o DiskOptions) *DiskGuard {
 	g.probe()
 	g.refresh()
 	return g
-}
-
-func statfs(dir string) (free, total uint64, err error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
 }
 
 // need is the free space to keep on a file system of total bytes.

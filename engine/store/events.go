@@ -194,3 +194,45 @@ func decodeEvent(item *badger.Item) (*model.Event, error) {
 	}
 	return ev, nil
 }
+
+// DropEvent deletes an event from the log with the identity projection's
+// index entries of it (profileID is the profile it belongs to now, "" if
+// none), for the retention sweeper. Its dedup key stays until it expires,
+// so a late retry of the event is still recognised. The caller keeps the
+// projections from writing meanwhile (engine/project runs it between
+// folds) and only drops events every projection has folded.
+func (tx *Tx) DropEvent(ev *model.Event, profileID string) error {
+	dels := [][]byte{eventKey(ev.Seq), typeEventKey(ev.Type, ev.Seq)}
+	if profileID != "" {
+		dels = append(dels, profileEventKey(profileID, ev.Seq))
+	}
+	for _, k := range dels {
+		if err := tx.delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RetentionHorizon is the seq up to which the retention sweeper may have
+// dropped events (0: it never dropped any): a projection folded again from
+// the start sees only the events after it.
+func (tx *Tx) RetentionHorizon() (uint64, error) {
+	v, err := getUint64(tx.txn, keyRetention)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// SetRetentionHorizon records how far the retention sweeper went.
+func (tx *Tx) SetRetentionHorizon(seq uint64) error { return tx.set(keyRetention, uint64Bytes(seq)) }
+
+// RetentionHorizon is Tx.RetentionHorizon outside a transaction.
+func (s *Store) RetentionHorizon() (seq uint64, err error) {
+	err = s.Read(func(tx *Tx) error {
+		seq, err = tx.RetentionHorizon()
+		return err
+	})
+	return seq, err
+}

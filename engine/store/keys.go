@@ -20,6 +20,8 @@ import (
 //	meta/catalogue                      the current catalogue generation (uint64)
 //	meta/feed/report                    the report of the last feed import (JSON)
 //	meta/projection/<name>              a projection's version and checkpoint
+//	meta/dropped                        written when a projection is dropped: its version tells incremental backups to refuse
+//	meta/retention                      seq up to which the retention sweeper may have dropped events (uint64)
 //	log/<seq>                           event (JSON), the log: the source of truth
 //	dedup/browser/<event id>            seq of the event a browser sent with that id; expires after dedupTTL
 //	dedup/api/<event id>                the same for events sent with an API key or made by Shoptrail
@@ -138,6 +140,8 @@ var (
 	keyAdmin      = nsMeta.key("admin")
 	keyCatalogue  = nsMeta.key("catalogue")
 	keyFeedReport = nsMeta.key("feed/report")
+	keyDropped    = nsMeta.key("dropped")
+	keyRetention  = nsMeta.key("retention")
 )
 
 // ns is a key namespace.

@@ -127,6 +127,11 @@ func (s *Store) DropProjection(name string, spaces ...Space) error {
 		if err := s.db.DropPrefix(pfx...); err != nil {
 			return fmt.Errorf("store: drop projection %s: %w", name, err)
 		}
+		// DropPrefix leaves no deletions an incremental backup could
+		// carry: this key's version makes such a backup refuse (Backup)
+		if err := s.update(func(txn *badger.Txn) error { return txn.Set(keyDropped, []byte(name)) }); err != nil {
+			return err
+		}
 	}
 	return s.update(func(txn *badger.Txn) error { return txn.Delete(nsProjection.key(name)) })
 }

@@ -46,6 +46,9 @@ type Store struct {
 
 	gcStop chan struct{}
 	gcDone chan struct{}
+
+	closeMu sync.RWMutex // Close waits for running backups (Backup, Ping hold it to read)
+	closed  bool
 }
 
 // badgerOptions are chosen from measurements on a 2-core machine (make
@@ -122,6 +125,9 @@ func Open(o Options) (*Store, error) {
 
 // Close stops background work and closes the database.
 func (s *Store) Close() error {
+	s.closeMu.Lock()
+	s.closed = true
+	s.closeMu.Unlock()
 	close(s.gcStop)
 	<-s.gcDone
 	if err := s.db.Close(); err != nil {

@@ -102,6 +102,9 @@ func (t *Tracker) SetOwnHosts(hosts []string) {
 // VisitFromReferrer reports whether visit_from_referrer events are generated.
 func (t *Tracker) VisitFromReferrer() bool { return t.vfr.Load() }
 
+// Pending is how many events were accepted and wait for their commit.
+func (t *Tracker) Pending() int64 { return t.c.pending.Load() }
+
 // Close commits the events already accepted and stops accepting more.
 func (t *Tracker) Close() { t.c.close() }
 

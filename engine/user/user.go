@@ -47,6 +47,7 @@ type Service struct {
 	rec   Recorder
 	erase Eraser
 	now   func() time.Time
+	parts []ExportPart // sections of Export, in order
 }
 
 // New returns a Service.

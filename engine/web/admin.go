@@ -60,7 +60,10 @@ func (s *Server) ServeAdmin(ui *AdminUI) { s.ui = ui }
 // adminRoutes is the admin listener's route table. Pages that need a
 // signed-in admin say so with requireAdmin.
 func (s *Server) adminRoutes() []route {
-	r := []route{{"GET", "/healthz", "", s.adminHealth}}
+	r := []route{{"GET", "/healthz", "", s.adminHealth}, {"GET", "/readyz", "", s.adminReady}}
+	if s.backupToken != "" {
+		r = append(r, route{"GET", "/backup", "", s.backup})
+	}
 	if s.ui == nil {
 		return r
 	}
@@ -73,6 +76,8 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/{$}", "", s.requireAdmin(s.dashboard)},
 		route{"GET", "/users", "", s.requireAdmin(s.users)},
 		route{"GET", "/users/{email}", "", s.requireAdmin(s.userPage)},
+		route{"GET", "/users/{email}/export", "", s.requireAdmin(s.exportPage)},
+		route{"POST", "/users/{email}/erase", "", s.requireAdmin(s.erasePage)},
 		route{"GET", "/products", "", s.requireAdmin(s.products)},
 		route{"GET", "/products/{id...}", "", s.requireAdmin(s.productPage)},
 		route{"POST", "/products/upload", "", s.requireAdmin(s.uploadFeed)},
@@ -114,6 +119,10 @@ func (s *Server) Admin() http.Handler {
 		mux.HandleFunc(rt.method+" "+rt.path, s.handle(rt.h))
 	}
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(embedui.Static())))
+	if s.metrics != nil {
+		// Prometheus: loopback without a login, elsewhere with [metrics] token
+		mux.Handle("GET /metrics", s.metrics.Handler(s.cfg.Metrics.Token))
+	}
 	mux.HandleFunc("/", s.handle(notFound))
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +185,9 @@ func (s *Server) requireAdmin(next handlerFunc) handlerFunc {
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, page string, data map[string]any) error {
+	if _, ok := data["Version"]; !ok {
+		data["Version"] = s.version // the footer
+	}
 	var buf bytes.Buffer
 	if err := s.ui.pages[page].Execute(&buf, data); err != nil {
 		return err
@@ -324,7 +336,11 @@ func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) error {
 			status = "degraded" // ingestion goes on; a projection is behind
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": status, "projections": out})
+	body := map[string]any{"status": status, "projections": out, "version": s.version}
+	if h, err := s.st.RetentionHorizon(); err == nil && h > 0 {
+		body["retention_horizon"] = h // events up to this seq may have been dropped
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

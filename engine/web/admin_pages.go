@@ -49,6 +49,12 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusNotFound, "not_found", "email", "no such user")
 	}
+	return s.renderUser(w, r, email, http.StatusOK, "")
+}
+
+// renderUser renders a user's profile page, with an error for the erase
+// form when it is not "".
+func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, email string, status int, eraseError string) error {
 	a, p, err := s.userSvc.Get(email)
 	if err != nil {
 		return userError(email, err)
@@ -59,7 +65,8 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	orders, revenue := p.Counted(confirmed)
 	data := map[string]any{"Email": email, "Profile": p, "Subscribed": a.IsSubscribed != nil && *a.IsSubscribed,
-		"Orders": orders, "Revenue": revenue, "ConfirmedOnly": confirmed, "Unconfirmed": p.Orders - p.VerifiedOrders}
+		"Orders": orders, "Revenue": revenue, "ConfirmedOnly": confirmed, "Unconfirmed": p.Orders - p.VerifiedOrders,
+		"EraseError": eraseError}
 	attrs := a.Flat()
 	delete(attrs, "email")
 	delete(attrs, "isSubscribed")
@@ -71,12 +78,12 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	slices.Reverse(sessions)
 	slices.Reverse(touchpoints)
 	data["Sessions"], data["Touchpoints"] = sessions, touchpoints
-	evs, err := s.tracker.Events(track.Query{Email: email, Limit: 100})
+	page, err := s.tracker.EventsPage(track.Query{Email: email, Limit: 100})
 	if err != nil {
 		return err
 	}
-	data["Events"] = evs
-	return s.render(w, http.StatusOK, "user", s.page(r, data))
+	data["Events"] = page.Events
+	return s.render(w, status, "user", s.page(r, data))
 }
 
 // productsPerPage is how many main products a page of the Products list

@@ -55,10 +55,13 @@ func (s *Server) GuardDisk(h http.Handler, admin bool) http.Handler {
 			reason = s.diskProblem()
 		}
 		switch {
-		case r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		case (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			w.Header().Set("Retry-After", diskRetryAfter)
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "disk_full", "reason": reason})
 		case !admin && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions:
+			if ingestRoutes[r.Method+" "+r.URL.Path] {
+				s.metrics.Rejected("disk_full", 1)
+			}
 			w.Header().Set("Retry-After", diskRetryAfter)
 			writeJSON(w, http.StatusServiceUnavailable, errorBody{errorf(http.StatusServiceUnavailable, "disk_full", "", reason)})
 		default:

@@ -69,6 +69,10 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) erro
 	case err != nil:
 		return err
 	}
+	for _, fe := range res.Errors {
+		s.metrics.Rejected(fe.Code, 1)
+	}
+	s.metrics.Rejected("duplicate", res.Duplicates)
 	ans := ingestAnswer{Response: res.Response}
 	status := http.StatusOK
 	if len(res.Errors) > 0 {

@@ -35,6 +35,7 @@ func (s *Server) publicRoutes() []route {
 		{"PATCH", "/api/v1/user/{email}", model.ScopeUsersWrite, s.putUser(user.Change)},
 		{"DELETE", "/api/v1/user/{email}", model.ScopeUsersWrite, s.deleteUser},
 		{"GET", "/api/v1/user/{email}/events", model.ScopeUsersRead, s.userEvents},
+		{"GET", "/api/v1/user/{email}/export", model.ScopeUsersRead, s.exportUser},
 		{"POST", "/api/v1/users/import", model.ScopeUsersWrite, s.importUsers},
 		{"GET", "/api/v1/reports/attribution", model.ScopeReports, s.attributionReport},
 		{"GET", "/api/v1/reports/attribution/orders", model.ScopeReports, s.attributionOrders},
@@ -79,6 +80,7 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/u/{token}", "", s.unsubscribePage},
 		{"POST", "/u/{token}", "", s.unsubscribe},
 		{"GET", "/healthz", "", s.health},
+		{"GET", "/readyz", "", s.ready},
 		// the tracker: the loader at a stable URL, the rest content-hashed
 		{"GET", tracker.LoaderPath, "", s.serveAsset},
 		{"GET", "/tracker/{file}", "", s.serveAsset},
@@ -97,6 +99,9 @@ func (s *Server) Public() http.Handler {
 			h = s.requireKey(rt.scope, h)
 		} else {
 			h = s.limit(h)
+		}
+		if ingestRoutes[rt.method+" "+rt.path] {
+			h = s.countRejected(h)
 		}
 		mux.HandleFunc(rt.method+" "+rt.path, s.handle(h))
 	}

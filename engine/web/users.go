@@ -208,11 +208,14 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Before = n
 	}
-	evs, err := s.tracker.Events(q)
+	// a bounded page: at most so many not-yet-indexed events are read,
+	// then the page ends early with next_before
+	page, err := s.tracker.EventsPage(q)
 	if err != nil {
 		return err
 	}
-	if len(evs) == 0 {
+	evs := page.Events
+	if len(evs) == 0 && page.NextBefore == 0 {
 		if _, _, err := s.userSvc.Get(email); err != nil {
 			return userError(email, err)
 		}
@@ -221,8 +224,8 @@ func (s *Server) userEvents(w http.ResponseWriter, r *http.Request) error {
 	if evs == nil {
 		out["events"] = []track.Listed{}
 	}
-	if len(evs) == q.Limit {
-		out["next_before"] = evs[len(evs)-1].Seq
+	if page.NextBefore > 0 {
+		out["next_before"] = page.NextBefore
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

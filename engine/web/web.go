@@ -12,6 +12,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/metrics"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -38,6 +39,10 @@ type Server struct {
 	campaigns *campaign.Service // onsite campaigns
 	preview   *live.Hub         // the campaigns' live preview
 	publicURL string            // where the public listener is (SetPublicURL)
+
+	metrics     *metrics.Metrics // nil: none
+	version     string           // buildinfo.String()
+	backupToken string           // GET /backup's bearer token; "": no backups through HTTP
 
 	inflight *inflight // ingestion admission; nil: no limit
 	limiter  *limiter  // per-client rate limit of the public listener; nil: none
@@ -66,13 +71,18 @@ type Deps struct {
 	Assets    *tracker.Assets
 	Campaigns *campaign.Service
 	Preview   *live.Hub
+	Metrics   *metrics.Metrics // nil: no /metrics
+	Version   string
+	// BackupToken authorises GET /backup on the admin listener (the
+	// data directory's control file holds it); "" turns it off.
+	BackupToken string
 }
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Server {
 	s := &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users,
 		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{}),
-		campaigns: d.Campaigns, preview: d.Preview}
+		campaigns: d.Campaigns, preview: d.Preview, metrics: d.Metrics, version: d.Version, backupToken: d.BackupToken}
 	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
 		s.inflight = &inflight{limit: n}
 	}
