@@ -28,6 +28,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
+	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -45,6 +46,7 @@ type App struct {
 	Pipeline *project.Runner
 	Identity *identity.Identity
 	Users    *user.Service
+	Segments *segment.Service
 	Catalog  *catalog.Catalog
 	Syncer   *catalog.Syncer // nil without [feed] url
 	Guard    *admin.Guard
@@ -73,11 +75,12 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(id *identity.Identity, knownProduct func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(id *identity.Identity, knownProduct func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
 		attribution.Projection(),
+		segs.Projection(),
 	}, extra...)
 }
 
@@ -85,7 +88,11 @@ func projections(id *identity.Identity, knownProduct func(string) bool, extra []
 // all, since every other one folds what it found), so that they fold the
 // log again when Shoptrail next starts. Shoptrail must be stopped.
 func Rebuild(st *store.Store, names ...string) ([]string, error) {
-	id, others := projections(identity.New(0), nil, nil)
+	segs, err := segment.New(st, nil, segment.Options{})
+	if err != nil {
+		return nil, err
+	}
+	id, others := projections(identity.New(0), nil, segs, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -158,11 +165,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Indexed:           func() uint64 { return runner.Checkpoint() },
 		Logger:            log.With("component", "track"),
 	})
-	id, others := projections(a.Identity, a.Catalog.Known, o.extra)
+	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(a.Identity, a.Catalog.Known, a.Segments, o.extra)
 	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Logger: log.With("component", "project")}); err != nil {
 		return fail(err)
 	}
 	a.Pipeline = runner
+	a.Segments.SetPoke(runner.Poke)
 	a.Users = user.New(st, a.Tracker, runner, time.Now)
 	if f := cfg.Feed; f.URL != "" {
 		a.Syncer = a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
@@ -187,7 +198,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	})
 	a.Settings = live
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
+		Segments: a.Segments, Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
 	w.WatchDisk(a.Disk)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
@@ -279,6 +290,10 @@ func (a *App) Serve(ctx context.Context) error {
 	projCtx, stopProj := context.WithCancel(context.Background())
 	var proj sync.WaitGroup
 	proj.Go(func() { a.Pipeline.Run(projCtx) })
+	// entries into and exits from segments, recorded in the log
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	var relay sync.WaitGroup
+	relay.Go(func() { a.Segments.Run(relayCtx) })
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
 	a.jobs.Go(func() { a.Disk.Run(jobsCtx) })
 	if a.Syncer != nil {
@@ -316,6 +331,8 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	cancelRequests()
+	stopRelay()
+	relay.Wait()
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

@@ -27,6 +27,7 @@ import (
 //	user/<email>                        user attributes set through the Users API (JSON)
 //	adminsess/<sha256 of session id>    an admin session (JSON); expires at its absolute timeout
 //	product/<generation><product id>    product (JSON) of one catalogue generation
+//	segment/<segment id>                a segment's definition (JSON; engine/segment)
 //
 // Projections, derived from the log; each owns its namespaces, which a
 // rebuild of it drops (see Space):
@@ -64,6 +65,7 @@ const (
 	nsUser       ns = "user/"
 	nsAdminSess  ns = "adminsess/"
 	nsProduct    ns = "product/"
+	nsSegment    ns = "segment/"
 
 	nsProfile    ns = "id/profile/"
 	nsAnon       ns = "id/anon/"

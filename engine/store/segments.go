@@ -1,0 +1,116 @@
+package store
+
+import (
+	"encoding/json"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/shoptrail/shoptrail/engine/model"
+)
+
+// Segment definitions (engine/segment) are kept apart from the segments
+// projection's space, so that a rebuild of the projection keeps them.
+
+// SegmentDefs returns every stored segment definition by id.
+func (s *Store) SegmentDefs() (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: nsSegment.prefix(), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[string(it.Item().Key()[len(nsSegment):])] = v
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PutSegmentDef stores a segment definition (JSON). Callers serialise
+// changes of one segment (Lock).
+func (s *Store) PutSegmentDef(id string, v any) error {
+	return s.update(func(txn *badger.Txn) error { return (&Tx{txn: txn}).setJSON(nsSegment.key(id), v) })
+}
+
+// DeleteSegmentDef deletes a segment definition.
+func (s *Store) DeleteSegmentDef(id string) error {
+	return s.update(func(txn *badger.Txn) error { return txn.Delete(nsSegment.key(id)) })
+}
+
+// ProfileIDsAfter returns up to n ids of profiles the identity projection
+// keeps, in id order, after the id after ("" for the first).
+func (tx *Tx) ProfileIDsAfter(after string, n int) ([]string, error) {
+	pfx := nsProfile.prefix()
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+	defer it.Close()
+	var out []string
+	for it.Seek(append(nsProfile.key(after), 0)); it.Valid() && len(out) < n; it.Next() {
+		out = append(out, string(it.Item().Key()[len(pfx):]))
+	}
+	return out, nil
+}
+
+// CountProfiles returns how many profiles the identity projection keeps.
+func (tx *Tx) CountProfiles() (int64, error) {
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: nsProfile.prefix()})
+	defer it.Close()
+	var n int64
+	for it.Rewind(); it.Valid(); it.Next() {
+		n++
+	}
+	return n, nil
+}
+
+// ProfileEvents visits the events of a profile that the identity
+// projection folded, oldest first.
+func (tx *Tx) ProfileEvents(profileID string, fn func(ev *model.Event) error) error {
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: nsProfileEv.sub(profileID)})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item, err := tx.txn.Get(eventKey(lastUint64(it.Item().Key())))
+		if err != nil {
+			continue // erased meanwhile
+		}
+		ev, err := decodeEvent(item)
+		if err != nil {
+			return err
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// User returns the attributes of the user with email, or ErrNotFound.
+func (tx *Tx) User(email string) (model.User, error) {
+	var u model.User
+	return u, tx.getJSON(nsUser.key(email), &u)
+}
+
+// ScanFrom visits the keys of a projection's space that start with prefix
+// and come after prefix+after, in key order, with their JSON values; fn
+// returns false to stop.
+func (tx *Tx) ScanFrom(sp Space, prefix, after string, fn func(k string, v json.RawMessage) (bool, error)) error {
+	pfx := sp.key(prefix)
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true})
+	defer it.Close()
+	start := pfx
+	if after != "" {
+		start = append(sp.key(prefix+after), 0)
+	}
+	for it.Seek(start); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		more, err := fn(string(it.Item().Key()[len(sp.prefix):]), v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
