@@ -81,6 +81,10 @@ func openEnv(t testing.TB, st *store.Store) *env {
 	e.p = enginetest.RunPipeline(t, st, svc.Projection())
 	e.rec.p = e.p
 	svc.SetPoke(e.p.Runner.Poke)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	return e
 }
 
