@@ -141,11 +141,13 @@ const (
 	ScopeProducts    = "products:read"
 	ScopeFeedWrite   = "feed:write"
 	ScopeReports     = "reports:read"
+	ScopeSegmentsR   = "segments:read"
+	ScopeSegmentsW   = "segments:write"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeSegmentsR, ScopeSegmentsW}
 }
 
 // HasScope reports whether the key grants scope.
