@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +245,73 @@ func TestNewProfilesJoinNegativeSegments(t *testing.T) {
 	// bots are no shoppers
 	e.add(&model.Event{Type: model.PageView, AnonymousID: "bot", SessionID: "sb", Bot: true})
 	e.membersAre(id)
+}
+
+// Definitions change while events fold, previews and reads run: under
+// -race, and the counts end equal to the members.
+func TestConcurrentChanges(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	ids := make(chan string, 100)
+	wg.Go(func() { // definitions
+		for i := range 20 {
+			v, err := e.svc.Create([]byte(fmt.Sprintf(`{"name":"s%d","conditions":[{"event":"page_view","count":{"op":"gte","value":%d}}]}`, i, 1+i%3)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- v.ID
+			if i%4 == 0 {
+				if _, err := e.svc.Update(v.ID, []byte(`{"name":"edited","conditions":[{"event":"page_view","count":{"op":"gte","value":2}}]}`)); err != nil {
+					t.Error(err)
+				}
+			}
+			if i%5 == 0 {
+				if err := e.svc.Delete(v.ID); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		close(ids)
+	})
+	wg.Go(func() { // readers
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			list, _ := e.svc.List()
+			for _, v := range list {
+				e.svc.Members(v.ID, "", 10, false)
+				e.svc.IsMember("a:c1", v.ID)
+			}
+			e.svc.Preview(context.Background(), []byte(`{"name":"p","conditions":[{"event":"page_view"}]}`))
+			e.svc.ProfileSegments("a:c1")
+		}
+	})
+	for i := range 60 {
+		anon := fmt.Sprint("c", i%15)
+		dup := *(&model.Event{Type: model.PageView, AnonymousID: anon, SessionID: "s" + anon})
+		e.add(&dup)
+	}
+	for range ids {
+	}
+	close(stop)
+	wg.Wait()
+	list, err := e.svc.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range list {
+		v = e.built(v.ID)
+		e.eventually("count equals members", func() bool {
+			v, _ = e.svc.Get(v.ID)
+			return int64(len(e.members(v.ID))) == v.Count && v.Count == 15
+		})
+	}
+	if len(list) != 16 {
+		t.Fatalf("%d segments, want 16", len(list))
+	}
 }
