@@ -296,6 +296,9 @@ func (w *work) flush() error {
 					Entered: in, At: time.UnixMilli(w.now).UTC()})
 			}
 		}
+		if r.stored && !r.all && len(r.dirty) == 0 && len(r.force) == 0 {
+			continue // an event no rule counts, of a shopper already known: nothing changed
+		}
 		if err := w.writeRecord(profile, r); err != nil {
 			return err
 		}

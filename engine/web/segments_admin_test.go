@@ -62,6 +62,9 @@ func TestSegmentAdminPages(t *testing.T) {
 	if !strings.Contains(page, `href="/users/fan@example.com"`) || !strings.Contains(page, "&lt;svg/onload=alert(1)&gt;") || strings.Contains(page, "<svg") {
 		t.Fatalf("members page: %.2000s", page)
 	}
+	if _, page := c.do("GET", "/users/fan@example.com", nil); !strings.Contains(page, `href="`+seg+`"`) || !strings.Contains(page, "Visitors from Facebook") {
+		t.Fatalf("the profile does not show its segment")
+	}
 	if resp, page := c.do("GET", seg+"/edit", nil); resp.StatusCode != 200 || !strings.Contains(page, "Save and rebuild") {
 		t.Fatalf("edit: %d", resp.StatusCode)
 	}
