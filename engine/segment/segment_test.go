@@ -315,3 +315,21 @@ func TestConcurrentChanges(t *testing.T) {
 		t.Fatalf("%d segments, want 16", len(list))
 	}
 }
+
+// A preview before any segment exists sees every shopper, with rules on
+// attributes only too.
+func TestPreviewWithoutSegments(t *testing.T) {
+	e := newEnv(t)
+	e.add(&model.Event{Type: model.PageView, AnonymousID: "x1", SessionID: "sx"}, login("x1", "x@x.com"))
+	e.setUser(model.User{Email: "x@x.com", City: "Lyon"}, map[string]any{"city": "Lyon"})
+	for rule, want := range map[string]int64{
+		`{"name":"p","conditions":[{"attribute":"city","value":"lyon"}]}`:           1,
+		`{"name":"p","conditions":[{"attribute":"city","op":"ne","value":"lyon"}]}`: 0,
+		`{"name":"p","conditions":[{"not":{"event":"order"}}]}`:                     1,
+	} {
+		pre, err := e.svc.Preview(context.Background(), []byte(rule))
+		if err != nil || pre.Count != want {
+			t.Errorf("%s: %d %v, want %d", rule, pre.Count, err, want)
+		}
+	}
+}

@@ -422,7 +422,9 @@ func (s *Service) Preview(ctx context.Context, raw []byte) (PreviewResult, error
 					return err
 				}
 				facts := rec.F
-				if len(need) > 0 {
+				// a shopper the projection has not seen (no segment was
+				// defined yet): the events say whether it is one
+				if len(need) > 0 || !stored {
 					facts = map[string]*fact{}
 					for id, f := range rec.F {
 						if need[id] == nil {
