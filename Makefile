@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./engine/feed/
 	$(GO) test -run='^$$' -fuzz=FuzzWebURL -fuzztime=$(FUZZTIME) ./engine/feed/
 	$(GO) test -run='^$$' -fuzz=FuzzText -fuzztime=$(FUZZTIME) ./engine/redact/
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./engine/segment/
 
 clean:
 	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/wasm_exec.js

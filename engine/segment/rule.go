@@ -143,7 +143,11 @@ func Parse(raw []byte) (*Rule, error) {
 	}
 	for k := range top {
 		if !slices.Contains([]string{"name", "match", "conditions", "id", "count", "building", "created_at", "updated_at", "progress"}, k) {
-			return nil, bad(k, "unknown field %q (a segment has name, match and conditions)", k)
+			field := k
+			if field == "" {
+				field = "body"
+			}
+			return nil, bad(field, "unknown field %q (a segment has name, match and conditions)", k)
 		}
 	}
 	r := &Rule{atoms: map[string]*atomDef{}, windows: map[string][]window{}}
