@@ -380,6 +380,9 @@ type PreviewResult struct {
 	Profiles int64    `json:"profiles"` // profiles looked at
 }
 
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
 // sampleSize is how many members a preview shows.
 const sampleSize = 20
 
@@ -405,6 +408,60 @@ func (s *Service) Preview(ctx context.Context, raw []byte) (PreviewResult, error
 				need[id] = a
 			}
 		}
+		// the events of the types the rule needs counted, read through the
+		// type index: a fraction of the log for most rules
+		fresh := map[string]map[string]*fact{} // profile → atom → fact
+		byType := map[string][]*atomDef{}
+		for _, a := range need {
+			byType[a.typ] = append(byType[a.typ], a)
+		}
+		sessions := map[string]string{}
+		for typ, atoms := range byType {
+			n := 0
+			if err := tx.TypeEvents(typ, func(ev *model.Event, sid string) error {
+				if n++; n%4096 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				if ev.Bot {
+					return nil
+				}
+				profile := model.UserProfileID(ev.Email)
+				if sid != "" {
+					var ok bool
+					if profile, ok = sessions[sid]; !ok {
+						sess, err := tx.Session(sid)
+						if errors.Is(err, store.ErrNotFound) {
+							return nil
+						}
+						if err != nil {
+							return err
+						}
+						profile = sess.ProfileID
+						if len(sessions) < 1_000_000 {
+							sessions[sid] = profile
+						}
+					}
+				}
+				for _, a := range atoms {
+					if a.matches(ev) {
+						m := fresh[profile]
+						if m == nil {
+							m = map[string]*fact{}
+							fresh[profile] = m
+						}
+						if m[a.id] == nil {
+							m[a.id] = &fact{}
+						}
+						m[a.id].add(ev)
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
 		after := ""
 		for {
 			if err := ctx.Err(); err != nil {
@@ -422,34 +479,29 @@ func (s *Service) Preview(ctx context.Context, raw []byte) (PreviewResult, error
 					return err
 				}
 				facts := rec.F
-				// a shopper the projection has not seen (no segment was
-				// defined yet): the events say whether it is one
-				if len(need) > 0 || !stored {
+				if len(need) > 0 {
 					facts = map[string]*fact{}
 					for id, f := range rec.F {
 						if need[id] == nil {
 							facts[id] = f
 						}
 					}
-					shopper := false
+					for id, f := range fresh[profile] {
+						facts[id] = f
+					}
+				}
+				if !stored {
+					// a shopper the projection has not seen (no segment was
+					// defined yet): the events say whether it is one
 					if err := tx.ProfileEvents(profile, func(ev *model.Event) error {
-						if ev.Bot {
-							return nil
-						}
-						shopper = true
-						for id, a := range need {
-							if a.typ == ev.Type && a.matches(ev) {
-								if facts[id] == nil {
-									facts[id] = &fact{}
-								}
-								facts[id].add(ev)
-							}
+						if !ev.Bot {
+							stored = true
+							return errStop
 						}
 						return nil
-					}); err != nil {
+					}); err != nil && !errors.Is(err, errStop) {
 						return err
 					}
-					stored = stored || shopper
 				}
 				if !stored {
 					continue // bots only, or not folded yet

@@ -114,3 +114,29 @@ func (tx *Tx) ScanFrom(sp Space, prefix, after string, fn func(k string, v json.
 	}
 	return nil
 }
+
+// TypeEvents visits the events of one type that the identity projection
+// folded, oldest first, with the session each belongs to ("" for events
+// Shoptrail recorded, which belong to the user of their email).
+func (tx *Tx) TypeEvents(typ string, fn func(ev *model.Event, sessionID string) error) error {
+	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: nsTypeEv.sub(typ), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		sid, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		item, err := tx.txn.Get(eventKey(lastUint64(it.Item().Key())))
+		if err != nil {
+			continue // erased meanwhile
+		}
+		ev, err := decodeEvent(item)
+		if err != nil {
+			return err
+		}
+		if err := fn(ev, string(sid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
