@@ -701,11 +701,13 @@ func (s *Service) buildStep(tx *store.Tx, defs *defSet, builds map[string]*build
 			r.all = false // only what is built here
 		}
 		need := map[string]*atomDef{}
+		types := map[string]bool{}
 		for _, seg := range segs {
 			if b := builds[seg.ID]; b.Cursor == "" || profile > b.Cursor {
 				r.force[seg.ID] = true
 				for id, a := range seg.rule.atoms {
 					need[id] = a
+					types[a.typ] = true
 				}
 			}
 		}
@@ -714,8 +716,12 @@ func (s *Service) buildStep(tx *store.Tx, defs *defSet, builds map[string]*build
 		}
 		fresh := map[string]*fact{}
 		shopper := false
-		if err := tx.ProfileEvents(profile, func(ev *model.Event) error {
+		if err := tx.ProfileEvents(profile, func(typ string) bool {
 			events++
+			// a profile new to the projection: is it a shopper's (not
+			// only bots')? any event decoded until one says so
+			return types[typ] || (!r.stored && !shopper)
+		}, func(ev *model.Event) error {
 			if ev.Bot {
 				return nil
 			}

@@ -493,7 +493,7 @@ func (s *Service) Preview(ctx context.Context, raw []byte) (PreviewResult, error
 				if !stored {
 					// a shopper the projection has not seen (no segment was
 					// defined yet): the events say whether it is one
-					if err := tx.ProfileEvents(profile, func(ev *model.Event) error {
+					if err := tx.ProfileEvents(profile, nil, func(ev *model.Event) error {
 						if !ev.Bot {
 							stored = true
 							return errStop

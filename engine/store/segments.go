@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/dgraph-io/badger/v4"
@@ -65,14 +66,29 @@ func (tx *Tx) CountProfiles() (int64, error) {
 }
 
 // ProfileEvents visits the events of a profile that the identity
-// projection folded, oldest first.
-func (tx *Tx) ProfileEvents(profileID string, fn func(ev *model.Event) error) error {
+// projection folded, oldest first; with want, only those of the types it
+// accepts (the others are not decoded).
+func (tx *Tx) ProfileEvents(profileID string, want func(typ string) bool, fn func(ev *model.Event) error) error {
 	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: nsProfileEv.sub(profileID)})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		item, err := tx.txn.Get(eventKey(lastUint64(it.Item().Key())))
 		if err != nil {
 			continue // erased meanwhile
+		}
+		if want != nil {
+			skip := false
+			if err := item.Value(func(b []byte) error {
+				if typ, ok := peekType(b); ok && !want(typ) {
+					skip = true
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if skip {
+				continue
+			}
 		}
 		ev, err := decodeEvent(item)
 		if err != nil {
@@ -83,6 +99,23 @@ func (tx *Tx) ProfileEvents(profileID string, fn func(ev *model.Event) error) er
 		}
 	}
 	return nil
+}
+
+// peekType reads the type of a stored event without decoding the rest
+// (model.Event.AppendJSON writes seq, id, then type; a quote inside the id
+// is escaped, so the first `,"type":"` is the field). ok is false when it
+// cannot tell (an escape in the type): decode the event then.
+func peekType(b []byte) (typ string, ok bool) {
+	i := bytes.Index(b, []byte(`,"type":"`))
+	if i < 0 {
+		return "", false
+	}
+	rest := b[i+len(`,"type":"`):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
 }
 
 // User returns the attributes of the user with email, or ErrNotFound.
