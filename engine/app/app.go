@@ -75,11 +75,11 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(id *identity.Identity, knownProduct func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
-		attribution.Projection(),
+		attribution.Projection(cfg.Tracking.Lookback.Duration),
 		segs.Projection(),
 	}, extra...)
 }
@@ -92,7 +92,7 @@ func Rebuild(st *store.Store, names ...string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, others := projections(identity.New(0), nil, segs, nil)
+	id, others := projections(config.Default(), identity.New(0), nil, segs, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -168,7 +168,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
 		return fail(err)
 	}
-	id, others := projections(a.Identity, a.Catalog.Known, a.Segments, o.extra)
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Segments, o.extra)
+	t0 := time.Now()
+	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
+		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
+	} else if days > 0 {
+		log.Info("attribution: daily summaries rewritten for the default lookback", "lookback", cfg.Tracking.Lookback.Duration, "days", days, "took", time.Since(t0).Round(time.Millisecond))
+	}
 	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Logger: log.With("component", "project")}); err != nil {
 		return fail(err)
 	}

@@ -1,8 +1,11 @@
 package attribution
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -28,6 +31,8 @@ var space = store.ProjectionSpace(Name)
 //	order/<order key>             the day the order is kept under
 //	profile/<profile id>          the profile's touches of the last 90 days, its orders and its open journey (shopper)
 //	nc/<YYYY-MM-DD>               transitions of journeys that have not converted, by the day of their last touch (tally)
+//	sum/<YYYY-MM-DD>              the day's orders summed per currency, with the touches of the default lookback (daySummary)
+//	lookback                      the lookback of every sum/ (time.Duration)
 //
 // An order's key is its order_id, or "event:" and the event's id when it
 // has none. The fold reads and writes single keys only: an iterator in a
@@ -78,36 +83,56 @@ func (j journey) transitions(add func(from, to string)) {
 	}
 }
 
+// daySummary is a day's orders summed with the touches of one lookback,
+// by currency and whether the shop confirmed them (group).
+type daySummary struct {
+	Lookback time.Duration       `json:"lookback"`
+	Groups   map[string]*Summary `json:"groups,omitempty"`
+}
+
+// group is the key of an order's summary in its day's.
+func group(o *Stored) string {
+	if o.Verified {
+		return o.Currency + "/confirmed"
+	}
+	return o.Currency + "/unconfirmed"
+}
+
 // Projection returns the attribution projection: every order (once per
 // order_id, the shop's confirmation superseding a browser's claim) with
 // the touchpoints of the 90 days before it, kept current as late events
-// and identity merges change paths; and the journeys that did not convert,
-// for the data-driven model.
-func Projection() *project.Projection {
+// and identity merges change paths; the journeys that did not convert, for
+// the data-driven model; and each day's orders summed with the touches of
+// lookback (the reports' default), which reports of that lookback read
+// instead of every order. When the default lookback changes, Resummarise
+// rewrites the summaries from the orders before the pipeline starts.
+func Projection(lookback time.Duration) *project.Projection {
 	return &project.Projection{
 		Name:    Name,
-		Version: 1,
+		Version: 2,
 		Owns:    []store.Space{space},
-		Fold:    fold,
-		Move:    move,
-		Erase:   erase,
+		Fold:    func(run *project.Run) error { return fold(run, lookback) },
+		Move:    func(tx *store.Tx, from, to string) error { return move(tx, lookback, from, to) },
+		Erase:   func(tx *store.Tx, profile string) error { return erase(tx, lookback, profile) },
 	}
 }
 
 // folding is what one run changed, written at its end.
 type folding struct {
 	tx       *store.Tx
+	lookback time.Duration // of the daily summaries
 	shoppers map[string]*shopper
 	tallies  map[string]tally
+	days     map[string]*daySummary
 	deleted  []string // shoppers to delete
 }
 
-func newFolding(tx *store.Tx) *folding {
-	return &folding{tx: tx, shoppers: map[string]*shopper{}, tallies: map[string]tally{}}
+func newFolding(tx *store.Tx, lookback time.Duration) *folding {
+	return &folding{tx: tx, lookback: lookback, shoppers: map[string]*shopper{}, tallies: map[string]tally{}, days: map[string]*daySummary{}}
 }
 
-func fold(run *project.Run) error {
-	f := newFolding(run.Tx)
+func fold(run *project.Run, lookback time.Duration) error {
+	f := newFolding(run.Tx, lookback)
 	for _, ev := range run.Events {
 		if ev.ProfileID == "" || ev.Bot {
 			continue
@@ -225,14 +250,14 @@ func (f *folding) order(ev project.Event) error {
 	var day string
 	switch err := f.tx.Get(space, "order/"+key, &day); {
 	case err == nil:
-		var prev Stored
-		if err := f.tx.Get(space, "day/"+day+"/"+key, &prev); err != nil {
+		prev, err := f.load(day, key)
+		if err != nil {
 			return err
 		}
 		if prev.Verified && !o.Verified {
 			return nil // a browser's claim after the shop's confirmation
 		}
-		if err := f.drop(prev, day); err != nil {
+		if err := f.drop(prev); err != nil {
 			return err
 		}
 	case !errors.Is(err, store.ErrNotFound):
@@ -254,7 +279,18 @@ func (f *folding) order(ev project.Event) error {
 	return nil
 }
 
-// put sets an order's path from its shopper's touches and keeps it.
+// dayOf is the day an order is kept under: its UTC date.
+func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// load reads an order kept under day.
+func (f *folding) load(day, key string) (Stored, error) {
+	var o Stored
+	err := f.tx.Get(space, "day/"+day+"/"+key, &o)
+	return o, err
+}
+
+// put sets an order's path from its shopper's touches, keeps it and adds
+// it to its day's summary.
 func (f *folding) put(o *Stored, s *shopper) error {
 	from := o.Time.Add(-MaxLookback)
 	o.Path = o.Path[:0]
@@ -263,19 +299,26 @@ func (f *folding) put(o *Stored, s *shopper) error {
 			o.Path = append(o.Path, t)
 		}
 	}
-	day := o.Time.UTC().Format(time.DateOnly)
+	day := dayOf(o.Time)
 	if err := f.tx.Set(space, "day/"+day+"/"+o.Key, o); err != nil {
 		return err
 	}
-	return f.tx.Set(space, "order/"+o.Key, day)
+	if err := f.tx.Set(space, "order/"+o.Key, day); err != nil {
+		return err
+	}
+	return f.summarise(o, 1)
 }
 
-// drop forgets an order (superseded or erased).
-func (f *folding) drop(o Stored, day string) error {
+// drop forgets a kept order (superseded or erased).
+func (f *folding) drop(o Stored) error {
+	day := dayOf(o.Time)
 	if err := f.tx.Delete(space, "day/"+day+"/"+o.Key); err != nil {
 		return err
 	}
 	if err := f.tx.Delete(space, "order/"+o.Key); err != nil {
+		return err
+	}
+	if err := f.summarise(&o, -1); err != nil {
 		return err
 	}
 	s, err := f.shopper(o.Profile)
@@ -286,15 +329,48 @@ func (f *folding) drop(o Stored, day string) error {
 	return nil
 }
 
+// summarise adds an order to its day's summary (sign 1) or takes it out
+// (-1).
+func (f *folding) summarise(o *Stored, sign int64) error {
+	day := dayOf(o.Time)
+	d := f.days[day]
+	if d == nil {
+		d = &daySummary{}
+		if err := f.tx.Get(space, "sum/"+day, d); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if len(d.Groups) > 0 && d.Lookback != f.lookback {
+			return fmt.Errorf("attribution: the summary of %s is for a lookback of %s, not %s: Resummarise first", day, d.Lookback, f.lookback)
+		}
+		if d.Groups == nil {
+			d.Groups = map[string]*Summary{}
+		}
+		d.Lookback = f.lookback
+		f.days[day] = d
+	}
+	g := d.Groups[group(o)]
+	if g == nil {
+		g = &Summary{}
+		d.Groups[group(o)] = g
+	}
+	g.Add(o.Order, f.lookback, sign)
+	if g.empty() {
+		delete(d.Groups, group(o))
+	}
+	return nil
+}
+
 // repath recomputes the paths of a shopper's orders from from to to.
 func (f *folding) repath(profile string, s *shopper, from, to time.Time) error {
 	for _, ref := range s.Orders {
 		if ref.Time.Before(from) || ref.Time.After(to) {
 			continue
 		}
-		var o Stored
-		day := ref.Time.UTC().Format(time.DateOnly)
-		if err := f.tx.Get(space, "day/"+day+"/"+ref.Key, &o); err != nil {
+		o, err := f.load(dayOf(ref.Time), ref.Key)
+		if err != nil {
+			return err
+		}
+		if err := f.summarise(&o, -1); err != nil {
 			return err
 		}
 		o.Profile = profile
@@ -322,14 +398,30 @@ func (f *folding) write() error {
 			return err
 		}
 	}
+	if len(f.days) > 0 {
+		if err := f.tx.Set(space, "lookback", f.lookback); err != nil {
+			return err
+		}
+	}
+	for day, d := range f.days {
+		var err error
+		if len(d.Groups) == 0 {
+			err = f.tx.Delete(space, "sum/"+day)
+		} else {
+			err = f.tx.Set(space, "sum/"+day, d)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // move gives profile to the touches and orders of profile from (the
 // identity stage merged them) and re-paths every order of to, whose paths
 // now hold the touches of both; from's open journey leaves the tally.
-func move(tx *store.Tx, from, to string) error {
-	f := newFolding(tx)
+func move(tx *store.Tx, lookback time.Duration, from, to string) error {
+	f := newFolding(tx, lookback)
 	src, err := f.shopper(from)
 	if err != nil {
 		return err
@@ -357,14 +449,18 @@ func move(tx *store.Tx, from, to string) error {
 }
 
 // erase deletes a profile's orders, touches and journey.
-func erase(tx *store.Tx, profile string) error {
-	f := newFolding(tx)
+func erase(tx *store.Tx, lookback time.Duration, profile string) error {
+	f := newFolding(tx, lookback)
 	s, err := f.shopper(profile)
 	if err != nil {
 		return err
 	}
 	for _, ref := range slices.Clone(s.Orders) {
-		if err := f.drop(Stored{Key: ref.Key, Profile: profile}, ref.Time.UTC().Format(time.DateOnly)); err != nil {
+		o, err := f.load(dayOf(ref.Time), ref.Key)
+		if err != nil {
+			return err
+		}
+		if err := f.drop(o); err != nil {
 			return err
 		}
 	}
@@ -373,4 +469,101 @@ func erase(tx *store.Tx, profile string) error {
 	}
 	f.deleted = append(f.deleted, profile)
 	return f.write()
+}
+
+// Resummarise rewrites the daily summaries from the orders kept when they
+// are for another lookback than this one (the default changed), and
+// returns how many days it wrote: seconds for a year of orders, where
+// folding the log again would take minutes. The projection must not fold
+// meanwhile: call it before the pipeline starts. Cut short, it starts over
+// next time, since the lookback it is for is written last.
+//
+// A crash half-way leaves days of both lookbacks: reports read the orders
+// of a day summarised for another lookback than theirs, and the fold
+// refuses to add to one, until Resummarise ran to the end.
+func Resummarise(st *store.Store, lookback time.Duration) (int, error) {
+	var kept time.Duration
+	if err := st.Read(func(tx *store.Tx) error { return tx.Get(space, "lookback", &kept) }); errors.Is(err, store.ErrNotFound) {
+		kept = 0
+	} else if err != nil {
+		return 0, err
+	}
+	if kept == lookback {
+		return 0, nil
+	}
+	// forget the old lookback first: cut short, the next start redoes it
+	// whatever lookback it is for
+	if err := st.Project(func(tx *store.Tx) error { return tx.Delete(space, "lookback") }); err != nil {
+		return 0, err
+	}
+	days := map[string]*daySummary{}
+	var stale []string
+	err := st.Read(func(tx *store.Tx) error {
+		if err := tx.Scan(space, "sum/", func(k string, _ json.RawMessage) (bool, error) {
+			stale = append(stale, strings.TrimPrefix(k, "sum/"))
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		return tx.Scan(space, "day/", func(_ string, v json.RawMessage) (bool, error) {
+			var o Stored
+			if err := json.Unmarshal(v, &o); err != nil {
+				return false, err
+			}
+			d := days[dayOf(o.Time)]
+			if d == nil {
+				d = &daySummary{Lookback: lookback, Groups: map[string]*Summary{}}
+				days[dayOf(o.Time)] = d
+			}
+			g := d.Groups[group(&o)]
+			if g == nil {
+				g = &Summary{}
+				d.Groups[group(&o)] = g
+			}
+			g.Add(o.Order, lookback, 1)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	// a few days per transaction: a day's summary can be large
+	var batch []string
+	flush := func(last bool) error {
+		err := st.Project(func(tx *store.Tx) error {
+			for _, day := range batch {
+				var err error
+				if d := days[day]; d != nil {
+					err = tx.Set(space, "sum/"+day, d)
+				} else {
+					err = tx.Delete(space, "sum/"+day)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if last {
+				return tx.Set(space, "lookback", lookback)
+			}
+			return nil
+		})
+		batch = batch[:0]
+		return err
+	}
+	for day := range days {
+		stale = append(stale, day)
+	}
+	slices.Sort(stale)
+	stale = slices.Compact(stale)
+	for _, day := range stale {
+		if batch = append(batch, day); len(batch) == 30 {
+			if err := flush(false); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(true); err != nil {
+		return 0, err
+	}
+	return len(days), nil
 }

@@ -16,7 +16,7 @@ func (a *Amounts) Add(currency string, minor int64) {
 	if *a == nil {
 		*a = Amounts{}
 	}
-	(*a)[currency] = addSat((*a)[currency], minor)
+	(*a)[currency] = AddMinor((*a)[currency], minor)
 }
 
 // AddAll adds every amount of b.
@@ -44,8 +44,9 @@ func (a Amounts) Saturated(currency string) bool {
 	return v == math.MaxInt64 || v == math.MinInt64
 }
 
-// addSat adds without wrapping around.
-func addSat(x, y int64) int64 {
+// AddMinor adds two sums of minor units without wrapping around: a sum
+// that would overflow stays at the int64 bound.
+func AddMinor(x, y int64) int64 {
 	s := x + y
 	switch {
 	case x > 0 && y > 0 && s < 0:

@@ -114,7 +114,7 @@ func (s *Server) attributionPage(w http.ResponseWriter, r *http.Request) error {
 		x += gap
 	}
 	chart.Width = max(x, 800)
-	paths, _, _ := topPaths(rep, 10)
+	paths := topPaths(rep, 10)
 	type pathView struct{ Path, Orders, Value string }
 	var pv []pathView
 	for _, p := range paths {
@@ -144,17 +144,20 @@ func (s *Server) attributionOrdersPage(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	found := creditedOrders(rep, channel, m)
+	const page = 100
+	found, total, err := rep.Drill(s.st, channel, m, offset, page)
+	if err != nil {
+		return err
+	}
 	type orderView struct {
 		ID                  string
 		Time                time.Time
 		Value, Credit, Path string
 	}
 	var orders []orderView
-	const page = 100
-	for _, f := range found[min(offset, len(found)):min(offset+page, len(found))] {
-		orders = append(orders, orderView{f.o.ID, f.o.Time, model.FormatMinor(f.o.Minor, f.o.Currency) + " " + f.o.Currency,
-			model.FormatMinor(f.creditMinor(), f.o.Currency) + " (" + strconv.FormatFloat(f.share*100, 'f', 1, 64) + " %)", pathString(f.path)})
+	for _, f := range found {
+		orders = append(orders, orderView{f.ID, f.Time, model.FormatMinor(f.Minor, f.Currency) + " " + f.Currency,
+			model.FormatMinor(f.CreditMinor(), f.Currency) + " (" + strconv.FormatFloat(f.Share*100, 'f', 1, 64) + " %)", pathString(f.Path)})
 	}
 	back := r.URL.Query()
 	back.Del("channel")
@@ -162,7 +165,7 @@ func (s *Server) attributionOrdersPage(w http.ResponseWriter, r *http.Request) e
 	back.Del("offset")
 	data := map[string]any{"Channel": channel, "Model": modelLabels[m], "From": q.From.Format(time.DateOnly), "To": q.To.Format(time.DateOnly),
 		"Orders": orders, "Back": "/reports/attribution?" + back.Encode()}
-	if offset+page < len(found) {
+	if int64(offset+page) < total {
 		more := r.URL.Query()
 		more.Set("offset", strconv.Itoa(offset+page))
 		data["More"] = "/reports/attribution/orders?" + more.Encode()

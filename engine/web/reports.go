@@ -173,26 +173,27 @@ func (s *Server) attributionOrders(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	found := creditedOrders(rep, channel, m)
-	total := len(found)
-	found = found[min(offset, total):min(offset+limit, total)]
+	found, total, err := rep.Drill(s.st, channel, m, offset, limit)
+	if err != nil {
+		return err
+	}
 	if asCSV {
 		rows := [][]string{{"order_id", "time", "value", "currency", "credit_share", "credit_value", "assisted", "path"}}
 		for _, f := range found {
-			rows = append(rows, []string{f.o.ID, f.o.Time.Format(time.RFC3339), num(major(f.o.Minor, f.o.Currency)), f.o.Currency,
-				num(math.Round(f.share*1e4) / 1e4), num(major(f.creditMinor(), f.o.Currency)),
-				strconv.FormatBool(f.assist), pathString(f.path)})
+			rows = append(rows, []string{f.ID, f.Time.Format(time.RFC3339), num(major(f.Minor, f.Currency)), f.Currency,
+				num(math.Round(f.Share*1e4) / 1e4), num(major(f.CreditMinor(), f.Currency)),
+				strconv.FormatBool(f.Assist), pathString(f.Path)})
 		}
 		return writeCSV(w, "attribution-orders.csv", rows)
 	}
 	out := make([]map[string]any, 0, len(found))
 	for _, f := range found {
-		out = append(out, map[string]any{"order_id": f.o.ID, "time": f.o.Time, "value": major(f.o.Minor, f.o.Currency), "currency": f.o.Currency,
-			"verified": f.o.Verified, "path": f.path, "credit": map[string]any{"share": math.Round(f.share*1e4) / 1e4,
-				"value": major(f.creditMinor(), f.o.Currency)}, "assisted": f.assist})
+		out = append(out, map[string]any{"order_id": f.ID, "time": f.Time, "value": major(f.Minor, f.Currency), "currency": f.Currency,
+			"verified": f.Verified, "path": f.Path, "credit": map[string]any{"share": math.Round(f.Share*1e4) / 1e4,
+				"value": major(f.CreditMinor(), f.Currency)}, "assisted": f.Assist})
 	}
 	ans := map[string]any{"channel": channel, "model": m, "currency": rep.Currency, "total": total, "orders": out}
-	if offset+limit < total {
+	if int64(offset+limit) < total {
 		ans["next_offset"] = offset + limit
 	}
 	writeJSON(w, http.StatusOK, ans)
@@ -217,44 +218,6 @@ func drillDown(r *http.Request) (string, attribution.Model, error) {
 	return channel, m, nil
 }
 
-// credited is an order with channel on its path, and the credit it gave
-// the channel under a model.
-type credited struct {
-	o      attribution.Stored
-	path   []attribution.Touch
-	share  float64
-	assist bool
-}
-
-// creditedOrders returns the report's orders that have channel on their
-// path, newest first, with the share they gave it under model m.
-func creditedOrders(rep *attribution.Report, channel string, m attribution.Model) []credited {
-	var found []credited
-	for _, o := range rep.List {
-		path := o.PathWithin(rep.Query.Lookback)
-		var shares []float64
-		if m == attribution.DataDriven {
-			shares = attribution.DataDrivenShares(path, rep.Effects())
-		} else {
-			shares = attribution.Shares(m, path, o.Time)
-		}
-		share, on := 0.0, false
-		for i, t := range path {
-			if t.Channel == channel {
-				share += shares[i]
-				on = true
-			}
-		}
-		if on {
-			assist := slices.ContainsFunc(path[:len(path)-1], func(t attribution.Touch) bool { return t.Channel == channel })
-			found = append(found, credited{o, path, share, assist})
-		}
-	}
-	return found
-}
-
-func (c credited) creditMinor() int64 { return int64(math.Round(c.share * float64(c.o.Minor))) }
-
 func modelNames() string {
 	var names []string
 	for _, m := range attribution.Models {
@@ -271,6 +234,24 @@ func pathString(path []attribution.Touch) string {
 	return strings.Join(names, " > ")
 }
 
+// pathRow is a conversion path and its orders.
+type pathRow struct {
+	Path   string  `json:"path"`
+	Orders int64   `json:"orders"`
+	minor  int64   `json:"-"`
+	Value  float64 `json:"value"`
+}
+
+// topPaths returns the report's most frequent paths, most orders first, at
+// most limit.
+func topPaths(rep *attribution.Report, limit int) []pathRow {
+	var rows []pathRow
+	for _, p := range rep.Paths(limit) {
+		rows = append(rows, pathRow{Path: strings.Join(p.Channels, " > "), Orders: p.Orders, minor: p.Minor, Value: major(p.Minor, rep.Currency)})
+	}
+	return rows
+}
+
 // attributionPaths is GET /api/v1/reports/attribution/paths: the most
 // frequent conversion paths (channel sequences) with their orders and
 // value, and how long paths are and how long they took.
@@ -283,7 +264,7 @@ func (s *Server) attributionPaths(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	rows, lengths, lags := topPaths(rep, limit)
+	rows := topPaths(rep, limit)
 	if asCSV {
 		out := [][]string{{"path", "orders", "value"}}
 		for _, row := range rows {
@@ -292,76 +273,22 @@ func (s *Server) attributionPaths(w http.ResponseWriter, r *http.Request) error 
 		return writeCSV(w, "attribution-paths.csv", out)
 	}
 	lengthList := []map[string]any{}
-	for n := 1; n <= 10; n++ {
-		if lengths[n] > 0 {
-			label := strconv.Itoa(n)
-			if n == 10 {
+	for i, n := range rep.Lengths(10) {
+		if n > 0 {
+			label := strconv.Itoa(i + 1)
+			if i == 9 {
 				label = "10+"
 			}
-			lengthList = append(lengthList, map[string]any{"touchpoints": label, "orders": lengths[n]})
+			lengthList = append(lengthList, map[string]any{"touchpoints": label, "orders": n})
 		}
 	}
 	lagList := []map[string]any{}
-	for _, b := range lagBuckets {
-		lagList = append(lagList, map[string]any{"days": b.name, "orders": lags[b.name]})
+	for i, b := range attribution.LagBuckets {
+		lagList = append(lagList, map[string]any{"days": b.Name, "orders": rep.Summary.Lags[i]})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"currency": rep.Currency, "orders": rep.Orders, "paths": rows,
 		"path_lengths": lengthList, "time_lags": lagList})
 	return nil
-}
-
-// pathRow is a conversion path and its orders.
-type pathRow struct {
-	Path   string  `json:"path"`
-	Orders int64   `json:"orders"`
-	minor  int64   `json:"-"`
-	Value  float64 `json:"value"`
-}
-
-// lagBuckets group orders by the time from the first touch to the order.
-var lagBuckets = []struct {
-	name string
-	max  time.Duration
-}{{"0 days", 24 * time.Hour}, {"1-3 days", 4 * 24 * time.Hour}, {"4-7 days", 8 * 24 * time.Hour}, {"8-14 days", 15 * 24 * time.Hour}, {"15-30 days", 31 * 24 * time.Hour}, {"31-90 days", 1 << 62}}
-
-// topPaths returns the report's most frequent paths (most orders first, at
-// most limit), how many orders had paths of 1 to 10+ touchpoints, and how
-// many took how long (lagBuckets).
-func topPaths(rep *attribution.Report, limit int) ([]*pathRow, map[int]int64, map[string]int64) {
-	byPath := map[string]*pathRow{}
-	lengths := map[int]int64{}
-	lags := map[string]int64{}
-	for _, o := range rep.List {
-		path := o.PathWithin(rep.Query.Lookback)
-		p := pathString(path)
-		row := byPath[p]
-		if row == nil {
-			row = &pathRow{Path: p}
-			byPath[p] = row
-		}
-		row.Orders++
-		row.minor += o.Minor
-		lengths[min(len(path), 10)]++
-		lag := o.Time.Sub(path[0].Time)
-		for _, b := range lagBuckets {
-			if lag < b.max {
-				lags[b.name]++
-				break
-			}
-		}
-	}
-	rows := make([]*pathRow, 0, len(byPath))
-	for _, row := range byPath {
-		row.Value = major(row.minor, rep.Currency)
-		rows = append(rows, row)
-	}
-	slices.SortFunc(rows, func(a, b *pathRow) int {
-		if a.Orders != b.Orders {
-			return int(b.Orders - a.Orders)
-		}
-		return strings.Compare(a.Path, b.Path)
-	})
-	return rows[:min(limit, len(rows))], lengths, lags
 }
 
 // writeCSV writes rows as a CSV download. Cells that a spreadsheet would
