@@ -51,7 +51,10 @@ type Service struct {
 
 	mu    sync.Mutex // serialises changes of definitions
 	moved []moved    // merges the next fold re-evaluates; the runner's goroutine only
-	relay chan struct{}
+	// builds are the build states as committed (cachedBuilds); the
+	// runner's goroutine only
+	builds map[string]*buildState
+	relay  chan struct{}
 }
 
 // New loads the segment definitions. rec records entries and exits in the
