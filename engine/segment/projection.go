@@ -111,6 +111,7 @@ type work struct {
 	order  []string
 	counts map[string]int64
 	users  map[string]*model.User
+	attrs  map[string]func(string) (any, bool)
 	// changed: entries or exits wait to be recorded once committed
 	changed bool
 }
@@ -127,7 +128,8 @@ type recWork struct {
 
 func (s *Service) newWork(tx *store.Tx, emit bool) (*work, error) {
 	w := &work{s: s, tx: tx, defs: s.defs.Load(), now: s.now().UnixMilli(), emit: emit,
-		recs: map[string]*recWork{}, counts: map[string]int64{}, users: map[string]*model.User{}}
+		recs: map[string]*recWork{}, counts: map[string]int64{}, users: map[string]*model.User{},
+		attrs: map[string]func(string) (any, bool){}}
 	builds, err := s.cachedBuilds(tx)
 	if err != nil {
 		return nil, err
@@ -251,16 +253,22 @@ func (w *work) user(profile string) (*model.User, error) {
 
 // evaluate reports whether a profile belongs to a segment.
 func (w *work) evaluate(profile string, r *record, seg *Segment) (bool, error) {
-	attr := attributes(model.ProfileEmail(profile), nil)
+	attr := noAttributes
 	if len(seg.rule.attrs) > 0 {
-		u, err := w.user(profile)
-		if err != nil {
-			return false, err
+		if attr = w.attrs[profile]; attr == nil {
+			u, err := w.user(profile)
+			if err != nil {
+				return false, err
+			}
+			attr = attributes(model.ProfileEmail(profile), u)
+			w.attrs[profile] = attr
 		}
-		attr = attributes(model.ProfileEmail(profile), u)
 	}
 	return seg.rule.root.eval(&evalCtx{facts: r.F, attr: attr, now: w.now}), nil
 }
+
+// noAttributes is the lookup for rules that name no attribute.
+func noAttributes(string) (any, bool) { return nil, false }
 
 // flush evaluates the marked segments of every record touched, and writes
 // records, members, counts, due times and changes.
