@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -111,6 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	if lim := cfg.Storage.MemoryLimit; lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(lim)
+	}
 	a, err := app.New(cfg, log)
 	if err != nil {
 		return err
@@ -161,9 +165,13 @@ func feedImport(cfg config.Config, path string, force bool, log *slog.Logger, st
 			return err
 		}
 		defer cat.Close()
+		cat.SetProductURLTemplate(cfg.Feed.ProductURLTemplate)
 		rep, err := cat.ImportWith(f, path, catalog.ImportOptions{Force: force})
-		fmt.Fprintf(stdout, "%s: %d rows, %d products imported (%d variations), %d skipped, %d removed; %s, delimiter %q\n",
-			path, rep.Rows, rep.Imported, rep.Variations, rep.Skipped, rep.Removed, rep.Encoding, rep.Delimiter)
+		fmt.Fprintf(stdout, "%s: %s format, %d rows, %d products imported (%d variations, %d hidden or unpublished), %d skipped, %d removed; %s, delimiter %q\n",
+			path, rep.Format, rep.Rows, rep.Imported, rep.Variations, rep.Unlisted, rep.Skipped, rep.Removed, rep.Encoding, rep.Delimiter)
+		for _, w := range rep.Warnings {
+			fmt.Fprintf(stdout, "  warning: %s\n", w)
+		}
 		for _, e := range rep.Errors {
 			fmt.Fprintf(stdout, "  line %d: %s %s\n", e.Line, e.Field, e.Message)
 		}

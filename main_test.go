@@ -46,7 +46,21 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
-	var ackedBatches [][]byte
+	type sent struct {
+		path string
+		body []byte
+	}
+	var ackedBatches []sent
+	// post sends a browser batch to /t, or a Segment SDK's batch to
+	// /v1/batch with the key as the Basic auth user name
+	post := func(client *http.Client, url, path string, body []byte) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", url+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain")
+		if path == "/v1/batch" {
+			req.SetBasicAuth(key, "")
+		}
+		return client.Do(req)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -56,24 +70,39 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 				n := 1 + i%5
 				var evs []map[string]any
 				var ids []string
+				path := "/t"
 				for j := range n {
 					id := fmt.Sprintf("w%d-%d-%d", w, i, j)
 					ids = append(ids, id)
+					if w >= 6 {
+						// a backend with Segment's SDK: an identify that links
+						// two ids (a derived alias event), and a track
+						path = "/v1/batch"
+						evs = append(evs, map[string]any{"type": "identify", "messageId": id, "userId": fmt.Sprintf("u%d-%d", w, i), "anonymousId": fmt.Sprint("a", w),
+							"traits": map[string]any{"email": fmt.Sprintf("u%d-%d@example.com", w, i%7)}})
+						continue
+					}
 					evs = append(evs, map[string]any{"id": id, "type": "page_view", "anonymous_id": fmt.Sprint("a", w), "session_id": fmt.Sprint("s", w), "url": "https://shop.example/p/" + id})
 				}
 				body, _ := json.Marshal(map[string]any{"events": evs})
-				resp, err := client.Post(url+"/t", "text/plain", bytes.NewReader(body))
+				if path == "/v1/batch" {
+					body, _ = json.Marshal(map[string]any{"batch": evs, "sentAt": time.Now()})
+				}
+				resp, err := post(client, url, path, body)
 				if err != nil {
 					continue // killed mid-request: not acknowledged
 				}
-				io.Copy(io.Discard, resp.Body)
+				ans, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
+				if resp.StatusCode != 200 && resp.StatusCode != 503 {
+					t.Errorf("%s: %d %s", path, resp.StatusCode, ans)
+				}
 				if resp.StatusCode == 200 {
 					mu.Lock()
 					for _, id := range ids {
 						acked[id] = true
 					}
-					ackedBatches = append(ackedBatches, body)
+					ackedBatches = append(ackedBatches, sent{path, body})
 					mu.Unlock()
 				}
 			}
@@ -95,15 +124,21 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 	cancel()
 	wg.Wait()
 	t.Logf("%d events acknowledged before SIGKILL", len(acked))
-	if len(acked) == 0 {
-		t.Fatal("no event was acknowledged")
+	segment := 0
+	for _, b := range ackedBatches {
+		if b.path == "/v1/batch" {
+			segment++
+		}
+	}
+	if len(acked) == 0 || segment == 0 {
+		t.Fatalf("%d events acknowledged, %d Segment batches", len(acked), segment)
 	}
 
 	// restart; the clients retry everything they sent
 	cmd, url = start(t, bin, cfgPath)
 	dups := 0
-	for _, body := range ackedBatches {
-		resp, err := http.Post(url+"/t", "text/plain", bytes.NewReader(body))
+	for _, b := range ackedBatches {
+		resp, err := post(http.DefaultClient, url, b.path, b.body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"maps"
+	"net/url"
 	"time"
 )
 
@@ -19,7 +20,7 @@ var templates embed.FS
 var static embed.FS
 
 // Pages are the admin pages, each parsed with the layout.
-var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "settings", "install", "attribution", "attribution_orders", "segments", "segment", "segment_edit"}
+var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "product", "settings", "install", "attribution", "attribution_orders", "email", "email_settings", "campaigns", "campaign", "campaign_report", "segments", "segment", "segment_edit"}
 
 // Parse parses every page at startup; a test executes each one. funcs adds
 // to the template functions (the engine's: "money" formats minor units of a
@@ -33,8 +34,13 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 			return t.Local().Format("2 Jan 2006 15:04:05")
 		},
 		"thousands": thousands,
+		"pct":       func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
 		"short":     func(s string) string { return clip(s, ShortURL) },
 		"clip":      func(s string) string { return clip(s, TitleURL) },
+		"list":      func(v ...string) []string { return v },
+		"pathesc":   url.PathEscape,
+		"dec":       func(n int) int { return n - 1 },
+		"deref":     func(n *int64) int64 { return *n },
 	}
 	maps.Copy(all, funcs)
 	out := map[string]*template.Template{}

@@ -34,7 +34,20 @@ type Doc struct {
 	Colors      []string `json:"colors"`
 	Price       float64  `json:"price"` // the lowest effective price, major units
 	InStock     bool     `json:"in_stock"`
+	// NotInSearch and NotInRecommendations keep a product out of shoppers'
+	// searches and recommendations: a hidden or unpublished one is indexed
+	// (the admin lists it) but filtered out when queried.
+	NotInSearch          bool   `json:"not_in_search"`
+	NotInRecommendations bool   `json:"not_in_recommendations"`
+	Status               string `json:"status"`     // published, draft, private, archived, unpublished
+	Visibility           string `json:"visibility"` // visible, catalog, search, hidden
 }
+
+// mappingVersion is written into every index; an index of another
+// version (built before a field existed) is rebuilt from the store.
+const mappingVersion = "2"
+
+var versionKey = []byte("shoptrail_mapping_version")
 
 // Index is the product index. It is safe for concurrent use.
 type Index struct {
@@ -58,7 +71,8 @@ func Open(dir string) (*Index, error) {
 		gen, perr := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(string(name)), "idx-"), 10, 64)
 		idx, oerr := bleve.Open(filepath.Join(dir, strings.TrimSpace(string(name))))
 		if perr == nil && oerr == nil {
-			if _, derr := idx.DocCount(); derr == nil {
+			v, verr := idx.GetInternal(versionKey)
+			if _, derr := idx.DocCount(); derr == nil && verr == nil && string(v) == mappingVersion {
 				ix.idx, ix.gen = idx, gen
 				return ix, nil
 			}
@@ -97,11 +111,19 @@ func newMapping() mapping.IndexMapping {
 	doc.AddFieldMappingsAt("colors", kw)
 	doc.AddFieldMappingsAt("price", num)
 	doc.AddFieldMappingsAt("in_stock", boolean)
+	doc.AddFieldMappingsAt("not_in_search", boolean)
+	doc.AddFieldMappingsAt("not_in_recommendations", boolean)
+	doc.AddFieldMappingsAt("status", kw)
+	doc.AddFieldMappingsAt("visibility", kw)
 	// the words of categories and brand count in free-text search too
 	words := bleve.NewTextFieldMapping()
 	words.Analyzer = en.AnalyzerName
 	words.Store, words.IncludeTermVectors = false, false
 	doc.AddFieldMappingsAt("category_words", words)
+	sortKey := bleve.NewKeywordFieldMapping()
+	sortKey.Analyzer = keyword.Name
+	sortKey.Store, sortKey.IncludeTermVectors, sortKey.IncludeInAll, sortKey.DocValues = false, false, false, true
+	doc.AddFieldMappingsAt("title_sort", sortKey)
 
 	im := bleve.NewIndexMapping()
 	im.DefaultMapping = doc
@@ -113,6 +135,7 @@ func newMapping() mapping.IndexMapping {
 type indexed struct {
 	Doc
 	CategoryWords string `json:"category_words"`
+	TitleSort     string `json:"title_sort"` // the title in lower case, one term: sorting by an analysed title sorts by its smallest word
 }
 
 // Replace builds a new index of generation gen from docs, in a new
@@ -128,7 +151,7 @@ func (ix *Index) Replace(gen uint64, docs func(add func(Doc) error) error) error
 	}
 	b := idx.NewBatch()
 	add := func(d Doc) error {
-		if err := b.Index(d.ID, indexed{d, strings.Join(append(append([]string{}, d.Categories...), d.Brand), " ")}); err != nil {
+		if err := b.Index(d.ID, indexed{d, strings.Join(append(append([]string{}, d.Categories...), d.Brand), " "), strings.ToLower(d.Title)}); err != nil {
 			return err
 		}
 		if b.Size() >= 1000 {
@@ -150,6 +173,11 @@ func (ix *Index) Replace(gen uint64, docs func(add func(Doc) error) error) error
 		idx.Close()
 		os.RemoveAll(path)
 		return fmt.Errorf("search: index: %w", err)
+	}
+	if err := idx.SetInternal(versionKey, []byte(mappingVersion)); err != nil {
+		idx.Close()
+		os.RemoveAll(path)
+		return fmt.Errorf("search: %w", err)
 	}
 	tmp := filepath.Join(ix.dir, currentFile+".tmp")
 	if err := os.WriteFile(tmp, []byte(name+"\n"), 0o644); err != nil {
@@ -194,7 +222,23 @@ type Query struct {
 	InStock            bool
 	Sort               string // "" (relevance), "price", "-price", "title"
 	Page, Size         int    // Page from 1
+	// For is who asks: shoppers' search (the zero value) sees searchable
+	// products only, recommendations recommendable ones, the admin all.
+	For Audience
+	// Status filters by status ("published", or "unpublished" for any
+	// other); Visibility by visibility. For the admin.
+	Status, Visibility string
 }
+
+// Audience is who a query is for.
+type Audience int
+
+// Audiences.
+const (
+	ForSearch Audience = iota
+	ForRecommendations
+	ForAdmin
+)
 
 // Result is a page of matching product IDs and the facets of all matches.
 type Result struct {
@@ -281,9 +325,32 @@ func (ix *Index) Search(q Query) (Result, error) {
 		b.SetField("in_stock")
 		must = append(must, b)
 	}
+	var mustNot []query.Query
+	switch q.For {
+	case ForSearch:
+		mustNot = append(mustNot, flag("not_in_search"))
+	case ForRecommendations:
+		mustNot = append(mustNot, flag("not_in_recommendations"))
+	}
+	switch q.Status {
+	case "":
+	case "unpublished":
+		mustNot = append(mustNot, term("published", "status"))
+	default:
+		must = append(must, term(q.Status, "status"))
+	}
+	if q.Visibility != "" {
+		must = append(must, term(q.Visibility, "visibility"))
+	}
 	var root query.Query = bleve.NewMatchAllQuery()
 	if len(must) > 0 {
 		root = bleve.NewConjunctionQuery(must...)
+	}
+	if len(mustNot) > 0 {
+		b := bleve.NewBooleanQuery()
+		b.AddMust(root)
+		b.AddMustNot(mustNot...)
+		root = b
 	}
 	size := q.Size
 	if size <= 0 || size > 100 {
@@ -297,7 +364,7 @@ func (ix *Index) Search(q Query) (Result, error) {
 	case "-price":
 		req.SortBy([]string{"-price", "_id"})
 	case "title":
-		req.SortBy([]string{"title", "_id"})
+		req.SortBy([]string{"title_sort", "_id"})
 	default:
 		if strings.TrimSpace(q.Text) == "" {
 			req.SortBy([]string{"_id"}) // no relevance to rank by: a stable order
@@ -332,6 +399,12 @@ func (ix *Index) Search(q Query) (Result, error) {
 	return out, nil
 }
 
+func flag(field string) query.Query {
+	b := bleve.NewBoolFieldQuery(true)
+	b.SetField(field)
+	return b
+}
+
 func term(v, field string) query.Query {
 	t := bleve.NewTermQuery(v)
 	t.SetField(field)
@@ -340,7 +413,7 @@ func term(v, field string) query.Query {
 
 // Similar returns up to limit products like d: sharing words of its title,
 // its categories or brand, in a price band of half to twice its price, in
-// stock, not d itself.
+// stock, recommendable, not d itself.
 func (ix *Index) Similar(d Doc, limit int) ([]string, error) {
 	var should []query.Query
 	if d.Title != "" {
@@ -368,6 +441,7 @@ func (ix *Index) Similar(d Doc, limit int) ([]string, error) {
 	stock.SetField("in_stock")
 	b := bleve.NewBooleanQuery()
 	b.AddMust(band, stock)
+	b.AddMustNot(flag("not_in_recommendations"))
 	b.AddShould(should...)
 	b.SetMinShould(1)
 	b.AddMustNot(bleve.NewDocIDQuery([]string{d.ID}))

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -66,12 +67,25 @@ func Hash(secret string) []byte {
 	return h[:]
 }
 
-// FromHeader extracts the key from "Authorization: Bearer <key>".
+// FromHeader extracts the key from "Authorization: Bearer <key>", or from
+// "Authorization: Basic <base64 of key:>" with the key as the user name (and
+// the password ignored), as Segment's SDKs send their write key.
 func FromHeader(authorization string) (string, bool) {
 	scheme, secret, ok := strings.Cut(authorization, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok {
 		return "", false
 	}
 	secret = strings.TrimSpace(secret)
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(secret)
+		if err != nil {
+			return "", false
+		}
+		secret, _, _ = strings.Cut(string(raw), ":")
+	default:
+		return "", false
+	}
 	return secret, strings.HasPrefix(secret, Prefix)
 }

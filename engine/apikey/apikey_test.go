@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -35,5 +36,30 @@ func TestKeysCarry256RandomBits(t *testing.T) {
 			t.Fatalf("secret %q, record %+v", secret, k)
 		}
 		seen[secret] = true
+	}
+}
+
+func TestFromHeader(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tt := range []struct {
+		header, secret string
+		ok             bool
+	}{
+		{"Bearer st_abc", "st_abc", true},
+		{"bearer  st_abc ", "st_abc", true},
+		{"Basic " + b64("st_abc:"), "st_abc", true}, // Segment's SDKs: the write key, no password
+		{"Basic " + b64("st_abc:ignored"), "st_abc", true},
+		{"Basic " + b64("st_abc"), "st_abc", true},
+		{"Basic " + b64(":st_abc"), "", false}, // the key must be the user name
+		{"Basic not-base64!", "", false},
+		{"Bearer abc", "abc", false},
+		{"Token st_abc", "", false},
+		{"st_abc", "", false},
+		{"", "", false},
+	} {
+		secret, ok := FromHeader(tt.header)
+		if ok != tt.ok || (ok && secret != tt.secret) {
+			t.Errorf("FromHeader(%q) = %q, %v; want %q, %v", tt.header, secret, ok, tt.secret, tt.ok)
+		}
 	}
 }

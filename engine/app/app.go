@@ -20,11 +20,14 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/demo"
 	"github.com/shoptrail/shoptrail/engine/identity"
+	preview "github.com/shoptrail/shoptrail/engine/live"
+	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
@@ -51,10 +54,14 @@ type App struct {
 	Syncer   *catalog.Syncer // nil without [feed] url
 	Guard    *admin.Guard
 	Settings *settings.Live
+	Mail     *mail.Mailer
+	// Campaigns are the onsite campaigns.
+	Campaigns *campaign.Service
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
 
+	web                 *web.Server
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
 	PublicURL, AdminURL string
@@ -66,7 +73,18 @@ type Option func(*options)
 type options struct {
 	passwordCost int
 	extra        []*project.Projection
+	snsClient    *http.Client
+	segments     campaign.Segments
 }
+
+// WithSNSClient sets the HTTP client that fetches SNS signing certificates
+// and confirms subscriptions (tests reach their fake SNS with it; the
+// certificate URL's host pinning applies whatever the client).
+func WithSNSClient(c *http.Client) Option { return func(o *options) { o.snsClient = c } }
+
+// WithSegments gives the campaigns' "in segment" condition its answers
+// instead of engine/segment (benchmarks pass their own).
+func WithSegments(s campaign.Segments) Option { return func(o *options) { o.segments = s } }
 
 // WithProjection adds a projection to the pipeline (tests add toy ones).
 func WithProjection(p *project.Projection) Option {
@@ -75,11 +93,12 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(cfg config.Config, id *identity.Identity, knownProduct func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
 		attribution.Projection(cfg.Tracking.Lookback.Duration),
+		campaign.Projection(knownCampaign),
 		segs.Projection(),
 	}, extra...)
 }
@@ -92,7 +111,7 @@ func Rebuild(st *store.Store, names ...string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, others := projections(config.Default(), identity.New(0), nil, segs, nil)
+	id, others := projections(config.Default(), identity.New(0), nil, nil, segs, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -152,6 +171,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
 		return fail(err)
 	}
+	a.Catalog.SetProductURLTemplate(cfg.Feed.ProductURLTemplate)
 	// The projections of the event log: identity first, then one line each.
 	a.Identity = identity.New(cfg.Tracking.SessionTimeout.Duration)
 	var runner *project.Runner
@@ -163,12 +183,25 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		MaxOrderValue:     float64(cfg.Tracking.MaxOrderValue),
 		Committed:         func(evs []*model.Event) { runner.Committed(evs) },
 		Indexed:           func() uint64 { return runner.Checkpoint() },
+		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
 		Logger:            log.With("component", "track"),
 	})
 	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
 		return fail(err)
 	}
-	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Segments, o.extra)
+	// the campaigns' "in segment" condition asks engine/segment (a
+	// benchmark may pass its own with WithSegments)
+	var segs campaign.Segments = a.Segments
+	if o.segments != nil {
+		segs = o.segments
+	}
+	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog, Segments: segs,
+		Sites: func() channel.Sites {
+			return channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions}
+		}, Logger: log.With("component", "campaign")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, o.extra)
 	t0 := time.Now()
 	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
 		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
@@ -203,9 +236,18 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		a.Tracker.SetOwnHosts(hostsOf(s.AllowedOrigins))
 	})
 	a.Settings = live
+	if a.Mail, err = mail.New(mail.Options{Store: st, Recorder: a.Tracker, Subscriptions: mail.Users{Store: st, Users: a.Users},
+		Config: cfg.Email, PublicURL: cfg.HTTP.PublicURL, ShopHosts: func() []string { return hostsOf(live.Get().AllowedOrigins) },
+		KeyFile: filepath.Join(cfg.Storage.Dir, "email.key"), HTTPClient: o.snsClient, CanWrite: disk.Check,
+		Logger: log.With("component", "mail")}); err != nil {
+		return fail(err)
+	}
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Segments: a.Segments, Pipeline: runner, Settings: live, Assets: assets}, log.With("component", "web"), time.Now)
+		Segments: a.Segments, Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
+		log.With("component", "web"), time.Now)
+	a.web = w
 	w.WatchDisk(a.Disk)
+	w.ServeMail(a.Mail)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
@@ -249,6 +291,20 @@ func openDiskGuard(cfg config.Config, log *slog.Logger) (*store.DiskGuard, error
 	return disk, nil
 }
 
+// identifyLink is the recipient of the message whose link carried the
+// page URL's st_id token, or "".
+func identifyLink(m *mail.Mailer, pageURL string) string {
+	u, err := url.Parse(pageURL)
+	if m == nil || err != nil {
+		return ""
+	}
+	email, err := m.Identify(u.Query().Get("st_id"))
+	if err != nil {
+		return ""
+	}
+	return email
+}
+
 // hostsOf returns the host names of origins.
 func hostsOf(origins []string) []string {
 	var hosts []string
@@ -283,7 +339,11 @@ func (a *App) Listen() error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	a.PublicURL = "http://" + a.publicLn.Addr().String()
+	a.web.SetPublicURL(a.PublicURL)
 	a.AdminURL = "http://" + a.adminLn.Addr().String()
+	if a.cfg.HTTP.PublicURL == "" {
+		a.Mail.SetDefaultPublicURL(a.PublicURL)
+	}
 	return nil
 }
 
@@ -305,6 +365,11 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.Syncer != nil {
 		a.jobs.Go(func() { a.Syncer.Run(jobsCtx) })
 	}
+	// email: workers stop before the event log closes (a sent message's
+	// email_send event goes to the log)
+	mailCtx, stopMail := context.WithCancel(context.Background())
+	var mailer sync.WaitGroup
+	mailer.Go(func() { a.Mail.Run(mailCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -339,6 +404,10 @@ func (a *App) Serve(ctx context.Context) error {
 	cancelRequests()
 	stopRelay()
 	relay.Wait()
+	stopMail()
+	if !waitFor(&mailer, timeout) {
+		a.log.Warn("email workers still sending at the shutdown timeout")
+	}
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

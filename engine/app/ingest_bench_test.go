@@ -27,6 +27,15 @@ var (
 // returns requests/s and the latency percentiles. Only 200 answers count.
 func load(b *testing.B, url string, d time.Duration, body func(n uint64) []byte) (rps float64, p50, p99 time.Duration) {
 	b.Helper()
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain")
+	h.Set("User-Agent", enginetest.BrowserUA) // a shopper's browser, not a bot
+	return loadWith(b, url, h, d, body)
+}
+
+// loadWith is load with the given request headers.
+func loadWith(b *testing.B, url string, header http.Header, d time.Duration, body func(n uint64) []byte) (rps float64, p50, p99 time.Duration) {
+	b.Helper()
 	var seq atomic.Uint64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -43,8 +52,7 @@ func load(b *testing.B, url string, d time.Duration, body func(n uint64) []byte)
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
 				req, _ := http.NewRequest("POST", url, bytes.NewReader(body(seq.Add(1))))
-				req.Header.Set("Content-Type", "text/plain")
-				req.Header.Set("User-Agent", enginetest.BrowserUA) // a shopper's browser, not a bot
+				req.Header = header.Clone()
 				resp, err := client.Do(req)
 				if err != nil {
 					failed.Add(1)

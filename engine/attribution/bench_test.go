@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/identity"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
@@ -24,6 +26,7 @@ import (
 var (
 	benchEvents   = flag.Int("attr.events", 10_000_000, "events the attribution benchmark generates")
 	benchProfiles = flag.Int("attr.profiles", 1_000_000, "shoppers the attribution benchmark generates")
+	benchMemLimit = flag.Int64("attr.memlimit", config.Default().Storage.MemoryLimit>>20, "the Go runtime's soft memory limit in MiB during the attribution benchmark (0: none; default: Shoptrail's, [storage] memory_limit)")
 )
 
 // channel mix of visits: landing URL and referrer
@@ -181,6 +184,9 @@ func memory() (peak, anon float64) {
 // lookback, and a re-attribution of every order for a new default
 // lookback.
 func BenchmarkAttribution(b *testing.B) {
+	if *benchMemLimit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(*benchMemLimit << 20))
+	}
 	dir := b.TempDir()
 	st, err := store.Open(store.Options{Dir: dir})
 	if err != nil {
@@ -208,6 +214,12 @@ func BenchmarkAttribution(b *testing.B) {
 			}
 		}
 	}()
+	var overall uint64
+	phase := func(name string) {
+		p := peakAnon.Swap(0)
+		overall = max(overall, p)
+		b.Logf("peak anonymous memory %s: %d MiB", name, p)
+	}
 	const lookback = 30 * 24 * time.Hour
 	for b.Loop() {
 		st, err := store.Open(store.Options{Dir: dir})
@@ -235,6 +247,7 @@ func BenchmarkAttribution(b *testing.B) {
 		cancel()
 		<-done
 		b.ReportMetric(float64(*benchEvents)/fold.Seconds(), "fold-events/s")
+		phase("folding")
 
 		best := func(fn func()) float64 {
 			d := time.Hour
@@ -266,6 +279,7 @@ func BenchmarkAttribution(b *testing.B) {
 		b.ReportMetric(best(func() { run(other) }), "report-90d-lookback90-ms")
 		rep := run(q)
 		b.Logf("90 days: %d orders, %d channels", rep.Orders, len(rep.Channels))
+		phase("reporting")
 
 		// a new default lookback: every order re-attributed
 		t0 = time.Now()
@@ -275,10 +289,11 @@ func BenchmarkAttribution(b *testing.B) {
 		}
 		b.ReportMetric(time.Since(t0).Seconds(), "reattribute-s")
 		b.Logf("re-attributed %d days of orders", days)
+		phase("re-attributing")
 		st.Close()
 		b.ReportMetric(float64(dirSize(dir))/(1<<20), "datadir-MiB")
 		peak, _ := memory()
 		b.ReportMetric(peak, "peak-RSS-MiB")
-		b.ReportMetric(float64(peakAnon.Load()), "peak-anon-MiB")
+		b.ReportMetric(float64(overall), "peak-anon-MiB")
 	}
 }

@@ -30,6 +30,7 @@ type Catalog struct {
 	st      *store.Store
 	idx     *search.Index
 	columns map[string]string
+	urlTmpl string // [feed] product_url_template
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -42,6 +43,10 @@ type Catalog struct {
 	closing    chan struct{}            // closed by Close: running imports stop
 	closeOnce  sync.Once
 }
+
+// SetProductURLTemplate sets [feed] product_url_template: the URL of
+// products whose feed has none. Call it before the first import.
+func (c *Catalog) SetProductURLTemplate(t string) { c.urlTmpl = t }
 
 // RefuseImportsWhen makes imports and syncs fail with check's error, before
 // they fetch or read anything, whenever check returns one (the disk guard).
@@ -239,7 +244,7 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 		return rep, err
 	}
 	o.job.phase("reading")
-	err = feed.Read(c.cancellable(r), c.columns, &rep, func(p model.Product) error {
+	links, err := feed.ReadWith(c.cancellable(r), feed.Options{Columns: c.columns, URLTemplate: c.urlTmpl, Now: c.now}, &rep, func(p model.Product) error {
 		rep.Imported++
 		if p.MainID != "" {
 			rep.Variations++
@@ -250,6 +255,16 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 	if err != nil {
 		return fail(err)
 	}
+	if links.Pending {
+		o.job.phase("linking")
+		if err := settle(st, links, &rep, c.stopped); err != nil {
+			return fail(err)
+		}
+		if err := c.stopped(); err != nil {
+			return fail(err)
+		}
+	}
+	rep.Finish(c.urlTmpl)
 	if !o.Force {
 		o.job.phase("checking")
 		if rep.Rows == 0 {
@@ -313,9 +328,9 @@ type extra struct {
 // their main products, and how many main products there are.
 func (c *Catalog) scan(gen uint64) (*shape, map[string]*extra, int, error) {
 	type variation struct {
-		id, main, color  string
-		inStock, removed bool
-		price            int64
+		id, main, color       string
+		inStock, removed, off bool // off: not published (a disabled variation)
+		price                 int64
 	}
 	sh := &shape{families: map[string][]string{}, mainOf: map[string]string{}, known: map[string]bool{}}
 	var variations []variation
@@ -327,7 +342,8 @@ func (c *Catalog) scan(gen uint64) (*shape, map[string]*extra, int, error) {
 		}
 		switch {
 		case p.MainID != "":
-			variations = append(variations, variation{id: p.ID, main: p.MainID, color: p.Color, inStock: p.InStock(), removed: p.Removed, price: p.EffectivePrice()})
+			variations = append(variations, variation{id: p.ID, main: p.MainID, color: p.Color, inStock: p.InStock(), removed: p.Removed,
+				price: p.EffectivePrice(), off: !p.Published()})
 		case !p.Removed:
 			active[p.ID] = true
 		}
@@ -343,6 +359,9 @@ func (c *Catalog) scan(gen uint64) (*shape, map[string]*extra, int, error) {
 		}
 		sh.families[v.main] = append(sh.families[v.main], v.id)
 		sh.mainOf[v.id] = v.main
+		if v.off {
+			continue // shoppers never see it: its colour, stock and price do not count
+		}
 		e := extras[v.main]
 		if e == nil {
 			e = &extra{price: -1}
@@ -391,23 +410,45 @@ func (c *Catalog) index(gen uint64, extras map[string]*extra, job *jobState) err
 }
 
 func docOf(p model.Product) *search.Doc {
-	d := &search.Doc{ID: p.ID, Title: p.Title, Description: p.Description, Brand: p.Brand,
-		Categories: p.Categories, CategoryIDs: p.CategoryIDs, Price: float64(p.EffectivePrice()) / 100, InStock: p.InStock()}
+	d := &search.Doc{ID: p.ID, Title: p.Title, Description: model.PlainText(p.Description), Brand: p.Brand,
+		Categories: p.Categories, CategoryIDs: p.CategoryIDs, Price: float64(p.EffectivePrice()) / 100, InStock: p.InStock(),
+		NotInSearch: !p.Searchable(), NotInRecommendations: !p.Recommendable(), Status: statusOf(p), Visibility: visibilityOf(p)}
 	if p.Color != "" {
 		d.Colors = []string{p.Color}
 	}
 	return d
 }
 
+// statusOf is a product's status, "published" for catalogues imported
+// before statuses existed.
+func statusOf(p model.Product) string {
+	if p.Status == "" {
+		return model.StatusPublished
+	}
+	return p.Status
+}
+
+func visibilityOf(p model.Product) string {
+	if p.Visibility == "" {
+		return model.VisibilityVisible
+	}
+	return p.Visibility
+}
+
 // Item is a product with its variations, as the API shows it.
 type Item struct {
 	model.Product
 	Variations []model.Product `json:"variations,omitempty"`
+	// InSearch and InRecommendations say whether shoppers' searches and
+	// recommendations show the product (not when it is hidden, not
+	// published, or removed).
+	InSearch          bool `json:"inSearch"`
+	InRecommendations bool `json:"inRecommendations"`
 }
 
-// Product returns a product and its variations.
+// Product returns a product and all its variations, hidden or not.
 func (c *Catalog) Product(id string) (Item, error) {
-	items, err := c.items([]string{id})
+	items, err := c.items([]string{id}, true)
 	if err == nil && len(items) == 0 {
 		err = store.ErrNotFound
 	}
@@ -418,8 +459,9 @@ func (c *Catalog) Product(id string) (Item, error) {
 }
 
 // items loads products and their variations in one read; IDs no longer in
-// the catalogue are left out.
-func (c *Catalog) items(ids []string) ([]Item, error) {
+// the catalogue are left out. Without everything, variations that are not
+// published are left out too (what shoppers may see).
+func (c *Catalog) items(ids []string, everything bool) ([]Item, error) {
 	families := c.shape.Load().families
 	all := slices.Clone(ids)
 	for _, id := range ids {
@@ -435,9 +477,11 @@ func (c *Catalog) items(ids []string) ([]Item, error) {
 		if !ok {
 			continue
 		}
-		it := Item{Product: p}
+		it := Item{Product: p, InSearch: p.Searchable(), InRecommendations: p.Recommendable()}
+		it.Status, it.Visibility = statusOf(p), visibilityOf(p)
 		for _, vid := range families[id] {
-			if v, ok := ps[vid]; ok {
+			if v, ok := ps[vid]; ok && (everything || v.Published()) {
+				v.Status, v.Visibility = statusOf(v), visibilityOf(v)
 				it.Variations = append(it.Variations, v)
 			}
 		}
@@ -455,7 +499,7 @@ func (c *Catalog) Search(q search.Query) ([]Item, search.Result, error) {
 	if err != nil {
 		return nil, res, err
 	}
-	items, err := c.items(res.IDs)
+	items, err := c.items(res.IDs, q.For == search.ForAdmin)
 	return items, res, err
 }
 
@@ -485,7 +529,7 @@ func (c *Catalog) Similar(id string, limit int) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.items(ids)
+	return c.items(ids, false)
 }
 
 // TopInCategory returns in-stock products of the product's deepest (last)
@@ -507,7 +551,7 @@ func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
 	} else {
 		cat = p.Categories[len(p.Categories)-1]
 	}
-	res, err := c.idx.Search(search.Query{Category: cat, InStock: true, Sort: "price", Size: limit + 1})
+	res, err := c.idx.Search(search.Query{Category: cat, InStock: true, Sort: "price", Size: limit + 1, For: search.ForRecommendations})
 	if err != nil {
 		return nil, err
 	}
@@ -515,7 +559,7 @@ func (c *Catalog) TopInCategory(id string, limit int) ([]Item, error) {
 	if len(ids) > limit {
 		ids = ids[:limit]
 	}
-	return c.items(ids)
+	return c.items(ids, false)
 }
 
 // Together returns the products most often viewed (kind
@@ -550,11 +594,11 @@ func (c *Catalog) Together(kind store.PairKind, id string, limit int) ([]Item, e
 		}
 		return strings.Compare(a, b)
 	})
-	items, err := c.items(ids)
+	items, err := c.items(ids, false)
 	if err != nil {
 		return nil, err
 	}
-	items = slices.DeleteFunc(items, func(it Item) bool { return it.Removed })
+	items = slices.DeleteFunc(items, func(it Item) bool { return !it.InRecommendations })
 	if len(items) > limit {
 		items = items[:limit]
 	}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,14 +23,60 @@ import (
 // Config is the whole configuration. config.example.toml documents every
 // field; a test keeps the two equal.
 type Config struct {
-	HTTP     HTTP     `toml:"http"`
-	Storage  Storage  `toml:"storage"`
-	Sites    Sites    `toml:"sites"`
-	Tracking Tracking `toml:"tracking"`
-	Ingest   Ingest   `toml:"ingest"`
-	Demo     Demo     `toml:"demo"`
-	Feed     Feed     `toml:"feed"`
-	Reports  Reports  `toml:"reports"`
+	HTTP      HTTP      `toml:"http"`
+	Storage   Storage   `toml:"storage"`
+	Sites     Sites     `toml:"sites"`
+	Tracking  Tracking  `toml:"tracking"`
+	Ingest    Ingest    `toml:"ingest"`
+	Demo      Demo      `toml:"demo"`
+	Feed      Feed      `toml:"feed"`
+	Reports   Reports   `toml:"reports"`
+	Email     Email     `toml:"email"`
+	Campaigns Campaigns `toml:"campaigns"`
+}
+
+// Email configures sending mail: Amazon SES v2 first, SMTP as the
+// fallback (and alone when SES is not configured). Settings → Email in the
+// admin UI overrides these; config.example.toml explains each.
+type Email struct {
+	From      string `toml:"from"`       // "Northpeak <hello@shop.example>"; "" : email is off
+	ReplyTo   string `toml:"reply_to"`   // "" : none
+	PublicURL string `toml:"public_url"` // where links, pixels and unsubscribe point; "" : [http] public_url
+	// Workers send in parallel; each may leave one message "uncertain" at a crash.
+	Workers int `toml:"workers"`
+	// MaxAttempts is the retry budget of a message on one provider.
+	MaxAttempts int `toml:"max_attempts"`
+	// MaxRate caps messages per second (0: SES's MaxSendRate; SMTP unpaced).
+	MaxRate float64   `toml:"max_rate"`
+	SES     EmailSES  `toml:"ses"`
+	SMTP    EmailSMTP `toml:"smtp"`
+	SNS     EmailSNS  `toml:"sns"`
+}
+
+// EmailSES configures Amazon SES v2. SES is used when Region is set.
+type EmailSES struct {
+	Region           string `toml:"region"`
+	AccessKeyID      string `toml:"access_key_id"` // "" : the AWS default credential chain
+	SecretAccessKey  string `toml:"secret_access_key"`
+	ConfigurationSet string `toml:"configuration_set"`
+	Endpoint         string `toml:"endpoint"` // override, for tests
+}
+
+// EmailSMTP configures the SMTP fallback. It is used when Host is set.
+type EmailSMTP struct {
+	Host     string `toml:"host"`
+	Port     int    `toml:"port"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	TLS      string `toml:"tls"` // starttls | tls | none (loopback only)
+}
+
+// EmailSNS configures the SES event webhook (POST /webhooks/ses).
+type EmailSNS struct {
+	// TopicARNs are the SNS topics whose messages are accepted; others get 403.
+	TopicARNs []string `toml:"topic_arns"`
+	// SignatureV1 accepts SHA1 signatures too (SignatureVersion 1).
+	SignatureV1 bool `toml:"signature_v1"`
 }
 
 // Reports configures the reports.
@@ -52,7 +100,7 @@ func (r Reports) Location() *time.Location {
 type Feed struct {
 	// Columns maps a field (id, title, url, category_ids, categories,
 	// description, price, discount_price, photos, color, brand, stock,
-	// main) to the header name a feed uses for it.
+	// main, size) to the header name a feed uses for it.
 	Columns map[string]string `toml:"columns"`
 	// URL is fetched every Interval and imported when it changed.
 	URL          string   `toml:"url"`
@@ -60,6 +108,10 @@ type Feed struct {
 	Timeout      Duration `toml:"timeout"`
 	MaxBytes     int64    `toml:"max_bytes"`
 	AllowPrivate bool     `toml:"allow_private"`
+	// ProductURLTemplate makes the product URL of feeds that have none
+	// (WooCommerce and Shopify exports): {handle}, {id} and {sku} are
+	// replaced by the product's, e.g. https://shop.example/products/{handle}.
+	ProductURLTemplate string `toml:"product_url_template"`
 }
 
 // Demo configures the demo shop.
@@ -88,11 +140,21 @@ type HTTP struct {
 	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
+// Campaigns configures onsite content campaigns.
+type Campaigns struct {
+	// Enabled puts the campaigns' head script into the snippet and serves
+	// decisions at /c/decide.
+	Enabled bool `toml:"enabled"`
+}
+
 // Storage configures the Badger database.
 type Storage struct {
 	Dir        string `toml:"dir"`
 	SyncWrites bool   `toml:"sync_writes"`
 	MinFree    int64  `toml:"min_free"` // bytes kept free: the smaller of this and 5 % of the disk, 64 MiB at least; 0: no check
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none;
+	// the GOMEMLIMIT environment variable wins).
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 // Sites describes the shop's own web sites.
@@ -134,7 +196,7 @@ func Default() Config {
 			RateBurst:       100,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
-		Storage: Storage{Dir: "./data", MinFree: 1 << 30},
+		Storage: Storage{Dir: "./data", MinFree: 1 << 30, MemoryLimit: 384 << 20},
 		Sites: Sites{
 			AllowedOrigins:     []string{"http://127.0.0.1:8080", "http://localhost:8080"},
 			ReferralExclusions: []string{"paypal.com", "checkout.stripe.com", "klarna.com"},
@@ -150,8 +212,15 @@ func Default() Config {
 			MaxBatchEvents:   2000,
 			MaxInflightBytes: 2 << 20,
 		},
-		Demo:    Demo{Enabled: true},
-		Reports: Reports{Timezone: "UTC"},
+		Demo:      Demo{Enabled: true},
+		Reports:   Reports{Timezone: "UTC"},
+		Campaigns: Campaigns{Enabled: true},
+		Email: Email{
+			Workers:     4,
+			MaxAttempts: 5,
+			SMTP:        EmailSMTP{Port: 587, TLS: "starttls"},
+			SNS:         EmailSNS{TopicARNs: []string{}},
+		},
 		Feed: Feed{
 			Columns:  map[string]string{},
 			Interval: Duration{time.Hour},
@@ -215,20 +284,28 @@ func applyEnv(cfg *Config, environ []string) error {
 func envFields(cfg *Config) map[string]reflect.Value {
 	out := map[string]reflect.Value{}
 	eachField(cfg, func(section, key string, v reflect.Value) {
-		out[EnvPrefix+strings.ToUpper(section+"_"+key)] = v
+		out[EnvPrefix+strings.ToUpper(strings.ReplaceAll(section, ".", "_")+"_"+key)] = v
 	})
 	return out
 }
 
-// eachField calls fn for every setting, named by its TOML section and key.
+// eachField calls fn for every setting, named by its TOML section and key;
+// a nested table is a section of its own ("email.ses").
 func eachField(cfg *Config, fn func(section, key string, v reflect.Value)) {
 	root := reflect.ValueOf(cfg).Elem()
 	for i := range root.NumField() {
-		section := root.Type().Field(i).Tag.Get("toml")
-		sv := root.Field(i)
-		for j := range sv.NumField() {
-			fn(section, sv.Type().Field(j).Tag.Get("toml"), sv.Field(j))
+		eachIn(root.Type().Field(i).Tag.Get("toml"), root.Field(i), fn)
+	}
+}
+
+func eachIn(section string, sv reflect.Value, fn func(section, key string, v reflect.Value)) {
+	for j := range sv.NumField() {
+		key, f := sv.Type().Field(j).Tag.Get("toml"), sv.Field(j)
+		if _, isDuration := f.Interface().(Duration); f.Kind() == reflect.Struct && !isDuration {
+			eachIn(section+"."+key, f, fn)
+			continue
 		}
+		fn(section, key, f)
 	}
 }
 
@@ -245,6 +322,12 @@ func setField(f reflect.Value, value string) error {
 			return fmt.Errorf("%q is not true or false", value)
 		}
 		f.SetBool(b)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", value)
+		}
+		f.SetFloat(n)
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
@@ -305,6 +388,9 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Storage.Dir) == "" {
 		bad("storage.dir", "must not be empty")
 	}
+	if c.Storage.MemoryLimit != 0 && c.Storage.MemoryLimit < 64<<20 {
+		bad("storage.memory_limit", "must be 0 (none) or at least 67108864 bytes (64 MiB)")
+	}
 	if c.Storage.MinFree < 0 {
 		bad("storage.min_free", "must be 0 (no check) or a number of bytes")
 	}
@@ -352,14 +438,90 @@ func (c Config) Validate() error {
 	if c.Feed.MaxBytes < 1 {
 		bad("feed.max_bytes", "must be at least 1")
 	}
+	if t := c.Feed.ProductURLTemplate; t != "" {
+		filled := strings.NewReplacer("{handle}", "h", "{id}", "i", "{sku}", "s").Replace(t)
+		if pu, err := url.Parse(filled); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("feed.product_url_template", "must be an http or https URL, such as https://shop.example/products/{handle}")
+		} else if filled == t {
+			bad("feed.product_url_template", "must contain {handle}, {id} or {sku}")
+		}
+	}
 	if n := c.Ingest.MaxInflightBytes; n != 0 && n < 1<<20 {
 		bad("ingest.max_inflight_bytes", "%d is less than one request body may be (1048576); 0 turns the bound off", n)
 	}
 	if c.Ingest.MaxBatchEvents < 1 {
 		bad("ingest.max_batch_events", "must be at least 1")
 	}
+	errs = append(errs, c.Email.validate()...)
 	return errors.Join(errs...)
 }
+
+// emailTLS are the values of [email.smtp] tls.
+var emailTLS = []string{"starttls", "tls", "none"}
+
+func (e Email) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for key, a := range map[string]string{"email.from": e.From, "email.reply_to": e.ReplyTo} {
+		if a == "" {
+			continue
+		}
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "\r\n") {
+			bad(key, "%q is not an address like \"Shop <hello@shop.example>\"", a)
+		}
+	}
+	if u := e.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("email.public_url", "%q is not a URL like https://track.shop.example", u)
+		}
+	}
+	if e.Workers < 1 || e.Workers > 64 {
+		bad("email.workers", "%d is outside 1..64", e.Workers)
+	}
+	if e.MaxAttempts < 1 || e.MaxAttempts > 50 {
+		bad("email.max_attempts", "%d is outside 1..50", e.MaxAttempts)
+	}
+	if e.MaxRate < 0 || e.MaxRate > 100000 {
+		bad("email.max_rate", "%g is outside 0..100000", e.MaxRate)
+	}
+	if r := e.SES.Region; r != "" && !regionRe.MatchString(r) {
+		bad("email.ses.region", "%q is not an AWS region like eu-west-1", r)
+	}
+	if (e.SES.AccessKeyID == "") != (e.SES.SecretAccessKey == "") {
+		bad("email.ses.secret_access_key", "access_key_id and secret_access_key go together (or leave both empty for the AWS default chain)")
+	}
+	if u := e.SES.Endpoint; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("email.ses.endpoint", "%q is not a URL", u)
+		}
+	}
+	if p := e.SMTP.Port; p < 1 || p > 65535 {
+		bad("email.smtp.port", "%d is outside 1..65535", p)
+	}
+	if !slices.Contains(emailTLS, e.SMTP.TLS) {
+		bad("email.smtp.tls", "%q is not starttls, tls or none", e.SMTP.TLS)
+	} else if h := e.SMTP.Host; e.SMTP.TLS == "none" && h != "" && h != "localhost" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
+			bad("email.smtp.tls", "none is allowed only for a loopback host, not %q", h)
+		}
+	}
+	if h := e.SMTP.Host; h != "" && strings.ContainsAny(h, "/: ") {
+		bad("email.smtp.host", "%q is not a host name", h)
+	}
+	for _, arn := range e.SNS.TopicARNs {
+		if !topicRe.MatchString(arn) {
+			bad("email.sns.topic_arns", "%q is not an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:ses-events", arn)
+		}
+	}
+	return errs
+}
+
+var (
+	regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	topicRe  = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+)
 
 // CheckOrigin accepts "*" or an origin like https://shop.example (scheme
 // and host, no path or query).
@@ -377,7 +539,7 @@ func CheckOrigin(o string) error {
 // FeedFields are the fields [feed.columns] may map (package feed keeps the
 // same list in Fields; a test compares them).
 var FeedFields = []string{"id", "title", "url", "category_ids", "categories", "description",
-	"price", "discount_price", "photos", "color", "brand", "stock", "main"}
+	"price", "discount_price", "photos", "color", "brand", "stock", "main", "size"}
 
 // Duration is a time.Duration written as "12h" or "30m" in TOML.
 type Duration struct{ time.Duration }

@@ -99,3 +99,63 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		}
 	}
 }
+
+func TestEmailSettings(t *testing.T) {
+	p := write(t, "[email]\nfrom = \"Shop <hello@shop.example>\"\n[email.ses]\nregion = \"eu-west-1\"\n[email.smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n")
+	cfg, err := Load(p, []string{"SHOPTRAIL_EMAIL_SES_ACCESS_KEY_ID=AKIAEXAMPLE", "SHOPTRAIL_EMAIL_SES_SECRET_ACCESS_KEY=abc",
+		"SHOPTRAIL_EMAIL_SMTP_PORT=2525", "SHOPTRAIL_EMAIL_MAX_RATE=14.5", "SHOPTRAIL_EMAIL_SNS_TOPIC_ARNS=arn:aws:sns:eu-west-1:123456789012:ses-events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.Email
+	if e.SES.AccessKeyID != "AKIAEXAMPLE" || e.SES.SecretAccessKey != "abc" || e.SMTP.Port != 2525 || e.MaxRate != 14.5 || e.SES.Region != "eu-west-1" ||
+		len(e.SNS.TopicARNs) != 1 || e.Workers != 4 {
+		t.Errorf("%+v", e)
+	}
+	if _, err := Load(write(t, "[email.ses]\nregoin = \"x\"\n"), nil); err == nil || !strings.Contains(err.Error(), "email.ses.regoin") {
+		t.Errorf("unknown nested key: %v", err)
+	}
+	if _, err := Load("", []string{"SHOPTRAIL_EMAIL_SES_REGOIN=x"}); err == nil {
+		t.Error("unknown nested environment variable accepted")
+	}
+
+	bad := Default()
+	bad.Email = Email{From: "not an address", ReplyTo: "a@b.example\r\nBcc: x@y.example", PublicURL: "ftp://x", Workers: 0, MaxAttempts: 0, MaxRate: -1,
+		SES:  EmailSES{Region: "Europe", AccessKeyID: "AKIA", Endpoint: "::"},
+		SMTP: EmailSMTP{Host: "mail.example", Port: 0, TLS: "none"},
+		SNS:  EmailSNS{TopicARNs: []string{"arn:aws:s3:::bucket"}}}
+	err = bad.Validate()
+	for _, k := range []string{"email.from", "email.reply_to", "email.public_url", "email.workers", "email.max_attempts", "email.max_rate",
+		"email.ses.region", "email.ses.secret_access_key", "email.ses.endpoint", "email.smtp.port", "email.smtp.tls", "email.sns.topic_arns"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("error %v does not name %s", err, k)
+		}
+	}
+}
+
+func TestProductURLTemplate(t *testing.T) {
+	for tmpl, ok := range map[string]bool{
+		"":                                       true,
+		"https://shop.example/products/{handle}": true,
+		"http://shop.example/?p={id}":            true,
+		"https://shop.example/p/{sku}.html":      true,
+		"https://shop.example/products":          false, // no placeholder
+		"javascript:alert('{id}')":               false,
+		"/products/{handle}":                     false, // not absolute
+		"ftp://shop.example/{id}":                false,
+	} {
+		cfg := Default()
+		cfg.Feed.ProductURLTemplate = tmpl
+		err := cfg.Validate()
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "feed.product_url_template")) {
+			t.Errorf("%q: %v", tmpl, err)
+		}
+	}
+	cfg, err := Load("", []string{"SHOPTRAIL_FEED_PRODUCT_URL_TEMPLATE=https://s.example/products/{handle}"})
+	if err != nil || cfg.Feed.ProductURLTemplate != "https://s.example/products/{handle}" {
+		t.Errorf("from the environment: %q %v", cfg.Feed.ProductURLTemplate, err)
+	}
+}

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 
@@ -22,14 +23,18 @@ const (
 	FieldBrand         = "brand"
 	FieldStock         = "stock"
 	FieldMain          = "main"
+	FieldSize          = "size"
 )
 
 // Fields lists the canonical fields in the article's order.
 var Fields = []string{FieldID, FieldTitle, FieldURL, FieldCategoryIDs, FieldCategories, FieldDescription,
-	FieldPrice, FieldDiscountPrice, FieldPhotos, FieldColor, FieldBrand, FieldStock, FieldMain}
+	FieldPrice, FieldDiscountPrice, FieldPhotos, FieldColor, FieldBrand, FieldStock, FieldMain, FieldSize}
 
 // headerNames are the header names recognised for each field, compared
-// after fold: case, accents, spaces and punctuation do not matter.
+// after fold: case, accents, spaces and punctuation do not matter. When
+// several columns name the same field, the name earlier in its list wins
+// (a WooCommerce export's "Description" over its "Short description",
+// whichever comes first in the file).
 var headerNames = map[string][]string{
 	FieldID:            {"id", "sku", "productid", "itemid", "reference", "variantsku", "articlenumber"},
 	FieldTitle:         {"producttitle", "title", "name", "productname", "nom", "titel"},
@@ -39,11 +44,12 @@ var headerNames = map[string][]string{
 	FieldDescription:   {"description", "bodyhtml", "shortdescription", "productdescription", "beschreibung"},
 	FieldPrice:         {"price", "regularprice", "pricetaxexcl", "pricetaxincl", "prix", "preis"},
 	FieldDiscountPrice: {"discountprice", "saleprice", "specialprice", "promoprice", "reducedprice"},
-	FieldPhotos:        {"photos", "images", "image", "imagelink", "imagesrc", "imageurls", "imageurl", "pictures"},
+	FieldPhotos:        {"photos", "images", "image", "imagelink", "imagesrc", "imageurls", "imageurl", "pictures", "productimageurl"},
 	FieldColor:         {"color", "colour", "couleur", "farbe"},
-	FieldBrand:         {"brand", "vendor", "manufacturer", "marque", "marke"},
-	FieldStock:         {"stock", "quantity", "qty", "inventory", "stockquantity", "inventoryquantity"},
+	FieldBrand:         {"brand", "vendor", "manufacturer", "marque", "marke", "brands"},
+	FieldStock:         {"stock", "quantity", "qty", "inventory", "stockquantity", "inventoryquantity", "variantinventoryqty"},
 	FieldMain:          {"main", "parent", "itemgroupid", "parentid", "mainproduct", "parentsku"},
+	FieldSize:          {"size", "taille", "grosse", "talla", "rozmiar"},
 }
 
 // fold makes a header name comparable: lower case, no accents, letters and
@@ -66,12 +72,6 @@ func fold(s string) string {
 // Columns it does not map are kept as product attributes.
 func mapHeader(header []string, explicit map[string]string) (cols map[string]int, extra map[int]string) {
 	cols, extra = map[string]int{}, map[int]string{}
-	byFold := map[string]string{}
-	for field, names := range headerNames {
-		for _, n := range names {
-			byFold[n] = field
-		}
-	}
 	taken := map[int]bool{}
 	for field, name := range explicit {
 		for i, h := range header {
@@ -81,17 +81,39 @@ func mapHeader(header []string, explicit map[string]string) (cols map[string]int
 			}
 		}
 	}
-	for i, h := range header {
-		if taken[i] {
+	for _, field := range Fields {
+		if _, done := cols[field]; done {
 			continue
 		}
-		if field, ok := byFold[fold(h)]; ok {
-			if _, done := cols[field]; !done {
-				cols[field] = i
+		best, rank := -1, len(headerNames[field])
+		for i, h := range header {
+			if taken[i] {
 				continue
 			}
+			if r := slices.Index(headerNames[field], fold(h)); r >= 0 && r < rank {
+				best, rank = i, r
+			}
 		}
-		extra[i] = strings.TrimSpace(h)
+		if best >= 0 {
+			cols[field] = best
+			taken[best] = true
+		}
+	}
+	for i, h := range header {
+		if !taken[i] {
+			extra[i] = strings.TrimSpace(h)
+		}
 	}
 	return cols, extra
+}
+
+// fold2 lowers s and drops its accents, keeping everything else.
+func fold2(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
 }

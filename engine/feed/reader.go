@@ -26,17 +26,21 @@ type Report struct {
 	Source     string      `json:"source"`
 	Started    time.Time   `json:"started"`
 	Finished   time.Time   `json:"finished"`
+	Format     string      `json:"format"` // the format recognised from the header (Format*)
 	Encoding   string      `json:"encoding"`
 	Delimiter  string      `json:"delimiter"`
-	Columns    []string    `json:"columns"`           // "field ← header" for each mapped column
-	Attributes []string    `json:"attributes"`        // header names kept as attributes
-	Rows       int         `json:"rows"`              // data rows read
-	Imported   int         `json:"imported"`          // products stored
-	Variations int         `json:"variations"`        // of which variations
-	Removed    int         `json:"removed"`           // earlier products missing from this feed
-	Skipped    int         `json:"skipped"`           // rows not imported
-	Errors     []LineError `json:"errors"`            // the first MaxErrors problems
-	Failure    string      `json:"failure,omitempty"` // why the import as a whole failed
+	Columns    []string    `json:"columns"`            // "field ← header" for each mapped column
+	Attributes []string    `json:"attributes"`         // header names kept as attributes
+	Rows       int         `json:"rows"`               // data rows read
+	Imported   int         `json:"imported"`           // products stored
+	Variations int         `json:"variations"`         // of which variations
+	Unlisted   int         `json:"unlisted"`           // of which hidden or not published: stored, never shown in search or recommendations
+	NoURL      int         `json:"no_url"`             // of which have no product URL
+	Removed    int         `json:"removed"`            // earlier products missing from this feed
+	Skipped    int         `json:"skipped"`            // rows not imported
+	Warnings   []string    `json:"warnings,omitempty"` // about the import as a whole
+	Errors     []LineError `json:"errors"`             // the first MaxErrors problems
+	Failure    string      `json:"failure,omitempty"`  // why the import as a whole failed
 }
 
 // LineError is a row that was skipped, or a field that was ignored.
@@ -60,6 +64,24 @@ func (r *Report) note(line int, field, msg string) {
 	}
 }
 
+// Note records a problem of a line that did not skip it.
+func (r *Report) Note(line int, field, msg string) { r.note(line, field, msg) }
+
+// Finish adds the warnings about the import as a whole, once every product
+// is stored: products without a URL.
+func (r *Report) Finish(urlTemplate string) {
+	if r.NoURL == 0 {
+		return
+	}
+	w := fmt.Sprintf("%d of the %d products have no URL, so recommendations and email blocks cannot link to them", r.NoURL, r.Imported)
+	if urlTemplate == "" {
+		w += `: set [feed] product_url_template, e.g. "https://shop.example/products/{handle}"`
+	} else {
+		w += fmt.Sprintf(": [feed] product_url_template %q needs a {handle} or {sku} they lack", urlTemplate)
+	}
+	r.Warnings = append(r.Warnings, w)
+}
+
 // ErrNoID means the feed has no column the importer recognises as the ID.
 var ErrNoID = errors.New("feed: no ID column")
 
@@ -71,10 +93,34 @@ const (
 	defCurrency = "EUR"
 )
 
+// Options changes how a feed is read.
+type Options struct {
+	// Columns maps canonical fields to header names for feeds whose names
+	// the importer does not recognise ([feed.columns]).
+	Columns map[string]string
+	// URLTemplate makes the URL of products that have none ([feed]
+	// product_url_template): {handle}, {id} and {sku} are replaced.
+	URLTemplate string
+	// Now is the time a scheduled sale is compared with (WooCommerce's
+	// "Date sale price starts" and "ends"); time.Now when nil.
+	Now func() time.Time
+}
+
 // Read parses a CSV feed and calls fn for every valid product, in file
 // order. columns maps canonical fields to header names for feeds whose
 // names the importer does not recognise ([feed.columns]).
 func Read(r io.Reader, columns map[string]string, rep *Report, fn func(model.Product) error) error {
+	_, err := ReadWith(r, Options{Columns: columns}, rep, fn)
+	return err
+}
+
+// ReadWith parses a CSV feed with options and calls fn for every valid
+// product, in file order. Some products may still name their main product
+// (or a grouped product its children) by a reference that only the whole
+// file resolves: a WooCommerce variation may come before its parent and
+// name it by SKU. The Links it returns resolve them; Links.Pending says
+// whether any product needs it.
+func ReadWith(r io.Reader, o Options, rep *Report, fn func(model.Product) error) (*Links, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(sniffBytes)
 	head = bytes.TrimPrefix(head, []byte("\ufeff"))
@@ -98,32 +144,19 @@ func Read(r io.Reader, columns map[string]string, rep *Report, fn func(model.Pro
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err == io.EOF {
-		return fmt.Errorf("feed: the file is empty")
+		return nil, fmt.Errorf("feed: the file is empty")
 	}
 	if err != nil {
-		return fmt.Errorf("feed: header: %w", err)
+		return nil, fmt.Errorf("feed: header: %w", err)
 	}
-	cols, extra := mapHeader(header, columns)
-	if _, ok := cols[FieldID]; !ok {
-		return fmt.Errorf("%w: none of the header names %q is an ID (id, sku, product_id, item_id...); map one with [feed.columns] id = \"...\"", ErrNoID, header)
+	rd := newReader(header, o, rep, fn)
+	if err := rd.checkHeader(); err != nil {
+		return nil, err
 	}
-	for _, f := range Fields {
-		if i, ok := cols[f]; ok {
-			rep.Columns = append(rep.Columns, f+" ← "+strings.TrimSpace(header[i]))
-		}
-	}
-	for i := range header {
-		if name, ok := extra[i]; ok && name != "" {
-			rep.Attributes = append(rep.Attributes, name)
-		}
-	}
-
-	seen := map[string]int{}
-	currentMain := ""
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			return nil
+			break
 		}
 		if err != nil {
 			var pe *csv.ParseError
@@ -132,104 +165,21 @@ func Read(r io.Reader, columns map[string]string, rep *Report, fn func(model.Pro
 				rep.skip(pe.StartLine, "", pe.Err.Error())
 				continue
 			}
-			return fmt.Errorf("feed: %w", err)
+			return nil, fmt.Errorf("feed: %w", err)
 		}
 		line, _ := cr.FieldPos(0) // only valid for a record read without error
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line
 		}
 		rep.Rows++
-		cell := func(f string) string {
-			i, ok := cols[f]
-			if !ok || i >= len(rec) {
-				return ""
-			}
-			return clean(rec[i])
-		}
-		p := model.Product{Line: line, ID: cell(FieldID), Title: cell(FieldTitle), URL: cell(FieldURL),
-			Description: cell(FieldDescription), Color: cell(FieldColor), Brand: cell(FieldBrand),
-			CategoryIDs: list(cell(FieldCategoryIDs)), Categories: list(cell(FieldCategories)), Photos: photos(cell(FieldPhotos))}
-		switch {
-		case p.ID == "":
-			rep.skip(line, FieldID, "no ID")
-			continue
-		case len(p.ID) > maxIDLen || strings.ContainsAny(p.ID, "\r\n\t"):
-			rep.skip(line, FieldID, fmt.Sprintf("the ID must be one line of at most %d bytes", maxIDLen))
-			continue
-		case seen[p.ID] > 0:
-			rep.skip(line, FieldID, fmt.Sprintf("duplicate ID %q: the first, on line %d, is kept", p.ID, seen[p.ID]))
-			continue
-		}
-		if field, msg := checkURLs(p); msg != "" {
-			rep.skip(line, field, msg)
-			continue
-		}
-		if _, ok := cols[FieldPrice]; ok {
-			v := cell(FieldPrice)
-			if v == "" {
-				rep.skip(line, FieldPrice, "no price")
-				continue
-			}
-			price, cur, err := parsePrice(v)
-			if err != nil {
-				rep.skip(line, FieldPrice, err.Error())
-				continue
-			}
-			p.Price, p.Currency = price, cur
-		}
-		if v := cell(FieldDiscountPrice); v != "" {
-			price, cur, err := parsePrice(v)
-			if err != nil {
-				rep.skip(line, FieldDiscountPrice, err.Error())
-				continue
-			}
-			p.DiscountPrice = price
-			if p.Currency == "" {
-				p.Currency = cur
-			}
-		}
-		if p.Currency == "" {
-			p.Currency = defCurrency
-		}
-		if v := cell(FieldStock); v != "" {
-			n, err := strconv.ParseFloat(strings.ReplaceAll(v, ",", "."), 64)
-			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-				rep.note(line, FieldStock, fmt.Sprintf("stock %q is not a number: stock unknown", v))
-			} else {
-				s := int64(max(0, min(n, 1e12)))
-				p.Stock = &s
-			}
-		}
-		// Main: the main product's ID, or a flag. With a flag, a row marked
-		// 1/yes/true is a main product and the rows after it marked 0/no/
-		// false are its variations.
-		switch m := cell(FieldMain); {
-		case isYes(m):
-			currentMain = p.ID
-		case isNo(m):
-			if currentMain != "" {
-				p.MainID = currentMain
-			}
-		case m != "" && m != p.ID:
-			p.MainID = m
-		default:
-			currentMain = p.ID
-		}
-		for i, name := range extra {
-			if i < len(rec) && name != "" {
-				if v := clean(rec[i]); v != "" {
-					if p.Attributes == nil {
-						p.Attributes = map[string]string{}
-					}
-					p.Attributes[name] = v
-				}
-			}
-		}
-		seen[p.ID] = line
-		if err := fn(p); err != nil {
-			return err
+		if err := rd.row(rec, line); err != nil {
+			return nil, err
 		}
 	}
+	if err := rd.end(); err != nil {
+		return nil, err
+	}
+	return rd.links, nil
 }
 
 func mustPeek(br *bufio.Reader, n int) []byte {

@@ -156,6 +156,10 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte("\ufeffid,title,price\r\n1,\"a\"\"b\",\"1,5\"\r\n"))
 	f.Add([]byte("id\tprice\n1\t€12.50\n"))
 	f.Add([]byte("ID;Main\n1;1\n2;0\n"))
+	for _, name := range []string{"woocommerce-export.csv", "shopify-export.csv", "google-merchant.tsv"} {
+		data, _ := os.ReadFile("testdata/" + name)
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rep Report
 		n := 0

@@ -21,6 +21,10 @@ const (
 	Login             = "login"
 	VisitFromReferrer = "visit_from_referrer"
 	Unsubscribe       = "unsubscribe"
+	// onsite campaigns (engine/campaign): props campaign_id, group, variation
+	CampaignImpression = "campaign_impression"
+	CampaignClick      = "campaign_click"
+	CampaignClose      = "campaign_close"
 )
 
 // Event is one stored event: what the client sent, normalised, plus the
@@ -134,20 +138,23 @@ type APIKey struct {
 
 // API key scopes.
 const (
-	ScopeEventsWrite = "events:write"
-	ScopeEventsRead  = "events:read"
-	ScopeUsersRead   = "users:read"
-	ScopeUsersWrite  = "users:write"
-	ScopeProducts    = "products:read"
-	ScopeFeedWrite   = "feed:write"
-	ScopeReports     = "reports:read"
-	ScopeSegmentsR   = "segments:read"
-	ScopeSegmentsW   = "segments:write"
+	ScopeEventsWrite    = "events:write"
+	ScopeEventsRead     = "events:read"
+	ScopeUsersRead      = "users:read"
+	ScopeUsersWrite     = "users:write"
+	ScopeProducts       = "products:read"
+	ScopeFeedWrite      = "feed:write"
+	ScopeReports        = "reports:read"
+	ScopeEmailSend      = "email:send" // send email, read its state, manage suppressions
+	ScopeCampaignsRead  = "campaigns:read"
+	ScopeCampaignsWrite = "campaigns:write"
+	ScopeSegmentsR      = "segments:read"
+	ScopeSegmentsW      = "segments:write"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeSegmentsR, ScopeSegmentsW}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW}
 }
 
 // HasScope reports whether the key grants scope.
@@ -174,7 +181,59 @@ type Product struct {
 	MainID        string            `json:"mainId,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"` // columns the importer did not map
 	Removed       bool              `json:"removed,omitempty"`    // missing from the last full feed
-	Line          int               `json:"-"`
+	Line          int               `json:"line,omitempty"`       // in the feed it came from
+
+	// From the shops' own exports (WooCommerce, Shopify, Google Merchant).
+	SKU      string   `json:"sku,omitempty"`
+	Handle   string   `json:"handle,omitempty"`   // Shopify's handle, or the slug of a WooCommerce name
+	Type     string   `json:"type,omitempty"`     // simple, variable, variation, grouped, external
+	Size     string   `json:"size,omitempty"`     // a variation's size
+	PriceMax int64    `json:"priceMax,omitempty"` // with variations of different prices: Price is "from", PriceMax "to"
+	Children []string `json:"children,omitempty"` // a grouped product's products
+	// Status is published (or "" in catalogues imported before it
+	// existed), draft, private, archived or unpublished. Visibility is
+	// visible (or ""), catalog (the shop's listings, not its search),
+	// search (its search only) or hidden. Products that are not
+	// published, or hidden, are kept but never shown in search results
+	// or recommendations.
+	Status     string `json:"status,omitempty"`
+	Visibility string `json:"visibility,omitempty"`
+}
+
+// Product statuses, visibilities and types.
+const (
+	StatusPublished   = "published"
+	StatusUnpublished = "unpublished"
+	StatusDraft       = "draft"
+	StatusPrivate     = "private"
+	StatusArchived    = "archived"
+
+	VisibilityVisible = "visible"
+	VisibilityCatalog = "catalog"
+	VisibilitySearch  = "search"
+	VisibilityHidden  = "hidden"
+
+	TypeSimple    = "simple"
+	TypeVariable  = "variable"
+	TypeVariation = "variation"
+	TypeGrouped   = "grouped"
+	TypeExternal  = "external"
+)
+
+// Published reports whether the shop shows the product at all.
+func (p *Product) Published() bool {
+	return p.Status == "" || p.Status == StatusPublished
+}
+
+// Searchable reports whether search results may show the product.
+func (p *Product) Searchable() bool {
+	return !p.Removed && p.Published() && (p.Visibility == "" || p.Visibility == VisibilityVisible || p.Visibility == VisibilitySearch)
+}
+
+// Recommendable reports whether recommendations (similar, viewed or
+// bought together, top in category) may show the product.
+func (p *Product) Recommendable() bool {
+	return !p.Removed && p.Published() && (p.Visibility == "" || p.Visibility == VisibilityVisible || p.Visibility == VisibilityCatalog)
 }
 
 // EffectivePrice is what the shopper pays: the discount price if any.

@@ -312,7 +312,11 @@ func (s *Service) Members(id, after string, limit int, emailableOnly bool) ([]Me
 	var out []Member
 	more := false
 	err := s.st.Read(func(tx *store.Tx) error {
-		return tx.ScanFrom(sp, prefix, cursor, func(k string, v json.RawMessage) (bool, error) {
+		from := ""
+		if cursor != "" {
+			from = prefix + cursor
+		}
+		return tx.ScanFrom(sp, prefix, from, false, true, func(k string, v json.RawMessage) (bool, error) {
 			if len(out) == limit {
 				more = true
 				return false, nil

@@ -28,6 +28,20 @@ import (
 //	adminsess/<sha256 of session id>    an admin session (JSON); expires at its absolute timeout
 //	product/<generation><product id>    product (JSON) of one catalogue generation
 //	segment/<segment id>                a segment's definition (JSON; engine/segment)
+//	mail/ (engine/mail, SpaceMail; not a projection):
+//	mail/msg/<id>                       a message of the queue (JSON); ids sort by creation time
+//	mail/due/<unix ns, 16 hex><id>      a queued message's next attempt (value: the id)
+//	mail/inflight/<id>                  a message handed to a worker; left over at start: "uncertain"
+//	mail/idem/<idempotency key>         the message id of a (campaign or automation, recipient)
+//	mail/provider/<provider message id> the message id of SES's message id
+//	mail/count/<state>                  how many messages are in a state (JSON number)
+//	mail/suppress/<email>               a suppressed address (JSON)
+//	mail/soft/<email>                   soft bounces in a row (JSON number)
+//	mail/audit/<unix ns, 16 hex>        a suppression removed by hand (JSON)
+//	mail/link/<link id>                 a tracked link's target (JSON)
+//	mail/sns/<SNS MessageId>            an SNS message already handled; expires after 48 h
+//	mail/meta/<name>                    the queue's pause, the encrypted settings (JSON)
+//	campaign/<campaign id>              onsite campaign (JSON, engine/campaign)
 //
 // Projections, derived from the log; each owns its namespaces, which a
 // rebuild of it drops (see Space):
@@ -65,6 +79,7 @@ const (
 	nsUser       ns = "user/"
 	nsAdminSess  ns = "adminsess/"
 	nsProduct    ns = "product/"
+	nsCampaign   ns = "campaign/"
 	nsSegment    ns = "segment/"
 
 	nsProfile    ns = "id/profile/"

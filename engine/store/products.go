@@ -49,6 +49,28 @@ func (st *Staging) Put(p model.Product) error {
 	return st.wb.Set(productKey(st.gen, p.ID), b)
 }
 
+// Flush writes what was Put so far, so that Get and Scan see it; later
+// Puts go to a new batch.
+func (st *Staging) Flush() error {
+	if err := st.wb.Flush(); err != nil {
+		return fmt.Errorf("store: write catalogue: %w", err)
+	}
+	st.wb = st.s.db.NewWriteBatch()
+	return nil
+}
+
+// Get returns a product of the new generation as last flushed, or
+// ErrNotFound.
+func (st *Staging) Get(id string) (model.Product, error) {
+	var p model.Product
+	err := st.s.Read(func(tx *Tx) error { return tx.getJSON(productKey(st.gen, id), &p) })
+	return p, err
+}
+
+// Scan calls fn for every product of the new generation as last flushed,
+// in ID order. fn may Put.
+func (st *Staging) Scan(fn func(model.Product) error) error { return st.s.ScanProducts(st.gen, fn) }
+
 // Discard abandons the new generation.
 func (st *Staging) Discard() {
 	st.wb.Cancel()

@@ -24,6 +24,8 @@ type Request struct {
 	// bad holds the events that did not decode, by index; Events holds a
 	// zero event at each of these indexes.
 	bad []FieldError
+	// seg is set by DecodeSegment: what each event came from.
+	seg *segment
 }
 
 // BodyError is a request body that is not a JSON batch at all: nothing of

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,11 @@ type Options struct {
 	Indexed func() uint64
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// IdentifyLink returns the email a page URL's signed email-link token
+	// (st_id, engine/mail) stands for, or "": a browser arriving from a
+	// message is then identified as its recipient (cross-device
+	// stitching). nil: no stitching.
+	IdentifyLink func(pageURL string) string
 }
 
 // Tracker ingests events.
@@ -120,15 +126,23 @@ func (t *Tracker) Ingest(b *wire.Batch, via string) (Result, error) {
 func (t *Tracker) Receive(r *Request) (Result, error) {
 	b, via := &r.Batch, r.Via
 	res := Result{Response: wire.Response{Repaired: r.Repaired}}
-	if len(b.Events) == 0 {
+	seg := r.seg
+	maxEvents := wire.MaxEvents
+	if seg != nil {
+		// DecodeSegment bounds the messages; each may add a link event
+		maxEvents *= 2
+	}
+	if len(b.Events) == 0 && (seg == nil || len(seg.errs) == 0) {
 		return res, ErrNoEvents
 	}
-	if len(b.Events) > wire.MaxEvents {
+	if len(b.Events) > maxEvents {
 		return res, ErrTooManyEvs
 	}
 	received := t.now().UTC()
+	// Browsers' clocks are corrected with the batch's sent_at, and so are
+	// those of Segment's SDKs (Segment's own rule); the API's are not.
 	var skew time.Duration
-	if via == model.ViaBrowser && b.SentAt != nil {
+	if (via == model.ViaBrowser || seg != nil) && b.SentAt != nil {
 		skew = received.Sub(*b.SentAt)
 	}
 	// The user agent is the shopper's browser's on POST /t; on the API it
@@ -148,13 +162,29 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 			bad = bad[1:]
 			continue
 		}
-		ev, fe := normalise(&b.Events[i], via, received, skew, t.opts.MaxOrderValue)
+		sk := skew
+		if seg != nil && seg.events[i].sentAt != nil {
+			sk = received.Sub(*seg.events[i].sentAt)
+		}
+		ev, fe := normalise(&b.Events[i], via, received, sk, t.opts.MaxOrderValue)
 		if fe != nil {
 			fe.Index = i
 			res.Errors = append(res.Errors, *fe)
 			continue
 		}
 		ev.UserAgent, ev.Bot = ua, bot
+		if ev.Email == "" && via == model.ViaBrowser && t.opts.IdentifyLink != nil && strings.Contains(ev.URL, "st_id=") {
+			ev.Email = t.opts.IdentifyLink(ev.URL)
+		}
+		if seg != nil {
+			// a Segment message names the shopper's browser in
+			// context.userAgent; the SDK's own is not the shopper's
+			se := &seg.events[i]
+			if se.userAgent != "" {
+				ev.UserAgent, ev.Bot = cleanUserAgent(se.userAgent), IsBot(se.userAgent)
+			}
+			ev.DerivedFrom = se.derived
+		}
 		evs = append(evs, ev)
 		clients++
 		if ev.Type != model.PageView {
@@ -166,6 +196,9 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 				evs = append(evs, visitFromReferrer(ev))
 			}
 		}
+	}
+	if seg != nil {
+		res.Errors = seg.segmentErrors(res.Errors)
 	}
 	res.Rejected = len(res.Errors)
 	if len(evs) == 0 {

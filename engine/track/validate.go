@@ -1,6 +1,7 @@
 package track
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -44,7 +45,8 @@ const (
 
 // normalise validates one event of a batch and turns it into a model.Event.
 // via is model.ViaBrowser or model.ViaAPI; skew is receive time − sent_at
-// when the client sent sent_at.
+// when the client sent sent_at and its times are to be corrected (browsers,
+// and Segment's SDKs), 0 otherwise.
 //
 // maxOrder bounds an order's value in major units of its currency; 0 means
 // only the overflow bound (maxMoney).
@@ -72,6 +74,11 @@ func normalise(in *wire.Event, via string, received time.Time, skew time.Duratio
 	}
 	if ev.ID == "" {
 		ev.ID = newID()
+	}
+	if via == model.ViaBrowser && strings.HasPrefix(ev.AnonymousID, UserIDPrefix) {
+		// "uid:42" stands for the shop's user 42 (a Segment userId): a
+		// page must not send events as that user, nor tie it to an email
+		return nil, bad("anonymous_id", CodeInvalid, "anonymous_id must not start with %q: such ids name the shop's users and only its servers may send them", UserIDPrefix)
 	}
 
 	typ := strings.TrimSpace(in.Type)
@@ -112,9 +119,7 @@ func normalise(in *wire.Event, via string, received time.Time, skew time.Duratio
 		if t.Before(earliest) {
 			return nil, bad("time", CodeInvalid, "time %s is before %s", t.Format(time.RFC3339), earliest.Format("2006-01-02"))
 		}
-		if via == model.ViaBrowser {
-			t = t.Add(skew)
-		}
+		t = t.Add(skew) // 0 unless the client sent its clock (sent_at)
 		switch {
 		case t.After(received.Add(futureSlack)):
 			ev.TimeClamped = true
@@ -240,6 +245,16 @@ func normaliseProps(ev *model.Event, maxOrder float64) *FieldError {
 			return bad("props.value", CodeInvalid, "props.value %v", err)
 		}
 		return normaliseItems(p, true, limit)
+	case model.CampaignImpression, model.CampaignClick, model.CampaignClose:
+		if id, ok := p["campaign_id"]; !ok || len(id) < 3 || id[0] != '"' {
+			return bad("props.campaign_id", CodeRequired, "a %s event needs props.campaign_id (a string)", ev.Type)
+		}
+		if g, ok := p["group"]; !ok || len(g) == 0 || g[0] < '0' || g[0] > '9' {
+			return bad("props.group", CodeRequired, "a %s event needs props.group (the step's index, from 0)", ev.Type)
+		}
+		if v, ok := p["variation"]; !ok || len(v) < 3 || v[0] != '"' {
+			return bad("props.variation", CodeRequired, "a %s event needs props.variation (the variation's name)", ev.Type)
+		}
 	case model.ProductView, model.AddToCart, model.RemoveFromCart:
 		if fe := normaliseItems(p, false, maxMoney); fe != nil {
 			return fe
@@ -338,6 +353,10 @@ func stringish(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	if raw[0] == '"' {
+		if n := len(raw); n >= 2 && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			// valid JSON without escapes: the text between the quotes
+			return strings.TrimSpace(string(raw[1 : n-1])), true
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false

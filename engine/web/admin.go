@@ -35,8 +35,9 @@ const sessionCookie = "__Host-shoptrail_admin"
 type adminUser struct{}
 
 // adminCSP allows nothing but this listener's own files: no inline script,
-// no framing.
-const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+// no framing; images also from the web, for the feed's product photos
+// (the Referrer-Policy keeps the admin's URLs from their hosts).
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // AdminUI is what the admin listener needs besides the Server.
@@ -82,6 +83,7 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/users", "", s.requireAdmin(s.users)},
 		route{"GET", "/users/{email}", "", s.requireAdmin(s.userPage)},
 		route{"GET", "/products", "", s.requireAdmin(s.products)},
+		route{"GET", "/products/{id...}", "", s.requireAdmin(s.productPage)},
 		route{"POST", "/products/upload", "", s.requireAdmin(s.uploadFeed)},
 		route{"POST", "/products/sync", "", s.requireAdmin(s.syncFeed)},
 		route{"GET", "/settings", "", s.requireAdmin(s.settingsPage)},
@@ -93,6 +95,22 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/reports/attribution/orders", "", s.requireAdmin(s.attributionOrdersPage)},
 		route{"GET", "/reports/attribution/export", "", s.requireAdmin(s.attributionReport)},
 		route{"GET", "/live", "", s.requireAdmin(s.liveEvents)},
+		route{"GET", "/email", "", s.requireAdmin(s.emailPage)},
+		route{"POST", "/email/resume", "", s.requireAdmin(s.resumeEmail)},
+		route{"POST", "/email/messages/{id}/retry", "", s.requireAdmin(s.retryEmail)},
+		route{"POST", "/email/suppressions/{email}/remove", "", s.requireAdmin(s.removeSuppression)},
+		route{"GET", "/settings/email", "", s.requireAdmin(s.emailSettingsPage)},
+		route{"POST", "/settings/email", "", s.requireAdmin(s.saveEmailSettings)},
+		route{"POST", "/settings/email/test", "", s.requireAdmin(s.testEmail)},
+		route{"GET", "/campaigns", "", s.requireAdmin(s.campaignsPage)},
+		route{"GET", "/campaigns/new", "", s.requireAdmin(s.campaignEditor)},
+		route{"GET", "/campaigns/{id}", "", s.requireAdmin(s.campaignEditor)},
+		route{"GET", "/campaigns/{id}/report", "", s.requireAdmin(s.campaignReportPage)},
+		route{"POST", "/campaigns/api", "", s.requireAdmin(s.adminSaveCampaign)},
+		route{"PUT", "/campaigns/api/{id}", "", s.requireAdmin(s.adminSaveCampaign)},
+		route{"POST", "/campaigns/api/{id}/status", "", s.requireAdmin(s.adminCampaignStatus)},
+		route{"POST", "/campaigns/preview", "", s.requireAdmin(s.previewToken)},
+		route{"POST", "/campaigns/preview/{token}", "", s.requireAdmin(s.publishDraft)},
 		route{"GET", "/segments", "", s.requireAdmin(s.segmentsPage)},
 		route{"GET", "/segments/new", "", s.requireAdmin(s.newSegmentPage)},
 		route{"POST", "/segments", "", s.requireAdmin(s.createSegmentForm)},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -83,9 +84,18 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, http.StatusOK, "user", s.page(r, data))
 }
 
-// products is GET /products: the feed's status, search, unknown IDs.
+// productsPerPage is how many main products a page of the Products list
+// shows.
+const productsPerPage = 25
+
+// products is GET /products: the feed's status and imports, the
+// catalogue (paged and filtered, hidden and unpublished products too), and
+// the product IDs events name but the feed lacks.
 func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
-	data := map[string]any{"Count": s.catalog.Count(), "Q": r.URL.Query().Get("q"), "Message": r.URL.Query().Get("message"), "Jobs": s.catalog.Jobs()}
+	v := r.URL.Query()
+	data := map[string]any{"Count": s.catalog.Count(), "Q": v.Get("q"), "Message": v.Get("message"), "Jobs": s.catalog.Jobs(),
+		"Status": v.Get("status"), "Visibility": v.Get("visibility"), "Stock": v.Get("stock"), "Sort": v.Get("sort"),
+		"Brand": v.Get("brand"), "Category": v.Get("category")}
 	if f := s.cfg.Feed; f.URL != "" {
 		data["FeedURL"], data["Interval"] = redact.URL(s.cfg.Feed.URL), f.Interval.String()
 	}
@@ -94,24 +104,157 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if q := r.URL.Query().Get("q"); q != "" {
-		items, _, err := s.catalog.Search(search.Query{Text: q, Size: 20})
+	q, problem := listQuery(v)
+	status := http.StatusOK
+	if problem != "" {
+		data["Message"], status = problem, http.StatusBadRequest
+	} else {
+		items, res, err := s.catalog.Search(q)
 		switch {
 		case errors.Is(err, search.ErrTextTooLong):
 			data["Message"] = fmt.Sprintf("Search for at most %d characters.", search.MaxTextLen)
 		case errors.Is(err, catalog.ErrRebuilding):
 			data["Message"] = strings.TrimPrefix(err.Error(), "catalog: ") + "."
-		case err != nil && !errors.Is(err, search.ErrNoIndex):
+		case errors.Is(err, search.ErrNoIndex):
+		case err != nil:
 			return err
 		}
-		data["Results"] = items
+		data["Items"], data["Total"], data["Page"] = items, res.Total, q.Page
+		named := func(terms []search.FacetTerm) []search.FacetTerm {
+			return slices.DeleteFunc(slices.Clone(terms), func(t search.FacetTerm) bool { return t.Value == "" })
+		}
+		data["Brands"], data["Categories"] = named(res.Facets["brand"]), named(res.Facets["categories"])
+		pages := max(1, int((res.Total+productsPerPage-1)/productsPerPage))
+		data["Pages"] = pages
+		at := func(page int) string {
+			u := url.Values{}
+			for _, k := range []string{"q", "status", "visibility", "stock", "sort", "brand", "category"} {
+				if x := v.Get(k); x != "" {
+					u.Set(k, x)
+				}
+			}
+			u.Set("page", strconv.Itoa(page))
+			return "/products?" + u.Encode()
+		}
+		if q.Page > 1 {
+			data["Prev"] = at(q.Page - 1)
+		}
+		if q.Page < pages {
+			data["Next"] = at(q.Page + 1)
+		}
 	}
 	unknown, err := s.st.UnknownProducts(50)
 	if err != nil {
 		return err
 	}
 	data["Unknown"] = unknown
-	return s.render(w, http.StatusOK, "products", s.page(r, data))
+	return s.render(w, status, "products", s.page(r, data))
+}
+
+// listQuery reads the Products list's filters; problem says what is wrong
+// with one.
+func listQuery(v url.Values) (q search.Query, problem string) {
+	q = search.Query{For: search.ForAdmin, Text: v.Get("q"), Brand: v.Get("brand"), Category: v.Get("category"), Size: productsPerPage, Page: 1, Sort: "title"}
+	if len(q.Brand) > maxFilterLen || len(q.Category) > maxFilterLen {
+		return q, fmt.Sprintf("A brand or category filter may have at most %d bytes.", maxFilterLen)
+	}
+	switch st := v.Get("status"); st {
+	case "", model.StatusPublished, model.StatusUnpublished, model.StatusDraft, model.StatusPrivate, model.StatusArchived:
+		q.Status = st
+	default:
+		return q, "The status filter must be published, unpublished, draft, private or archived."
+	}
+	switch vis := v.Get("visibility"); vis {
+	case "", model.VisibilityVisible, model.VisibilityCatalog, model.VisibilitySearch, model.VisibilityHidden:
+		q.Visibility = vis
+	default:
+		return q, "The visibility filter must be visible, catalog, search or hidden."
+	}
+	switch v.Get("stock") {
+	case "":
+	case "in":
+		q.InStock = true
+	default:
+		return q, "The stock filter must be “in”."
+	}
+	switch sort := v.Get("sort"); sort {
+	case "", "title":
+	case "price", "-price":
+		q.Sort = sort
+	default:
+		return q, "Sort by title, price or -price."
+	}
+	if strings.TrimSpace(q.Text) != "" && v.Get("sort") == "" {
+		q.Sort = "" // by relevance
+	}
+	if raw := v.Get("page"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 1000 {
+			return q, "The page must be a whole number from 1 to 1000."
+		}
+		q.Page = n
+	}
+	return q, ""
+}
+
+// recommendationsShown is how many products each kind of recommendation
+// shows on a product's page.
+const recommendationsShown = 8
+
+// productPage is GET /products/{id}: a product with its variations,
+// attributes, and the recommendations shoppers would get for it. A
+// variation's page is its main product's.
+func (s *Server) productPage(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	it, err := s.catalog.Product(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "not_found", "id", "no product "+id)
+	}
+	if err != nil {
+		return err
+	}
+	if it.MainID != "" && it.MainID != id {
+		if _, err := s.catalog.Product(it.MainID); err == nil {
+			http.Redirect(w, r, "/products/"+url.PathEscape(it.MainID)+"#v-"+url.PathEscape(id), http.StatusSeeOther)
+			return nil
+		}
+	}
+	data := map[string]any{"Item": it, "Description": model.PlainText(it.Description), "InStock": it.InStock()}
+	var children []catalog.Item
+	for _, cid := range it.Children {
+		if c, err := s.catalog.Product(cid); err == nil {
+			children = append(children, c)
+		}
+	}
+	data["Children"] = children
+	var notes []string
+	recommend := func(key, what string, get func() ([]catalog.Item, error)) error {
+		items, err := get()
+		switch {
+		case errors.Is(err, catalog.ErrRebuilding):
+			notes = append(notes, what+": "+strings.TrimPrefix(err.Error(), "catalog: "))
+		case errors.Is(err, search.ErrNoIndex):
+		case err != nil:
+			return err
+		}
+		data[key] = items
+		return nil
+	}
+	if err := recommend("Similar", "Similar products", func() ([]catalog.Item, error) { return s.catalog.Similar(id, recommendationsShown) }); err != nil {
+		return err
+	}
+	if err := recommend("Viewed", "Viewed together", func() ([]catalog.Item, error) {
+		return s.catalog.Together(store.ViewedTogether, id, recommendationsShown)
+	}); err != nil {
+		return err
+	}
+	if err := recommend("Bought", "Bought together", func() ([]catalog.Item, error) {
+		return s.catalog.Together(store.BoughtTogether, id, recommendationsShown)
+	}); err != nil {
+		return err
+	}
+	data["Notes"] = notes
+	return s.render(w, http.StatusOK, "product", s.page(r, data))
 }
 
 // uploadFeed is POST /products/upload: a feed file from the browser. The

@@ -40,13 +40,19 @@ const bodyDeadline = 10 * time.Second
 // has none) from [ingest] max_inflight_bytes; when that is used up, the
 // answer is 503 with Retry-After at once, for the cost of reading headers.
 func (s *Server) admit(next handlerFunc) handlerFunc {
+	return s.admitUpTo(wire.MaxBodyBytes, next)
+}
+
+// admitUpTo is admit for an endpoint whose bodies are at most limit bytes.
+// A compressed body reserves limit: what it costs is its uncompressed size.
+func (s *Server) admitUpTo(limit int64, next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		n := r.ContentLength
 		switch {
-		case n > wire.MaxBodyBytes:
-			return &http.MaxBytesError{Limit: wire.MaxBodyBytes} // 413 before reading
-		case n < 0:
-			n = wire.MaxBodyBytes
+		case n > limit:
+			return &http.MaxBytesError{Limit: limit} // 413 before reading
+		case n < 0, r.Header.Get("Content-Encoding") != "":
+			n = limit
 		}
 		if s.inflight == nil {
 			return next(w, r)

@@ -16,6 +16,11 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return notFound(w, r)
 	}
+	return serveAssetFile(w, r, as)
+}
+
+// serveAssetFile serves one asset (see serveAsset).
+func serveAssetFile(w http.ResponseWriter, r *http.Request, as *tracker.Asset) error {
 	h := w.Header()
 	h.Set("Content-Type", as.ContentType) // exactly application/wasm for instantiateStreaming
 	h.Set("ETag", as.ETag)
@@ -60,5 +65,5 @@ func acceptsEncoding(header, enc string) bool {
 
 // Snippet is the main snippet with this installation's endpoint.
 func (s *Server) Snippet(endpoint string) string {
-	return tracker.Snippet(endpoint, s.live.Get().SessionTimeout, s.cfg.Tracking.RespectGPC)
+	return tracker.Snippet(endpoint, s.live.Get().SessionTimeout, s.cfg.Tracking.RespectGPC, s.cfg.Campaigns.Enabled)
 }

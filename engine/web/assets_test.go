@@ -69,11 +69,11 @@ func TestTrackerAssets(t *testing.T) {
 }
 
 func TestSnippetIsSmallAndCarriesTheSettings(t *testing.T) {
-	s := tracker.Snippet("https://track.shop.example/", 12*time.Hour, true)
+	s := tracker.Snippet("https://track.shop.example/", 12*time.Hour, true, true)
 	if tracker.StubSize() > 2048 {
 		t.Errorf("the stub is %d bytes, over 2 KB", tracker.StubSize())
 	}
-	for _, want := range []string{`"https://track.shop.example",12,true`, "sendBeacon", "/tracker.js"} {
+	for _, want := range []string{`"https://track.shop.example",12,true,1`, "sendBeacon", "/tracker.js"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("snippet lacks %q: %s", want, s)
 		}
@@ -97,7 +97,7 @@ func TestREADMEShowsTheRealSnippet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := tracker.Snippet("https://track.shop.example", 12*time.Hour, false); !strings.Contains(string(readme), s) {
+	if s := tracker.Snippet("https://track.shop.example", 12*time.Hour, false, true); !strings.Contains(string(readme), s) {
 		t.Errorf("README.md's main snippet differs from the stub; it should read:\n%s", s)
 	}
 }

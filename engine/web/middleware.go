@@ -61,7 +61,7 @@ func (s *Server) requireKey(scope string, next handlerFunc) handlerFunc {
 		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoptrail"`)
-			return errorf(http.StatusUnauthorized, "unauthorized", "Authorization", "send an API key: Authorization: Bearer st_...")
+			return errorf(http.StatusUnauthorized, "unauthorized", "Authorization", "send an API key: Authorization: Bearer st_... (or the key as the Basic auth user name, as Segment's SDKs send their write key)")
 		}
 		if errors.Is(err, store.ErrNotFound) || (err == nil && k.Revoked) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoptrail", error="invalid_token"`)

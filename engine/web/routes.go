@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/track"
 	"github.com/shoptrail/shoptrail/engine/user"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
@@ -19,7 +20,7 @@ type route struct {
 
 // publicRoutes is the route table of the public listener: what shoppers'
 // browsers and the shop's servers call. openapi.json documents every
-// route under /api/, /t and /healthz; a test keeps the two equal.
+// route under /api/, /v1/, /t and /healthz; a test keeps the two equal.
 func (s *Server) publicRoutes() []route {
 	return []route{
 		// browsers: CORS for the allowed origins, text/plain bodies (no preflight)
@@ -52,8 +53,38 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/products/search", model.ScopeProducts, s.searchProducts},
 		{"GET", "/api/v1/products/{id}", model.ScopeProducts, s.getProduct},
 		{"GET", "/api/v1/products/{id}/recommendations", model.ScopeProducts, s.recommendations},
+		{"POST", "/api/v1/emails", model.ScopeEmailSend, s.sendEmail},
+		{"GET", "/api/v1/emails/{id}", model.ScopeEmailSend, s.getEmail},
+		{"GET", "/api/v1/suppressions", model.ScopeEmailSend, s.listSuppressions},
+		{"DELETE", "/api/v1/suppressions/{email}", model.ScopeEmailSend, s.deleteSuppression},
+		// servers speaking Segment's HTTP Tracking API, the write key (an
+		// API key) as the Basic auth user name (segment.go)
+		{"POST", "/v1/batch", model.ScopeEventsWrite, s.segmentAPI(track.SegmentBatch)},
+		{"POST", "/v1/track", model.ScopeEventsWrite, s.segmentAPI(track.SegmentTrack)},
+		{"POST", "/v1/identify", model.ScopeEventsWrite, s.segmentAPI(track.SegmentIdentify)},
+		{"POST", "/v1/page", model.ScopeEventsWrite, s.segmentAPI(track.SegmentPage)},
+		{"POST", "/v1/screen", model.ScopeEventsWrite, s.segmentAPI(track.SegmentScreen)},
+		{"POST", "/v1/group", model.ScopeEventsWrite, s.segmentAPI(track.SegmentGroup)},
+		{"POST", "/v1/alias", model.ScopeEventsWrite, s.segmentAPI(track.SegmentAlias)},
+		{"POST", "/api/v1/campaigns", model.ScopeCampaignsWrite, s.createCampaign},
+		{"GET", "/api/v1/campaigns", model.ScopeCampaignsRead, s.listCampaigns},
+		{"GET", "/api/v1/campaigns/{id}", model.ScopeCampaignsRead, s.getCampaign},
+		{"PUT", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.putCampaign},
+		{"DELETE", "/api/v1/campaigns/{id}", model.ScopeCampaignsWrite, s.deleteCampaign},
+		{"POST", "/api/v1/campaigns/{id}/status", model.ScopeCampaignsWrite, s.campaignStatus},
+		{"GET", "/api/v1/campaigns/{id}/report", model.ScopeCampaignsRead, s.campaignReport},
+		// browsers: the campaigns' decision, renderer and live preview
+		{"GET", "/c/decide", "", s.allowOrigin(s.decide)},
+		{"GET", "/c/preview", "", s.previewSocket},
+		{"GET", "/c/{file}", "", s.serveRenderer},
 		// anyone
 		{"GET", "/api/v1/openapi.json", "", s.openAPI},
+		// Amazon SNS (each message signature-verified) and the links in emails
+		{"POST", "/webhooks/ses", "", s.sesWebhook},
+		{"GET", "/r/{link}", "", s.clickRedirect},
+		{"GET", "/o/{token}", "", s.openPixel},
+		{"GET", "/u/{token}", "", s.unsubscribePage},
+		{"POST", "/u/{token}", "", s.unsubscribe},
 		{"GET", "/healthz", "", s.health},
 		// the tracker: the loader at a stable URL, the rest content-hashed
 		{"GET", tracker.LoaderPath, "", s.serveAsset},

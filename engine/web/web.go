@@ -7,8 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/live"
+	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/settings"
@@ -20,19 +23,23 @@ import (
 
 // Server holds what the handlers of both listeners need.
 type Server struct {
-	cfg      config.Config
-	st       *store.Store
-	tracker  *track.Tracker
-	catalog  *catalog.Catalog
-	syncer   *catalog.Syncer // nil without [feed] url
-	userSvc  *user.Service
-	segs     *segment.Service // nil: no segments API
-	pipeline Pipeline
-	assets   *tracker.Assets
-	demo     http.Handler // the demo shop; nil when turned off
-	ui       *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
-	live     *settings.Live
-	disk     *store.DiskGuard // nil: no free-space check (see disk.go)
+	cfg       config.Config
+	st        *store.Store
+	tracker   *track.Tracker
+	catalog   *catalog.Catalog
+	syncer    *catalog.Syncer // nil without [feed] url
+	userSvc   *user.Service
+	segs      *segment.Service // nil: no segments API
+	pipeline  Pipeline
+	assets    *tracker.Assets
+	demo      http.Handler // the demo shop; nil when turned off
+	ui        *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
+	live      *settings.Live
+	disk      *store.DiskGuard  // nil: no free-space check (see disk.go)
+	mail      *mail.Mailer      // nil: email routes answer 503
+	campaigns *campaign.Service // onsite campaigns
+	preview   *live.Hub         // the campaigns' live preview
+	publicURL string            // where the public listener is (SetPublicURL)
 
 	inflight *inflight // ingestion admission; nil: no limit
 	limiter  *limiter  // per-client rate limit of the public listener; nil: none
@@ -51,21 +58,24 @@ type Pipeline interface {
 
 // Deps are the components the handlers call.
 type Deps struct {
-	Store    *store.Store
-	Tracker  *track.Tracker
-	Catalog  *catalog.Catalog
-	Syncer   *catalog.Syncer // nil without [feed] url
-	Users    *user.Service
-	Segments *segment.Service
-	Pipeline Pipeline
-	Settings *settings.Live
-	Assets   *tracker.Assets
+	Store     *store.Store
+	Tracker   *track.Tracker
+	Catalog   *catalog.Catalog
+	Syncer    *catalog.Syncer // nil without [feed] url
+	Users     *user.Service
+	Segments  *segment.Service
+	Pipeline  Pipeline
+	Settings  *settings.Live
+	Assets    *tracker.Assets
+	Campaigns *campaign.Service
+	Preview   *live.Hub
 }
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Server {
 	s := &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users, segs: d.Segments,
-		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{})}
+		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{}),
+		campaigns: d.Campaigns, preview: d.Preview}
 	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
 		s.inflight = &inflight{limit: n}
 	}

@@ -2,14 +2,99 @@
 // sessions and the outbox of events waiting to be sent. The WASM program
 // (cmd/tracker) wires it to localStorage, fetch and sendBeacon; tests run it
 // as plain Go.
+//
+// It writes the payload of package wire by hand and imports no package
+// but unicode/utf8: reflection-based JSON made up about 300 KB of the
+// tracker's 880 KB (brotli), package time and strconv most of another 80.
+// Times are unix milliseconds and ISO 8601 strings from the browser's Date.
+// Its tests check that what it writes decodes as wire.Batch and that its
+// limits equal wire's.
 package client
 
-import (
-	"encoding/json"
-	"time"
+import "unicode/utf8"
 
-	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
+// Limits shared with package wire (a test keeps them equal).
+const (
+	MaxBatchEvents = 500                 // wire.MaxEvents
+	MaxSessionIdle = 12 * 60 * 60 * 1000 // wire.MaxSessionIdle, in milliseconds
 )
+
+// Event is one event to send, as package wire's Event. Props is a JSON
+// object's text (from the page's JSON.stringify) or "".
+type Event struct {
+	ID, Type                      string
+	Time                          string // ISO 8601 (Date.toISOString); "": the server's receive time
+	AnonymousID, SessionID, Email string
+	URL, Referrer                 string
+	Props                         string
+}
+
+// AppendJSON appends the event as wire.Event's JSON.
+func (e Event) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	field := func(name, v string) {
+		if v == "" {
+			return
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(append(appendString(b, name), ':'), v)
+	}
+	field("id", e.ID)
+	if !first {
+		b = append(b, ',')
+	}
+	first = false
+	b = appendString(append(appendString(b, "type"), ':'), e.Type)
+	if e.Time != "" {
+		b = appendString(append(b, `,"time":`...), e.Time)
+	}
+	field("anonymous_id", e.AnonymousID)
+	field("session_id", e.SessionID)
+	field("email", e.Email)
+	field("url", e.URL)
+	field("referrer", e.Referrer)
+	if len(e.Props) > 1 && e.Props[0] == '{' {
+		b = append(b, `,"props":`...)
+		b = append(b, e.Props...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == 0x2028 || r == 0x2029:
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
 
 // Storage is where the tracker keeps its state: localStorage in a browser.
 type Storage interface {
@@ -28,14 +113,14 @@ const (
 // Session returns the session id for an event at now: the current one, or a
 // new one when the last event is more than timeout ago. It records now as
 // the last event.
-func Session(st Storage, now time.Time, timeout time.Duration, newID func() string) string {
+func Session(st Storage, now, timeout int64, newID func() string) string {
 	id, ok := st.Get(KeySession)
-	last := time.UnixMilli(parseInt(st.Get(KeyLast)))
-	if !ok || id == "" || now.Sub(last) > timeout {
+	last := parseInt(st.Get(KeyLast))
+	if !ok || id == "" || now-last > timeout {
 		id = newID()
 		st.Set(KeySession, id)
 	}
-	st.Set(KeyLast, itoa(now.UnixMilli()))
+	st.Set(KeyLast, string(appendInt(nil, now)))
 	return id
 }
 
@@ -54,9 +139,9 @@ func AnonymousID(st Storage, newID func() string) string {
 // the next page. It holds at most MaxEvents; when full, the oldest go.
 type Outbox struct {
 	st       Storage
-	Events   []wire.Event `json:"events"`
-	Failures int          `json:"failures"`
-	RetryAt  int64        `json:"retry_at"` // unix ms; 0: send at once
+	Events   []string // each a wire.Event's JSON
+	Failures int
+	RetryAt  int64 // unix ms; 0: send at once
 }
 
 // MaxEvents bounds the outbox (and so localStorage use, ~100 KB).
@@ -64,24 +149,90 @@ const MaxEvents = 200
 
 // Backoff bounds.
 const (
-	firstRetry = time.Second
-	maxRetry   = 5 * time.Minute
+	firstRetry = 1000          // ms
+	maxRetry   = 5 * 60 * 1000 // ms
 )
 
-// LoadOutbox reads the outbox from st; a damaged one is dropped.
+// LoadOutbox reads the outbox from st; a damaged one is dropped. It reads
+// what save writes, {"events":[{...},...],"failures":N,"retry_at":N}, which
+// is also what earlier trackers (with encoding/json) left.
 func LoadOutbox(st Storage) *Outbox {
 	o := &Outbox{st: st}
 	if s, ok := st.Get(KeyOutbox); ok && s != "" {
-		if json.Unmarshal([]byte(s), o) != nil {
+		if !o.parse(s) {
 			o.Events, o.Failures, o.RetryAt = nil, 0, 0
 		}
 	}
 	return o
 }
 
+// parse reads a saved outbox: the objects of "events" are kept as text
+// (found by counting braces outside strings), the two numbers are read.
+func (o *Outbox) parse(s string) bool {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return false
+	}
+	num := func(key string) int64 {
+		i := indexOf(s, `"`+key+`":`)
+		if i < 0 {
+			return 0
+		}
+		j := i + len(key) + 3
+		k := j
+		for k < len(s) && s[k] >= '0' && s[k] <= '9' {
+			k++
+		}
+		return parseInt(s[j:k], true)
+	}
+	i := indexOf(s, `"events":[`)
+	if i < 0 {
+		return false
+	}
+	depth, start, inStr := 0, -1, false
+	for j := i + len(`"events":[`); j < len(s); j++ {
+		c := s[j]
+		switch {
+		case inStr:
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{':
+			if depth == 0 {
+				start = j
+			}
+			depth++
+		case c == '}':
+			depth--
+			if depth < 0 {
+				return false
+			}
+			if depth == 0 {
+				o.Events = append(o.Events, s[start:j+1])
+			}
+		case c == ']' && depth == 0:
+			o.Failures, o.RetryAt = int(num("failures")), num("retry_at")
+			return true
+		}
+	}
+	return false
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
 // Add queues an event.
-func (o *Outbox) Add(ev wire.Event) {
-	o.Events = append(o.Events, ev)
+func (o *Outbox) Add(ev Event) {
+	o.Events = append(o.Events, string(ev.AppendJSON(nil)))
 	if over := len(o.Events) - MaxEvents; over > 0 {
 		o.Events = append(o.Events[:0], o.Events[over:]...)
 	}
@@ -89,17 +240,23 @@ func (o *Outbox) Add(ev wire.Event) {
 }
 
 // Due reports whether the outbox should be sent now.
-func (o *Outbox) Due(now time.Time) bool {
-	return len(o.Events) > 0 && now.UnixMilli() >= o.RetryAt
+func (o *Outbox) Due(now int64) bool {
+	return len(o.Events) > 0 && now >= o.RetryAt
 }
 
-// Take returns the batch to send now (at most wire.MaxEvents events) and
-// how many events it holds, for Sent.
-func (o *Outbox) Take(now time.Time) (body []byte, n int) {
-	n = min(len(o.Events), wire.MaxEvents)
-	t := now.UTC()
-	body, _ = json.Marshal(wire.Batch{SentAt: &t, Events: o.Events[:n]})
-	return body, n
+// Take returns the batch to send now (at most MaxBatchEvents events),
+// sent at sentAt (ISO 8601), and how many events it holds, for Sent.
+func (o *Outbox) Take(sentAt string) (body []byte, n int) {
+	n = min(len(o.Events), MaxBatchEvents)
+	body = appendString(append(body, `{"sent_at":`...), sentAt)
+	body = append(body, `,"events":[`...)
+	for i, ev := range o.Events[:n] {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, ev...)
+	}
+	return append(body, "]}"...), n
 }
 
 // Sent removes the first n events, which the server acknowledged.
@@ -109,19 +266,30 @@ func (o *Outbox) Sent(n int) {
 	o.save()
 }
 
-// Failed schedules the next try with exponential backoff and returns when.
-func (o *Outbox) Failed(now time.Time) time.Duration {
+// Failed schedules the next try with exponential backoff and returns in
+// how many milliseconds.
+func (o *Outbox) Failed(now int64) int64 {
 	o.Failures++
-	d := firstRetry << min(o.Failures-1, 16)
+	d := int64(firstRetry) << min(o.Failures-1, 16)
 	d = min(d, maxRetry)
-	o.RetryAt = now.Add(d).UnixMilli()
+	o.RetryAt = now + d
 	o.save()
 	return d
 }
 
 func (o *Outbox) save() {
-	b, _ := json.Marshal(o)
-	o.st.Set(KeyOutbox, string(b))
+	b := []byte(`{"events":[`)
+	for i, ev := range o.Events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev...)
+	}
+	b = append(b, `],"failures":`...)
+	b = appendInt(b, int64(o.Failures))
+	b = append(b, `,"retry_at":`...)
+	b = appendInt(b, o.RetryAt)
+	o.st.Set(KeyOutbox, string(append(b, '}')))
 }
 
 func parseInt(s string, ok bool) int64 {
@@ -138,4 +306,21 @@ func parseInt(s string, ok bool) int64 {
 	return n
 }
 
-func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+// appendInt appends n in decimal.
+func appendInt(b []byte, n int64) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
+}

@@ -8,25 +8,27 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"syscall/js"
-	"time"
 
 	"github.com/shoptrail/shoptrail/tracker-wasm/client"
-	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
 
-// flushDelay gathers the events of a moment into one request.
-const flushDelay = 300 * time.Millisecond
+// flushDelay gathers the events of a moment into one request (ms).
+const flushDelay = 300
+
+// Times are the browser's: unix milliseconds from Date.now(), ISO 8601
+// from Date.toISOString(). Go's time package would add about 80 KB
+// (brotli) to the module.
+func nowMs() int64 { return int64(js.Global().Get("Date").Call("now").Float()) }
+
+func isoNow() string { return js.Global().Get("Date").New().Call("toISOString").String() }
 
 type tracker struct {
 	st       client.Storage
 	outbox   *client.Outbox
 	endpoint string
-	timeout  time.Duration
-	pageSent bool // the stub has sent this page's page_view
+	timeout  int64 // ms
+	pageSent bool  // the stub has sent this page's page_view
 	email    string
 	sending  bool // a fetch is in flight
 	timer    js.Value
@@ -35,7 +37,7 @@ type tracker struct {
 func main() {
 	win := js.Global()
 	st := newStorage()
-	t := &tracker{st: st, outbox: client.LoadOutbox(st), timeout: wire.MaxSessionIdle}
+	t := &tracker{st: st, outbox: client.LoadOutbox(st), timeout: client.MaxSessionIdle}
 	api := win.Get("shoptrail")
 	var queued [][]js.Value
 	if api.Truthy() {
@@ -43,7 +45,7 @@ func main() {
 			t.endpoint = e.String()
 		}
 		if h := api.Get("h"); h.Type() == js.TypeNumber {
-			t.timeout = time.Duration(h.Float() * float64(time.Hour))
+			t.timeout = int64(h.Float() * 3600e3)
 		}
 		t.pageSent = api.Get("pv").Truthy()
 		if q := api.Get("q"); q.Truthy() {
@@ -57,10 +59,16 @@ func main() {
 			}
 		}
 	}
-	win.Set("shoptrail", js.FuncOf(func(this js.Value, args []js.Value) any {
+	fn := js.FuncOf(func(this js.Value, args []js.Value) any {
 		t.safely(func() { t.call(args) })
 		return nil
-	}))
+	})
+	win.Set("shoptrail", fn)
+	if api.Truthy() {
+		// the stub's object keeps what the campaigns' head script and
+		// renderer share (cq, cd, cj, uh); they find it here
+		win.Get("shoptrail").Set("st", api)
+	}
 	for _, a := range queued {
 		t.safely(func() { t.call(a) })
 	}
@@ -71,7 +79,8 @@ func main() {
 		return nil
 	}))
 	t.safely(func() { t.flush(false) }) // what earlier pages left in the outbox
-	select {}                           // keep the callbacks alive
+	watchHistory(win, api)
+	select {} // keep the callbacks alive
 }
 
 // safely runs fn and swallows any panic: the tracker never throws into the
@@ -94,11 +103,11 @@ func (t *tracker) call(args []js.Value) {
 		}
 		if !t.pageSent {
 			t.pageSent = true
-			t.track("page_view", nil)
+			t.track("page_view", "")
 		}
 	case "track":
 		if len(args) > 1 {
-			var props map[string]json.RawMessage
+			var props string
 			if len(args) > 2 && args[2].Type() == js.TypeObject {
 				props = toProps(args[2])
 			}
@@ -108,19 +117,19 @@ func (t *tracker) call(args []js.Value) {
 		if len(args) > 1 && args[1].Type() == js.TypeObject {
 			if e := args[1].Get("email"); e.Truthy() {
 				t.email = e.String()
-				t.track("login", nil)
+				t.track("login", "")
 			}
 		}
 	}
 }
 
-func (t *tracker) track(typ string, props map[string]json.RawMessage) {
-	now := time.Now().UTC()
+func (t *tracker) track(typ string, props string) {
+	now := nowMs()
 	doc := js.Global().Get("document")
-	t.outbox.Add(wire.Event{
+	t.outbox.Add(client.Event{
 		ID:          newID(),
 		Type:        typ,
-		Time:        &now,
+		Time:        isoNow(),
 		AnonymousID: client.AnonymousID(t.st, newID),
 		SessionID:   client.Session(t.st, now, t.timeout, newID),
 		Email:       t.email,
@@ -135,7 +144,8 @@ func (t *tracker) track(typ string, props map[string]json.RawMessage) {
 	t.schedule(flushDelay)
 }
 
-func (t *tracker) schedule(d time.Duration) {
+// schedule flushes in d milliseconds.
+func (t *tracker) schedule(d int64) {
 	if t.timer.Truthy() {
 		js.Global().Call("clearTimeout", t.timer)
 	}
@@ -146,19 +156,19 @@ func (t *tracker) schedule(d time.Duration) {
 		t.safely(func() { t.flush(false) })
 		return nil
 	})
-	t.timer = js.Global().Call("setTimeout", cb, d.Milliseconds())
+	t.timer = js.Global().Call("setTimeout", cb, d)
 }
 
 // flush sends the outbox: with sendBeacon when the page is being hidden
 // (the browser delivers it after the page is gone), with fetch otherwise,
 // retrying with backoff until the server acknowledges.
 func (t *tracker) flush(leaving bool) {
-	now := time.Now()
+	now := nowMs()
 	if t.endpoint == "" || len(t.outbox.Events) == 0 {
 		return
 	}
 	if leaving {
-		body, n := t.outbox.Take(now)
+		body, n := t.outbox.Take(isoNow())
 		nav := js.Global().Get("navigator")
 		if nav.Get("sendBeacon").Truthy() && nav.Call("sendBeacon", t.endpoint+"/t", string(body)).Bool() {
 			t.outbox.Sent(n)
@@ -169,10 +179,10 @@ func (t *tracker) flush(leaving bool) {
 		return
 	}
 	if !t.outbox.Due(now) {
-		t.schedule(time.Until(time.UnixMilli(t.outbox.RetryAt)))
+		t.schedule(t.outbox.RetryAt - now)
 		return
 	}
-	body, n := t.outbox.Take(now)
+	body, n := t.outbox.Take(isoNow())
 	t.sending = true
 	var ok, fail js.Func
 	done := func() { ok.Release(); fail.Release(); t.sending = false }
@@ -189,14 +199,14 @@ func (t *tracker) flush(leaving bool) {
 				}
 				return
 			}
-			t.schedule(t.outbox.Failed(time.Now()))
+			t.schedule(t.outbox.Failed(nowMs()))
 		})
 		return nil
 	})
 	fail = js.FuncOf(func(js.Value, []js.Value) any {
 		t.safely(func() {
 			defer done()
-			t.schedule(t.outbox.Failed(time.Now()))
+			t.schedule(t.outbox.Failed(nowMs()))
 		})
 		return nil
 	})
@@ -247,16 +257,74 @@ func (s *storage) Set(k, v string) {
 	}
 }
 
-func toProps(o js.Value) map[string]json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal([]byte(js.Global().Get("JSON").Call("stringify", o).String()), &m) != nil {
-		return nil
+// toProps is the page's props object as JSON text (the server checks it);
+// "" for anything that is not an object.
+func toProps(o js.Value) string {
+	s := js.Global().Get("JSON").Call("stringify", o)
+	if s.Type() != js.TypeString {
+		return ""
 	}
-	return m
+	if str := s.String(); len(str) > 1 && str[0] == '{' {
+		return str
+	}
+	return ""
 }
 
+// newID is 128 random bits in hex, from the browser's crypto (crypto/rand
+// would add its implementation to the module).
 func newID() string {
+	const hex = "0123456789abcdef"
+	a := js.Global().Get("Uint8Array").New(16)
+	js.Global().Get("crypto").Call("getRandomValues", a)
 	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	js.CopyBytesToGo(b, a)
+	out := make([]byte, 32)
+	for i, c := range b {
+		out[2*i], out[2*i+1] = hex[c>>4], hex[c&0xf]
+	}
+	return string(out)
+}
+
+// watchHistory asks again for the page's onsite campaigns when a
+// single-page shop changes the URL through the History API. The campaign
+// renderer does it itself once it is loaded (on pages where a campaign
+// showed); this covers the pages where none did, so the renderer was never
+// loaded.
+func watchHistory(win, stub js.Value) {
+	if !stub.Truthy() {
+		return
+	}
+	hist := win.Get("history")
+	url := win.Get("location").Get("href").String()
+	changed := func() {
+		defer func() { recover() }()
+		now := win.Get("location").Get("href").String()
+		if now == url {
+			return
+		}
+		url = now
+		s := stub
+		if s.Get("cd").Type() != js.TypeFunction && s.Get("cq").Type() == js.TypeFunction {
+			s.Call("cq")
+		}
+	}
+	for _, m := range []string{"pushState", "replaceState"} {
+		orig := hist.Get(m)
+		if orig.Type() != js.TypeFunction {
+			continue
+		}
+		hist.Set(m, js.FuncOf(func(this js.Value, args []js.Value) any {
+			in := make([]any, len(args))
+			for i, a := range args {
+				in[i] = a
+			}
+			r := orig.Call("apply", this, js.Global().Get("Array").Call("of", in...))
+			changed()
+			return r
+		}))
+	}
+	win.Call("addEventListener", "popstate", js.FuncOf(func(js.Value, []js.Value) any {
+		changed()
+		return nil
+	}))
 }

@@ -1,0 +1,196 @@
+package track
+
+import (
+	"encoding/json"
+)
+
+// segmentNames are the JSON names of segMessage's fields, and of the
+// fields read from its context.
+var (
+	segMessageNames = []string{"type", "messageId", "anonymousId", "userId", "previousId", "groupId", "event", "name",
+		"category", "properties", "traits", "context", "timestamp", "originalTimestamp", "sentAt"}
+	segContextNames  = []string{"page", "campaign", "traits", "userAgent"}
+	segPageNames     = []string{"url", "referrer"}
+	segCampaignNames = []string{"name", "source", "medium", "term", "content"}
+)
+
+// fastSegmentBatch decodes a valid JSON batch body {"batch":[...],"sentAt":...}
+// of the usual shape without reflection, as json.Unmarshal would into
+// []json.RawMessage and then each message into a segMessage. It reports
+// false at anything it does not handle the same way (a batch-level context,
+// a field name in other letter case, an object that is not one, a message
+// over SegmentMaxMessageBytes); the caller then decodes with encoding/json,
+// which also names what is wrong. FuzzFastSegment holds it to that. The
+// raw values point into body, except the properties' and traits', which
+// are copied (they are stored).
+func fastSegmentBatch(body []byte, msgs *[]segMessage, sentAt *json.RawMessage) bool {
+	d := fastDecoder{buf: body}
+	if !d.consume('{') {
+		return false
+	}
+	seen := false
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case "batch":
+			if seen || !d.consume('[') {
+				return false // a repeated batch: encoding/json would merge them
+			}
+			seen = true
+			return d.array(func() bool {
+				d.ws()
+				start := d.i
+				*msgs = append(*msgs, segMessage{})
+				if !d.consume('{') || !d.segMessage(&(*msgs)[len(*msgs)-1]) {
+					return false
+				}
+				return d.i-start <= SegmentMaxMessageBytes
+			})
+		case "sentAt":
+			*sentAt = d.value()
+			return true
+		}
+		if foldsTo(key, "batch", "sentAt", "context") {
+			return false
+		}
+		d.value()
+		return true
+	})
+}
+
+// segMessage decodes the fields of a message whose '{' was consumed.
+func (d *fastDecoder) segMessage(m *segMessage) bool {
+	return d.object(func(key []byte) bool {
+		var dst *json.RawMessage
+		switch string(key) {
+		case "type":
+			dst = &m.Type
+		case "messageId":
+			dst = &m.MessageID
+		case "anonymousId":
+			dst = &m.AnonymousID
+		case "userId":
+			dst = &m.UserID
+		case "previousId":
+			dst = &m.PreviousID
+		case "groupId":
+			dst = &m.GroupID
+		case "event":
+			dst = &m.Event
+		case "name":
+			dst = &m.Name
+		case "category":
+			dst = &m.Category
+		case "timestamp":
+			dst = &m.Timestamp
+		case "originalTimestamp":
+			dst = &m.OriginalTimestamp
+		case "sentAt":
+			dst = &m.SentAt
+		case "properties":
+			return d.rawObject(&m.Properties)
+		case "traits":
+			return d.rawObject(&m.Traits)
+		case "context":
+			if d.null() {
+				m.Context = nil
+				return true
+			}
+			if !d.consume('{') {
+				return false
+			}
+			if m.Context == nil {
+				m.Context = &segContext{}
+			}
+			return d.segContext(m.Context)
+		default:
+			if foldsTo(key, segMessageNames...) {
+				return false
+			}
+			d.value()
+			return true
+		}
+		*dst = d.value()
+		return true
+	})
+}
+
+// segContext decodes the fields of a context whose '{' was consumed.
+func (d *fastDecoder) segContext(c *segContext) bool {
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case "userAgent":
+			c.UserAgent = d.value()
+			return true
+		case "page":
+			if d.null() {
+				c.Page = nil
+				return true
+			}
+			if c.Page == nil {
+				c.Page = &segPage{}
+			}
+			return d.consume('{') && d.fields(segPageNames, &c.Page.URL, &c.Page.Referrer)
+		case "campaign":
+			if d.null() {
+				c.Campaign = nil
+				return true
+			}
+			if c.Campaign == nil {
+				c.Campaign = &segCampaign{}
+			}
+			cp := c.Campaign
+			return d.consume('{') && d.fields(segCampaignNames, &cp.Name, &cp.Source, &cp.Medium, &cp.Term, &cp.Content)
+		case "traits":
+			if d.null() {
+				c.Traits = nil
+				return true
+			}
+			if c.Traits == nil {
+				c.Traits = &segTraits{}
+			}
+			return d.consume('{') && d.fields([]string{"email"}, &c.Traits.Email)
+		}
+		if foldsTo(key, segContextNames...) {
+			return false
+		}
+		d.value()
+		return true
+	})
+}
+
+// fields decodes an object whose '{' was consumed into raw values, the
+// value of names[i] into dst[i]; other keys are skipped.
+func (d *fastDecoder) fields(names []string, dst ...*json.RawMessage) bool {
+	return d.object(func(key []byte) bool {
+		for i, n := range names {
+			if string(key) == n {
+				*dst[i] = d.value()
+				return true
+			}
+		}
+		if foldsTo(key, names...) {
+			return false
+		}
+		d.value()
+		return true
+	})
+}
+
+// rawObject decodes an object of raw values into *m (copies), as
+// json.Unmarshal does into a map: null clears it, and keys are added.
+func (d *fastDecoder) rawObject(m *map[string]json.RawMessage) bool {
+	if d.null() {
+		*m = nil
+		return true
+	}
+	if !d.consume('{') {
+		return false
+	}
+	if *m == nil {
+		*m = map[string]json.RawMessage{}
+	}
+	return d.object(func(k []byte) bool {
+		(*m)[string(k)] = append(json.RawMessage(nil), d.value()...)
+		return true
+	})
+}
