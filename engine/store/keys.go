@@ -29,6 +29,7 @@ import (
 //	user/<email>                        user attributes set through the Users API (JSON)
 //	adminsess/<sha256 of session id>    an admin session (JSON); expires at its absolute timeout
 //	product/<generation><product id>    product (JSON) of one catalogue generation
+//	segment/<segment id>                a segment's definition (JSON; engine/segment)
 //	mail/ (engine/mail, SpaceMail; not a projection):
 //	mail/msg/<id>                       a message of the queue (JSON); ids sort by creation time
 //	mail/due/<unix ns, 16 hex><id>      a queued message's next attempt (value: the id)
@@ -81,6 +82,7 @@ const (
 	nsAdminSess  ns = "adminsess/"
 	nsProduct    ns = "product/"
 	nsCampaign   ns = "campaign/"
+	nsSegment    ns = "segment/"
 
 	nsProfile    ns = "id/profile/"
 	nsAnon       ns = "id/anon/"

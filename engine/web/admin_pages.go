@@ -78,6 +78,11 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, email string
 	slices.Reverse(sessions)
 	slices.Reverse(touchpoints)
 	data["Sessions"], data["Touchpoints"] = sessions, touchpoints
+	if s.segs != nil {
+		if data["Segments"], err = s.segs.ProfileSegments(model.UserProfileID(email)); err != nil {
+			return err
+		}
+	}
 	page, err := s.tracker.EventsPage(track.Query{Email: email, Limit: 100})
 	if err != nil {
 		return err
