@@ -20,8 +20,11 @@ import (
 // signedIn sets up the admin account and signs in.
 func signedIn(t *testing.T, a *enginetest.App) *adminClient {
 	c := &adminClient{t: t, base: a.AdminURL}
-	c.do("POST", "/setup", url.Values{"token": {a.Guard.SetupToken()}, "username": {"owner"}, "password": {"correct horse battery"}})
-	resp, _ := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
+	setup, setupPage := c.do("POST", "/setup", url.Values{"token": {a.Guard.SetupToken()}, "username": {"owner"}, "password": {"correct horse battery"}})
+	resp, page := c.do("POST", "/login", url.Values{"username": {"owner"}, "password": {"correct horse battery"}})
+	if len(resp.Cookies()) == 0 {
+		t.Fatalf("no session cookie: setup %d %.300s; login %d %.300s", setup.StatusCode, setupPage, resp.StatusCode, page)
+	}
 	c.cookie = resp.Cookies()[0]
 	return c
 }
