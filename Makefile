@@ -47,7 +47,7 @@ test-short: wasm
 
 # Ingestion against a bare net/http handler in the same run, and more.
 bench: wasm
-	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=2h ./engine/app/ ./engine/demo/ ./engine/catalog/ ./engine/attribution/ ./engine/mail/ ./smtpfallback/ ./engine/campaign/
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=2h ./engine/app/ ./engine/demo/ ./engine/catalog/ ./engine/attribution/ ./engine/mail/ ./smtpfallback/ ./engine/campaign/ ./engine/segment/
 
 # 20 kill -9 cycles under mixed load with a disk-full episode (on a tmpfs,
 # as root): acknowledged / found / lost / duplicated per cycle.
@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzText -fuzztime=$(FUZZTIME) ./engine/redact/
 	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=$(FUZZTIME) ./engine/mail/
 	$(GO) test -run='^$$' -fuzz=FuzzSanitise -fuzztime=$(FUZZTIME) ./engine/campaign/
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./engine/segment/
 
 clean:
 	rm -f shoptrail $(DIST)/tracker.wasm $(DIST)/tracker.wasm.br $(DIST)/wasm_exec.js

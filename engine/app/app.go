@@ -31,6 +31,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
+	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -48,6 +49,7 @@ type App struct {
 	Pipeline *project.Runner
 	Identity *identity.Identity
 	Users    *user.Service
+	Segments *segment.Service
 	Catalog  *catalog.Catalog
 	Syncer   *catalog.Syncer // nil without [feed] url
 	Guard    *admin.Guard
@@ -91,12 +93,13 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
 		attribution.Projection(cfg.Tracking.Lookback.Duration),
 		campaign.Projection(knownCampaign),
+		segs.Projection(),
 	}, extra...)
 }
 
@@ -104,7 +107,11 @@ func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCa
 // all, since every other one folds what it found), so that they fold the
 // log again when Shoptrail next starts. Shoptrail must be stopped.
 func Rebuild(st *store.Store, names ...string) ([]string, error) {
-	id, others := projections(config.Default(), identity.New(0), nil, nil, nil)
+	segs, err := segment.New(st, nil, segment.Options{})
+	if err != nil {
+		return nil, err
+	}
+	id, others := projections(config.Default(), identity.New(0), nil, nil, segs, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -179,15 +186,18 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
 		Logger:            log.With("component", "track"),
 	})
-	// Segments (engine/segment) are not wired yet: without WithSegments a
-	// campaign with a segment condition is refused on save.
+	// Onsite campaigns' segment conditions need WithSegments (not wired to
+	// engine/segment yet): without it such a campaign is refused on save.
 	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog, Segments: o.segments,
 		Sites: func() channel.Sites {
 			return channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions}
 		}, Logger: log.With("component", "campaign")}); err != nil {
 		return fail(err)
 	}
-	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, o.extra)
+	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, o.extra)
 	t0 := time.Now()
 	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
 		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
@@ -198,6 +208,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	a.Pipeline = runner
+	a.Segments.SetPoke(runner.Poke)
 	a.Users = user.New(st, a.Tracker, runner, time.Now)
 	if f := cfg.Feed; f.URL != "" {
 		a.Syncer = a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
@@ -228,7 +239,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	w := web.New(cfg, web.Deps{Store: st, Tracker: a.Tracker, Catalog: a.Catalog, Syncer: a.Syncer, Users: a.Users,
-		Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
+		Segments: a.Segments, Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
 		log.With("component", "web"), time.Now)
 	a.web = w
 	w.WatchDisk(a.Disk)
@@ -341,6 +352,10 @@ func (a *App) Serve(ctx context.Context) error {
 	projCtx, stopProj := context.WithCancel(context.Background())
 	var proj sync.WaitGroup
 	proj.Go(func() { a.Pipeline.Run(projCtx) })
+	// entries into and exits from segments, recorded in the log
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	var relay sync.WaitGroup
+	relay.Go(func() { a.Segments.Run(relayCtx) })
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
 	a.jobs.Go(func() { a.Disk.Run(jobsCtx) })
 	if a.Syncer != nil {
@@ -387,6 +402,8 @@ func (a *App) Serve(ctx context.Context) error {
 	if !waitFor(&mailer, timeout) {
 		a.log.Warn("email workers still sending at the shutdown timeout")
 	}
+	stopRelay()
+	relay.Wait()
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

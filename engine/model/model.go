@@ -148,11 +148,13 @@ const (
 	ScopeEmailSend      = "email:send" // send email, read its state, manage suppressions
 	ScopeCampaignsRead  = "campaigns:read"
 	ScopeCampaignsWrite = "campaigns:write"
+	ScopeSegmentsR      = "segments:read"
+	ScopeSegmentsW      = "segments:write"
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW}
 }
 
 // HasScope reports whether the key grants scope.

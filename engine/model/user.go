@@ -32,7 +32,7 @@ type User struct {
 
 // ComputedUserFields are the fields the API adds from what the tracker saw. Their
 // names cannot be custom attributes.
-var ComputedUserFields = []string{"firstSeen", "lastSeen", "sessions", "orders", "revenue", "events", "createdAt", "updatedAt", "anonymousIds"}
+var ComputedUserFields = []string{"firstSeen", "lastSeen", "sessions", "orders", "revenue", "events", "createdAt", "updatedAt", "anonymousIds", "segments"}
 
 // UserGenders accepted in gender.
 var UserGenders = []string{"female", "male", "other", "unknown"}

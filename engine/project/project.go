@@ -20,6 +20,7 @@ package project
 import (
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -57,6 +58,16 @@ type Projection struct {
 	// Reset forgets what the projection keeps in memory (after an erasure
 	// or a failure). Optional.
 	Reset func()
+	// Tick, if set, does the projection's own background work in the
+	// runner's goroutine, between folds, in a transaction of its own (with
+	// its checkpoint unchanged): what changes with time alone (a window
+	// that closes) or a backfill of part of it (a segment whose definition
+	// changed). The runner calls it while the projection is live, at start,
+	// after Poke, and when the wait it returned has passed. It returns
+	// whether more work is ready now (it is called again soon, between
+	// folds) and how long until it next wants to run (<= 0: not before the
+	// next Poke). Keep each call small: folds wait meanwhile. Optional.
+	Tick func(r *Run) (more bool, wait time.Duration, err error)
 }
 
 // Identity is the first stage: a projection that also finds the profile
@@ -78,8 +89,12 @@ type Identity struct {
 type Run struct {
 	Tx     *store.Tx
 	Events []Event
-	merged func(from, to string) error
-	after  *[]func()
+	// Backfill is true when the run folds history to catch up (the
+	// projection is new, changed, rebuilt or retried after a failure),
+	// false when it folds events as they arrive.
+	Backfill bool
+	merged   func(from, to string) error
+	after    *[]func()
 }
 
 // Merged tells the other projections that the identity stage merged

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -74,6 +75,7 @@ type Runner struct {
 	// urgent: someone waits for the fold, skip the gathering delay
 	urgent chan struct{}
 	erase  chan eraseRequest
+	poked  atomic.Bool // Poke: every Tick is due
 
 	mu      sync.Mutex
 	live    uint64         // checkpoint of the live projections
@@ -95,6 +97,7 @@ type proj struct {
 	rateSeq    uint64
 	rateAt     time.Time
 	loggedAt   time.Time
+	tickAt     time.Time // when Tick is due; zero: at the next Poke
 }
 
 // New returns a Runner for the identity stage and the other projections,
@@ -116,7 +119,7 @@ func New(st *store.Store, id *Identity, others []*Projection, o Options) (*Runne
 			return nil, fmt.Errorf("project: projection %q: empty, duplicate or without Fold", p.Name)
 		}
 		names[p.Name] = true
-		r.projs = append(r.projs, &proj{p: p})
+		r.projs = append(r.projs, &proj{p: p, tickAt: time.Now()})
 	}
 	idState, err := st.ProjectionState(id.Name)
 	if err != nil {
@@ -277,6 +280,9 @@ func (r *Runner) Run(ctx context.Context) {
 		if r.backfillStep(foldChunk) {
 			filled = true
 		}
+		if r.tickStep() {
+			filled = true
+		}
 		if filled {
 			if throttle && !sleep(ctx, 3*time.Since(began)) {
 				return
@@ -284,15 +290,25 @@ func (r *Runner) Run(ctx context.Context) {
 			continue // a backlog: keep folding
 		}
 		retry := r.nextRetry()
+		tick, stopTick := r.nextTick()
 		select {
 		case <-ctx.Done():
+			stopTick()
 			return
 		case <-r.wake:
+			stopTick()
 		case <-retry:
+			stopTick()
+			continue
+		case <-tick:
 			continue
 		case req := <-r.erase:
+			stopTick()
 			req.done <- r.eraseNow(req)
 			continue
+		}
+		if r.poked.Load() {
+			continue // a Tick waits: no gathering delay
 		}
 		select {
 		case <-ctx.Done():
@@ -517,7 +533,7 @@ func (r *Runner) backfillStep(max int) (more bool) {
 		if err := r.id.Resolve(tx, evs); err != nil {
 			return fmt.Errorf("resolve identities: %w", err)
 		}
-		run := &Run{Tx: tx, Events: evs, after: &after}
+		run := &Run{Tx: tx, Events: evs, Backfill: true, after: &after}
 		if err := safely(q.p.Name, func() error { return q.p.Fold(run) }); err != nil {
 			return err
 		}
@@ -595,6 +611,80 @@ func (r *Runner) fail(q *proj, err error) {
 		args = append(args, "stack", string(pe.stack))
 	}
 	r.log.Error("projection failed; the others go on", args...)
+}
+
+// Poke makes every projection's Tick due now (a projection's definitions
+// changed) and wakes the runner. It never blocks.
+func (r *Runner) Poke() {
+	r.poked.Store(true)
+	r.notify()
+	select {
+	case r.urgent <- struct{}{}: // no gathering delay
+	default:
+	}
+}
+
+// tickStep runs the Tick of one live projection that is due, and reports
+// whether it did anything.
+func (r *Runner) tickStep() bool {
+	now := time.Now()
+	if r.poked.Swap(false) {
+		for _, q := range r.projs[1:] {
+			q.tickAt = now
+		}
+	}
+	for _, q := range r.projs[1:] {
+		if q.p.Tick == nil {
+			continue
+		}
+		if q.state != Live || q.tickAt.IsZero() || now.Before(q.tickAt) {
+			continue
+		}
+		var after []func()
+		var more bool
+		var wait time.Duration
+		err := r.st.Project(func(tx *store.Tx) error {
+			run := &Run{Tx: tx, after: &after}
+			return safely(q.p.Name, func() error {
+				var err error
+				more, wait, err = q.p.Tick(run)
+				return err
+			})
+		})
+		if err != nil {
+			r.fail(q, fmt.Errorf("tick: %w", err))
+			q.tickAt = now // again once it is live
+			return true
+		}
+		for _, fn := range after {
+			fn()
+		}
+		switch {
+		case more:
+			q.tickAt = now
+			return true
+		case wait > 0:
+			q.tickAt = now.Add(wait)
+		default:
+			q.tickAt = time.Time{}
+		}
+	}
+	return false
+}
+
+// nextTick fires when the first Tick is due; stop releases its timer.
+func (r *Runner) nextTick() (<-chan time.Time, func()) {
+	var first time.Time
+	for _, q := range r.projs[1:] {
+		if q.p.Tick != nil && q.state == Live && !q.tickAt.IsZero() && (first.IsZero() || q.tickAt.Before(first)) {
+			first = q.tickAt
+		}
+	}
+	if first.IsZero() {
+		return nil, func() {}
+	}
+	t := time.NewTimer(time.Until(first))
+	return t.C, func() { t.Stop() }
 }
 
 // nextRetry fires when the first failed projection is due for a retry.

@@ -41,6 +41,7 @@ import (
 //	mail/sns/<SNS MessageId>            an SNS message already handled; expires after 48 h
 //	mail/meta/<name>                    the queue's pause, the encrypted settings (JSON)
 //	campaign/<campaign id>              onsite campaign (JSON, engine/campaign)
+//	segment/<segment id>                a segment's definition (JSON; engine/segment)
 //
 // Projections, derived from the log; each owns its namespaces, which a
 // rebuild of it drops (see Space):
@@ -79,6 +80,7 @@ const (
 	nsAdminSess  ns = "adminsess/"
 	nsProduct    ns = "product/"
 	nsCampaign   ns = "campaign/"
+	nsSegment    ns = "segment/"
 
 	nsProfile    ns = "id/profile/"
 	nsAnon       ns = "id/anon/"

@@ -62,3 +62,11 @@ var itemAliases = map[string][]string{
 	"category":   {"item_category"},
 	"variant":    {"item_variant"},
 }
+
+// CanonicalType returns the canonical name of an event type given by its
+// canonical name or an alias ("Order Completed", "purchase": "order");
+// any other name is a custom event's and is returned as it is.
+func CanonicalType(t string) string {
+	c, _ := canonicalType(strings.TrimSpace(t))
+	return c
+}

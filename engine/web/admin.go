@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,11 +48,19 @@ type AdminUI struct {
 
 // NewAdminUI parses the admin pages.
 func NewAdminUI(g *admin.Guard) (*AdminUI, error) {
-	pages, err := embedui.Parse(template.FuncMap{"money": model.FormatMinor})
+	pages, err := embedui.Parse(template.FuncMap{"money": model.FormatMinor, "percent": percent})
 	if err != nil {
 		return nil, err
 	}
 	return &AdminUI{Guard: g, pages: pages}, nil
+}
+
+// percent writes part of whole as a whole percentage ("45 %").
+func percent(part, whole int64) string {
+	if whole <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(min(part*100/whole, 100), 10) + " %"
 }
 
 // ServeAdmin turns on the admin UI on the admin listener.
@@ -102,6 +111,15 @@ func (s *Server) adminRoutes() []route {
 		route{"POST", "/campaigns/api/{id}/status", "", s.requireAdmin(s.adminCampaignStatus)},
 		route{"POST", "/campaigns/preview", "", s.requireAdmin(s.previewToken)},
 		route{"POST", "/campaigns/preview/{token}", "", s.requireAdmin(s.publishDraft)},
+		route{"GET", "/segments", "", s.requireAdmin(s.segmentsPage)},
+		route{"GET", "/segments/new", "", s.requireAdmin(s.newSegmentPage)},
+		route{"POST", "/segments", "", s.requireAdmin(s.createSegmentForm)},
+		route{"POST", "/segments/preview", "", s.requireAdmin(s.previewSegmentAdmin)},
+		route{"GET", "/segments/{id}", "", s.requireAdmin(s.segmentPage)},
+		route{"GET", "/segments/{id}/edit", "", s.requireAdmin(s.editSegmentPage)},
+		route{"POST", "/segments/{id}", "", s.requireAdmin(s.updateSegmentForm)},
+		route{"POST", "/segments/{id}/delete", "", s.requireAdmin(s.deleteSegmentForm)},
+		route{"GET", "/segments/{id}/export", "", s.requireAdmin(s.exportSegment)},
 	)
 }
 

@@ -71,6 +71,11 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	slices.Reverse(sessions)
 	slices.Reverse(touchpoints)
 	data["Sessions"], data["Touchpoints"] = sessions, touchpoints
+	if s.segs != nil {
+		if data["Segments"], err = s.segs.ProfileSegments(model.UserProfileID(email)); err != nil {
+			return err
+		}
+	}
 	evs, err := s.tracker.Events(track.Query{Email: email, Limit: 100})
 	if err != nil {
 		return err

@@ -81,6 +81,13 @@ func (s *Server) userJSON(a model.User, p model.Profile) (map[string]any, error)
 		revenue[cur] = model.ToMajor(v, cur)
 	}
 	out["revenue"] = revenue
+	if s.segs != nil {
+		segs, err := s.segs.ProfileSegments(model.UserProfileID(a.Email))
+		if err != nil {
+			return nil, err
+		}
+		out["segments"] = segs
+	}
 	return out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/project"
+	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -28,6 +29,7 @@ type Server struct {
 	catalog   *catalog.Catalog
 	syncer    *catalog.Syncer // nil without [feed] url
 	userSvc   *user.Service
+	segs      *segment.Service // nil: no segments API
 	pipeline  Pipeline
 	assets    *tracker.Assets
 	demo      http.Handler // the demo shop; nil when turned off
@@ -61,6 +63,7 @@ type Deps struct {
 	Catalog   *catalog.Catalog
 	Syncer    *catalog.Syncer // nil without [feed] url
 	Users     *user.Service
+	Segments  *segment.Service
 	Pipeline  Pipeline
 	Settings  *settings.Live
 	Assets    *tracker.Assets
@@ -70,7 +73,7 @@ type Deps struct {
 
 // New returns the HTTP side of Shoptrail.
 func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Server {
-	s := &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users,
+	s := &Server{cfg: cfg, st: d.Store, tracker: d.Tracker, catalog: d.Catalog, syncer: d.Syncer, userSvc: d.Users, segs: d.Segments,
 		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{}),
 		campaigns: d.Campaigns, preview: d.Preview}
 	if n := cfg.Ingest.MaxInflightBytes; n > 0 {

@@ -1,0 +1,350 @@
+package segment_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+var (
+	benchEvents   = flag.Int("seg.events", 10_000_000, "events the segments benchmark generates")
+	benchProfiles = flag.Int("seg.profiles", 1_000_000, "shoppers the segments benchmark generates")
+	benchLoad     = flag.Duration("seg.load", 4*time.Second, "how long each ingestion load runs")
+)
+
+// sources of visits: where from, and the share of visits
+var sources = []struct {
+	weight          int
+	source, channel string
+}{
+	{30, "google", "Organic Search"}, {20, "", "Direct"}, {12, "newsletter", "Email"}, {10, "google", "Paid Search"},
+	{8, "facebook", "Organic Social"}, {6, "facebook", "Paid Social"}, {5, "blog.example.org", "Referral"},
+	{4, "partner", "Affiliates"}, {3, "display", "Display"}, {2, "bing", "Organic Search"},
+}
+
+// generateShop writes a shop's log into st like the attribution benchmark's:
+// shoppers (a third known by email) visiting over 180 days from a mix of
+// channels (with a visit_from_referrer event for visits from outside),
+// viewing products, adding to the cart, about one order per 50 events.
+func generateShop(b *testing.B, st *store.Store, events, profiles int) {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	total := 0
+	for _, s := range sources {
+		total += s.weight
+	}
+	end := time.Now().UTC()
+	start := end.AddDate(0, 0, -180)
+	var batch []*model.Event
+	seq := 0
+	add := func(ev *model.Event) {
+		seq++
+		ev.ID, ev.Via, ev.ReceivedAt = fmt.Sprint("g", seq), model.ViaAPI, ev.Time
+		batch = append(batch, ev)
+		if len(batch) == 2000 {
+			if _, err := st.Append(batch, nil); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	str := func(s string) json.RawMessage { j, _ := json.Marshal(s); return j }
+	for n := 0; seq < events; n++ {
+		p := n % profiles
+		anon, email := fmt.Sprintf("anon-%d", p), ""
+		if p%3 == 0 {
+			email = fmt.Sprintf("shopper%d@example.com", p)
+		}
+		t := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
+		sess := fmt.Sprintf("s-%d", n)
+		pick := rng.IntN(total)
+		src := sources[0]
+		for _, c := range sources {
+			if pick < c.weight {
+				src = c
+				break
+			}
+			pick -= c.weight
+		}
+		pv := &model.Event{Type: model.PageView, AnonymousID: anon, SessionID: sess, Time: t, URL: "https://shop.example/"}
+		if src.source != "" {
+			pv.Traffic = &model.Traffic{Source: src.source, Medium: "x", Channel: src.channel}
+		}
+		add(pv)
+		if pv.Traffic != nil {
+			add(&model.Event{Type: model.VisitFromReferrer, AnonymousID: anon, SessionID: sess, Time: t, Traffic: pv.Traffic,
+				Props: map[string]json.RawMessage{"source": str(src.source), "channel": str(src.channel)}})
+		}
+		for range 2 + rng.IntN(8) {
+			t = t.Add(time.Duration(20+rng.IntN(120)) * time.Second)
+			typ := model.ProductView
+			if rng.IntN(8) == 0 {
+				typ = model.AddToCart
+			}
+			add(&model.Event{Type: typ, AnonymousID: anon, SessionID: sess, Time: t,
+				Props: map[string]json.RawMessage{"product_id": str(fmt.Sprint(1000 + rng.IntN(5000))), "category": str(fmt.Sprint("c", rng.IntN(40)))}})
+		}
+		if email != "" && rng.IntN(4) == 0 {
+			t = t.Add(time.Minute)
+			add(&model.Event{Type: model.Login, AnonymousID: anon, SessionID: sess, Email: email, Time: t})
+		}
+		if rng.IntN(6) == 0 {
+			t = t.Add(2 * time.Minute)
+			add(&model.Event{Type: model.Order, AnonymousID: anon, SessionID: sess, Email: email, Time: t,
+				Props: map[string]json.RawMessage{"order_id": str(fmt.Sprint("o", n)), "value": json.RawMessage(fmt.Sprintf("%d.%02d", 10+rng.IntN(200), rng.IntN(100))), "currency": str("EUR")}})
+		}
+	}
+	if _, err := st.Append(batch, nil); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// drive posts single page views to url from 32 clients for d, at most rate
+// requests/s (0: as fast as it goes), and returns the requests/s answered 200.
+func drive(b *testing.B, url string, d time.Duration, rate float64) float64 {
+	var n, seq atomic.Int64
+	tr := &http.Transport{MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				i := seq.Add(1)
+				if rate > 0 {
+					if wait := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); wait > 0 {
+						time.Sleep(wait)
+					}
+				}
+				body := fmt.Sprintf(`{"events":[{"id":"load-%d-%d","type":"page_view","anonymous_id":"load-%d","session_id":"ls-%d","url":"https://shop.example/p/1001"}]}`,
+					start.UnixNano(), i, i%20000, i%20000)
+				req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "text/plain")
+				req.Header.Set("User-Agent", enginetest.BrowserUA)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// BenchmarkSegments generates a shop (10 M events, 1 M shoppers by
+// default; -seg.events, -seg.profiles), folds it, and measures: ingestion
+// without segments; a new segment's build and ingestion meanwhile; the
+// preview of a new 3-condition rule; ingestion with 100 segments; and how
+// long a membership change takes to show through the API, p50 and p99,
+// while ingestion runs at half its maximum.
+func BenchmarkSegments(b *testing.B) {
+	cfg := enginetest.Config(b)
+	cfg.Demo.Enabled = false
+	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	generateShop(b, st, *benchEvents, *benchProfiles)
+	st.Close()
+	b.Logf("generated %d events in %s", *benchEvents, time.Since(t0).Round(time.Second))
+	report := func(v float64, unit string) {
+		b.Helper()
+		b.ReportMetric(v, unit)
+		b.Logf("%s: %.3f", unit, v)
+	}
+	for b.Loop() {
+		a := enginetest.Start(b, cfg)
+		wait := func() {
+			last, _ := a.Store.LastSeq()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
+			defer cancel()
+			if err := a.Pipeline.Wait(ctx, last); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t0 = time.Now()
+		wait()
+		b.Logf("folded in %s", time.Since(t0).Round(time.Second))
+		var api func(method, path, body string, out any) int
+		api = func(method, path, body string, out any) int {
+			req, _ := http.NewRequest(method, a.PublicURL+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+a.Key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if out != nil {
+				json.Unmarshal(raw, out)
+			}
+			if resp.StatusCode >= 300 && !(resp.StatusCode == 404 && strings.HasPrefix(path, "/api/v1/user/")) &&
+				!(resp.StatusCode == 503 && strings.HasSuffix(path, "/preview")) { // over 20 s: the time says it
+				b.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+			}
+			return resp.StatusCode
+		}
+		type view struct {
+			ID       string
+			Building bool
+			Count    int64
+			Progress struct {
+				Profiles, Events  int64
+				Started, Finished time.Time
+			}
+		}
+		built := func(id string) view {
+			for {
+				var v view
+				api("GET", "/api/v1/segments/"+id, "", &v)
+				if !v.Building {
+					return v
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+
+		max0 := drive(b, a.PublicURL+"/t", *benchLoad, 0)
+		wait()
+		report(max0, "ingest-no-segments-req/s")
+
+		// a preview of a new 3-condition rule: its conditions are counted
+		// by no segment yet, so every shopper's events are read
+		rule := `{"name":"Facebook, carts, no order","conditions":[
+ {"event":"visit_from_referrer","where":[{"prop":"source","value":"facebook"}],"within":"720h"},
+ {"event":"add_to_cart","count":{"op":"gte","value":2},"within":"2160h"},
+ {"not":{"event":"order","within":"2160h"}}]}`
+		t0 = time.Now()
+		var pre struct{ Count int64 }
+		api("POST", "/api/v1/segments/preview", rule, &pre)
+		report(time.Since(t0).Seconds(), "preview-new-rule-s")
+
+		// the same segment built in the background while ingestion runs
+		var v view
+		api("POST", "/api/v1/segments", rule, &v)
+		var during float64
+		done := make(chan struct{})
+		go func() { during = drive(b, a.PublicURL+"/t", *benchLoad, 0); close(done) }()
+		v = built(v.ID)
+		<-done
+		wait()
+		secs := v.Progress.Finished.Sub(v.Progress.Started).Seconds()
+		report(secs, "build-s")
+		report(float64(v.Progress.Events)/secs, "build-events/s")
+		report(during/max0, "ingest-during-build-ratio")
+		if pre.Count > 0 && v.Count != pre.Count {
+			b.Errorf("preview %d, built %d", pre.Count, v.Count)
+		}
+		// a preview now reads the built segment's counts
+		t0 = time.Now()
+		api("POST", "/api/v1/segments/preview", strings.Replace(rule, `"value":2`, `"value":3`, 1), nil)
+		report(time.Since(t0).Seconds(), "preview-counted-rule-s")
+
+		// 100 segments
+		for i := range 99 {
+			r := []string{
+				`{"event":"visit_from_referrer","where":[{"prop":"channel","value":"%s"}],"within":"%dh"}`,
+				`{"event":"product_view","where":[{"prop":"category","value":"c%d"}],"count":{"op":"gte","value":2},"within":"%dh"}`,
+				`{"orders":{"op":"gte","value":%d},"within":"%dh"}`,
+				`{"spent":{"op":"gte","value":%d,"currency":"EUR"},"within":"%dh"}`,
+			}[i%4]
+			var cond string
+			switch i % 4 {
+			case 0:
+				cond = fmt.Sprintf(r, sources[i%len(sources)].channel, 24*(1+i%90))
+			default:
+				cond = fmt.Sprintf(r, i%40, 24*(1+i%90))
+			}
+			api("POST", "/api/v1/segments", fmt.Sprintf(`{"name":"s%d","conditions":[%s]}`, i, cond), &v)
+		}
+		var list struct{ Segments []view }
+		t0 = time.Now()
+		for {
+			api("GET", "/api/v1/segments", "", &list)
+			if !slices.ContainsFunc(list.Segments, func(v view) bool { return v.Building }) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		report(time.Since(t0).Seconds(), "build-99-s")
+		max100 := drive(b, a.PublicURL+"/t", *benchLoad, 0)
+		wait()
+		report(max100, "ingest-100-segments-req/s")
+		report(max100/max0, "ingest-100-segments-ratio")
+
+		// freshness: while ingestion runs at half its maximum, an event
+		// that makes a known user a member, until the Users API shows it
+		var probe view
+		api("POST", "/api/v1/segments", `{"name":"probe","conditions":[{"event":"bench_probe"}]}`, &probe)
+		built(probe.ID)
+		probe1 := func(i int) time.Duration {
+			email := fmt.Sprintf("probe%d@example.com", i)
+			start := time.Now()
+			api("POST", "/api/v1/events", `{"events":[{"type":"bench_probe","email":"`+email+`"}]}`, nil)
+			for time.Since(start) < 30*time.Second {
+				var u struct{ Segments []struct{ ID string } }
+				api("GET", "/api/v1/user/"+email, "", &u)
+				if len(u.Segments) > 0 && bytes.Contains([]byte(fmt.Sprint(u.Segments)), []byte(probe.ID)) {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			return time.Since(start)
+		}
+		pct := func(lat []time.Duration, unit string) {
+			slices.Sort(lat)
+			report(float64(lat[len(lat)/2].Milliseconds()), unit+"-p50-ms")
+			report(float64(lat[len(lat)*99/100].Milliseconds()), unit+"-p99-ms")
+		}
+		var idle []time.Duration
+		for i := range 50 {
+			idle = append(idle, probe1(i))
+		}
+		pct(idle, "fresh-idle")
+		stop := make(chan struct{})
+		loadDone := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					close(loadDone)
+					return
+				default:
+				}
+				drive(b, a.PublicURL+"/t", time.Second, max0/2)
+			}
+		}()
+		var loaded []time.Duration
+		for i := range 20 { // at most 30 s each
+			loaded = append(loaded, probe1(1000+i))
+		}
+		close(stop)
+		<-loadDone
+		pct(loaded, "fresh-half-load")
+		a.Stop()
+	}
+}
