@@ -28,6 +28,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/identity"
 	preview "github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/mailcampaign"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
@@ -57,6 +58,8 @@ type App struct {
 	Mail     *mail.Mailer
 	// Campaigns are the onsite campaigns.
 	Campaigns *campaign.Service
+	// MailCampaigns are the email campaigns.
+	MailCampaigns *mailcampaign.Service
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
@@ -100,6 +103,7 @@ func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCa
 		attribution.Projection(cfg.Tracking.Lookback.Duration),
 		campaign.Projection(knownCampaign),
 		segs.Projection(),
+		mailcampaign.ReportProjection(),
 	}, extra...)
 }
 
@@ -242,8 +246,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Segments: a.Segments, Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
 		log.With("component", "web"), time.Now)
 	a.web = w
+	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Mailer: a.Mail, Segments: a.Segments, Products: a.Catalog,
+		MaxPerDay: cfg.Email.MaxPerDay, Logger: log.With("component", "mailcampaign")})
 	w.WatchDisk(a.Disk)
 	w.ServeMail(a.Mail)
+	w.ServeMailCampaigns(a.MailCampaigns)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
@@ -366,6 +373,10 @@ func (a *App) Serve(ctx context.Context) error {
 	mailCtx, stopMail := context.WithCancel(context.Background())
 	var mailer sync.WaitGroup
 	mailer.Go(func() { a.Mail.Run(mailCtx) })
+	// email campaigns queue into engine/mail: they stop first
+	campCtx, stopCamps := context.WithCancel(context.Background())
+	var camps sync.WaitGroup
+	camps.Go(func() { a.MailCampaigns.Run(campCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -398,6 +409,8 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	cancelRequests()
+	stopCamps()
+	camps.Wait()
 	stopMail()
 	if !waitFor(&mailer, timeout) {
 		a.log.Warn("email workers still sending at the shutdown timeout")
