@@ -20,6 +20,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/automation"
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/channel"
@@ -58,8 +59,9 @@ type App struct {
 	Mail     *mail.Mailer
 	// Campaigns are the onsite campaigns.
 	Campaigns *campaign.Service
-	// MailCampaigns are the email campaigns.
+	// MailCampaigns are the email campaigns, Automations the automatic email.
 	MailCampaigns *mailcampaign.Service
+	Automations   *automation.Service
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
@@ -96,7 +98,7 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, segs *segment.Service, autos *automation.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
@@ -104,6 +106,7 @@ func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCa
 		campaign.Projection(knownCampaign),
 		segs.Projection(),
 		mailcampaign.ReportProjection(),
+		autos.Projection(),
 	}, extra...)
 }
 
@@ -115,7 +118,11 @@ func Rebuild(st *store.Store, names ...string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, others := projections(config.Default(), identity.New(0), nil, nil, segs, nil)
+	autos, err := automation.New(automation.Options{Store: st})
+	if err != nil {
+		return nil, err
+	}
+	id, others := projections(config.Default(), identity.New(0), nil, nil, segs, autos, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -201,7 +208,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
 		return fail(err)
 	}
-	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, o.extra)
+	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
+		MaxPerDay: cfg.Email.MaxPerDay, Logger: log.With("component", "mailcampaign")})
+	if a.Automations, err = automation.New(automation.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
+		Cap: a.MailCampaigns, Logger: log.With("component", "automation")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, a.Automations, o.extra)
 	t0 := time.Now()
 	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
 		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
@@ -246,11 +259,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Segments: a.Segments, Pipeline: runner, Settings: live, Assets: assets, Campaigns: a.Campaigns, Preview: preview.New(0, time.Now)},
 		log.With("component", "web"), time.Now)
 	a.web = w
-	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Mailer: a.Mail, Segments: a.Segments, Products: a.Catalog,
-		MaxPerDay: cfg.Email.MaxPerDay, Logger: log.With("component", "mailcampaign")})
+	a.MailCampaigns.SetMailer(a.Mail)
+	a.Automations.SetMailer(a.Mail)
 	w.WatchDisk(a.Disk)
 	w.ServeMail(a.Mail)
 	w.ServeMailCampaigns(a.MailCampaigns)
+	w.ServeAutomations(a.Automations)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
@@ -377,6 +391,7 @@ func (a *App) Serve(ctx context.Context) error {
 	campCtx, stopCamps := context.WithCancel(context.Background())
 	var camps sync.WaitGroup
 	camps.Go(func() { a.MailCampaigns.Run(campCtx) })
+	camps.Go(func() { a.Automations.Run(campCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {

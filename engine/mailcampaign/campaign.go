@@ -368,3 +368,7 @@ func (s *Service) poke() {
 	default:
 	}
 }
+
+// SetMailer gives the mailer (made after the service: the composition
+// root builds the projections first). Call before Run.
+func (s *Service) SetMailer(m Mailer) { s.o.Mailer = m }

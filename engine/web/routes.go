@@ -68,6 +68,9 @@ func (s *Server) publicRoutes() []route {
 		{"POST", "/api/v1/email-campaigns/{id}/cancel", model.ScopeEmailWrite, s.cancelMailCampaign},
 		{"POST", "/api/v1/email-campaigns/{id}/test", model.ScopeEmailWrite, s.testMailCampaign},
 		{"GET", "/api/v1/email-campaigns/{id}/report", model.ScopeEmailWrite, s.mailCampaignReport},
+		{"GET", "/api/v1/automations", model.ScopeEmailWrite, s.listAutomations},
+		{"GET", "/api/v1/automations/{name}", model.ScopeEmailWrite, s.getAutomation},
+		{"PUT", "/api/v1/automations/{name}", model.ScopeEmailWrite, s.putAutomation},
 		// servers speaking Segment's HTTP Tracking API, the write key (an
 		// API key) as the Basic auth user name (segment.go)
 		{"POST", "/v1/batch", model.ScopeEventsWrite, s.segmentAPI(track.SegmentBatch)},

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/automation"
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
@@ -42,6 +43,7 @@ type Server struct {
 	preview   *live.Hub             // the campaigns' live preview
 	publicURL string                // where the public listener is (SetPublicURL)
 	mailCamps *mailcampaign.Service // nil: email campaign routes answer 503
+	autos     *automation.Service   // nil: automation routes answer 503
 
 	inflight *inflight // ingestion admission; nil: no limit
 	limiter  *limiter  // per-client rate limit of the public listener; nil: none
