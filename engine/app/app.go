@@ -88,7 +88,7 @@ type options struct {
 func WithSNSClient(c *http.Client) Option { return func(o *options) { o.snsClient = c } }
 
 // WithSegments gives the campaigns' "in segment" condition its answers
-// (engine/segment once it is wired; benchmarks pass their own).
+// instead of engine/segment (benchmarks pass their own).
 func WithSegments(s campaign.Segments) Option { return func(o *options) { o.segments = s } }
 
 // WithProjection adds a projection to the pipeline (tests add toy ones).
@@ -197,15 +197,19 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		IdentifyLink:      func(u string) string { return identifyLink(a.Mail, u) },
 		Logger:            log.With("component", "track"),
 	})
-	// Onsite campaigns' segment conditions need WithSegments (not wired to
-	// engine/segment yet): without it such a campaign is refused on save.
-	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog, Segments: o.segments,
+	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
+		return fail(err)
+	}
+	// the campaigns' "in segment" condition asks engine/segment (a
+	// benchmark may pass its own with WithSegments)
+	var segs campaign.Segments = a.Segments
+	if o.segments != nil {
+		segs = o.segments
+	}
+	if a.Campaigns, err = campaign.New(st, campaign.Options{Catalog: a.Catalog, Segments: segs,
 		Sites: func() channel.Sites {
 			return channel.Sites{Own: hostsOf(cfg.Sites.AllowedOrigins), Excluded: cfg.Sites.ReferralExclusions}
 		}, Logger: log.With("component", "campaign")}); err != nil {
-		return fail(err)
-	}
-	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
 		return fail(err)
 	}
 	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
@@ -426,12 +430,12 @@ func (a *App) Serve(ctx context.Context) error {
 	cancelRequests()
 	stopCamps()
 	camps.Wait()
+	stopRelay()
+	relay.Wait()
 	stopMail()
 	if !waitFor(&mailer, timeout) {
 		a.log.Warn("email workers still sending at the shutdown timeout")
 	}
-	stopRelay()
-	relay.Wait()
 	a.Tracker.Close()
 	stopJobs()
 	if !waitFor(&a.jobs, timeout) {

@@ -62,6 +62,9 @@ func TestWorkedExampleThroughTheAPI(t *testing.T) {
 		visit("v1b", "b", "s1", "https://shop.example/p/2", "https://shop.example/p/1", at(1, 10, 5)),
 		visit("v2", "b", "s2", "https://shop.example/?utm_source=newsletter&utm_medium=email", "", at(3, 20, 0)),
 		visit("v3", "b", "s3", "https://shop.example/p/3", "https://www.facebook.com/", at(5, 12, 0)),
+		// an onsite campaign: beside the paths, credited by no model
+		map[string]any{"id": "imp", "type": "campaign_impression", "anonymous_id": "b", "session_id": "s3", "url": "https://shop.example/p/3", "time": at(5, 12, 1),
+			"props": map[string]any{"campaign_id": "banner-1", "group": 0, "variation": "A"}},
 		visit("v4", "b", "s4", "https://shop.example/", "", at(6, 9, 0)),
 		map[string]any{"id": "login", "type": "login", "anonymous_id": "b", "session_id": "s4", "email": "ann@example.com", "url": "https://shop.example/login", "time": at(6, 9, 5)},
 		map[string]any{"id": "ord", "type": "order", "email": "ann@example.com", "time": at(6, 9, 10),
@@ -138,10 +141,18 @@ func TestWorkedExampleThroughTheAPI(t *testing.T) {
 			Path   string
 			Orders int
 		}
+		Onsite []struct {
+			Campaign string `json:"campaign_id"`
+			Orders   int
+			Value    float64
+		} `json:"onsite_campaigns"`
 	}
 	a.Do(t, "GET", "/api/v1/reports/attribution/paths?from=2026-11-01&to=2026-11-30", nil, &paths, a.Auth()...)
 	if len(paths.Paths) != 1 || paths.Paths[0].Path != "Organic Search > Email > Email > Organic Social > Direct" {
 		t.Errorf("paths %+v", paths)
+	}
+	if len(paths.Onsite) != 1 || paths.Onsite[0].Campaign != "banner-1" || paths.Onsite[0].Orders != 1 || paths.Onsite[0].Value != 100 {
+		t.Errorf("onsite campaigns %+v", paths.Onsite)
 	}
 	// CSV
 	req, _ := http.NewRequest("GET", a.PublicURL+"/api/v1/reports/attribution?from=2026-11-01&to=2026-11-30&format=csv", nil)

@@ -1,6 +1,9 @@
 package attribution
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Order is an order and the touchpoints before it (the projection keeps
 // those of the longest lookback; PathWithin cuts the report's).
@@ -10,6 +13,23 @@ type Order struct {
 	Currency string    `json:"currency"`
 	Minor    int64     `json:"minor"`
 	Path     []Touch   `json:"path,omitempty"`
+	// Onsite are the impressions of onsite campaigns the shopper saw in
+	// the longest lookback before the order (Campaign holds the campaign's
+	// id): shown beside the paths, credited by no model.
+	Onsite []Touch `json:"onsite,omitempty"`
+}
+
+// OnsiteWithin returns the campaigns (ids) the shopper saw within the
+// lookback before the order, each once, oldest first.
+func (o Order) OnsiteWithin(lookback time.Duration) []string {
+	from := o.Time.Add(-lookback)
+	var out []string
+	for _, t := range o.Onsite {
+		if !t.Time.Before(from) && !t.Time.After(o.Time) && !slices.Contains(out, t.Campaign) {
+			out = append(out, t.Campaign)
+		}
+	}
+	return out
 }
 
 // PathWithin returns the touches of the lookback window before the order,

@@ -23,6 +23,9 @@ const MaxLookback = 90 * 24 * time.Hour
 // maxJourney bounds the touches a non-converting journey remembers.
 const maxJourney = 32
 
+// maxOnsite bounds the campaign impressions a shopper's record keeps.
+const maxOnsite = 64
+
 var space = store.ProjectionSpace(Name)
 
 // What the projection keeps, in its space:
@@ -50,6 +53,7 @@ type Stored struct {
 // shopper is what the projection keeps about a profile.
 type shopper struct {
 	Touches []Touch    `json:"touches,omitempty"` // oldest first, the last MaxLookback
+	Onsite  []Touch    `json:"onsite,omitempty"`  // onsite campaign impressions, oldest first, the last MaxLookback (at most maxOnsite)
 	Orders  []orderRef `json:"orders,omitempty"`
 	Journey journey    `json:"journey,omitzero"`
 }
@@ -109,7 +113,7 @@ func group(o *Stored) string {
 func Projection(lookback time.Duration) *project.Projection {
 	return &project.Projection{
 		Name:    Name,
-		Version: 2,
+		Version: 3,
 		Owns:    []store.Space{space},
 		Fold:    func(run *project.Run) error { return fold(run, lookback) },
 		Move:    func(tx *store.Tx, from, to string) error { return move(tx, lookback, from, to) },
@@ -140,6 +144,14 @@ func fold(run *project.Run, lookback time.Duration) error {
 		switch {
 		case ev.Type == model.Order:
 			if err := f.order(ev); err != nil {
+				return err
+			}
+		case ev.Type == model.CampaignImpression:
+			var id string
+			if json.Unmarshal(ev.Props["campaign_id"], &id) != nil || id == "" || len(id) > 64 {
+				continue
+			}
+			if err := f.impression(ev.ProfileID, Touch{Time: ev.Time, Channel: "Onsite", Campaign: id}); err != nil {
 				return err
 			}
 		case ev.Touch != nil:
@@ -203,8 +215,7 @@ func (f *folding) touch(profile string, t Touch) error {
 	if err != nil {
 		return err
 	}
-	i, _ := slices.BinarySearchFunc(s.Touches, t.Time, func(x Touch, at time.Time) int { return x.Time.Compare(at) })
-	s.Touches = slices.Insert(s.Touches, i, t)
+	s.Touches = insertTouch(s.Touches, t)
 	s.trim()
 	if err := f.count(s.Journey, -1); err != nil {
 		return err
@@ -225,17 +236,45 @@ func (f *folding) touch(profile string, t Touch) error {
 	return nil
 }
 
+// impression adds an onsite campaign's impression to a profile; a late one
+// re-paths the orders it may be before.
+func (f *folding) impression(profile string, t Touch) error {
+	s, err := f.shopper(profile)
+	if err != nil {
+		return err
+	}
+	s.Onsite = insertTouch(s.Onsite, t)
+	s.trim()
+	if len(s.Orders) > 0 && t.Time.Before(s.Orders[len(s.Orders)-1].Time) {
+		return f.repath(profile, s, t.Time, t.Time.Add(MaxLookback))
+	}
+	return nil
+}
+
+// insertTouch inserts t in touches, oldest first.
+func insertTouch(touches []Touch, t Touch) []Touch {
+	i, _ := slices.BinarySearchFunc(touches, t.Time, func(x Touch, at time.Time) int { return x.Time.Compare(at) })
+	return slices.Insert(touches, i, t)
+}
+
 // trim forgets touches too old to be on the path of any order to come.
 func (s *shopper) trim() {
-	if len(s.Touches) == 0 {
-		return
+	if n := len(s.Touches); n > 0 {
+		from := s.Touches[n-1].Time.Add(-MaxLookback)
+		i := 0
+		for i < n-1 && s.Touches[i].Time.Before(from) {
+			i++
+		}
+		s.Touches = s.Touches[i:]
 	}
-	from := s.Touches[len(s.Touches)-1].Time.Add(-MaxLookback)
-	i := 0
-	for i < len(s.Touches)-1 && s.Touches[i].Time.Before(from) {
-		i++
+	if n := len(s.Onsite); n > 0 {
+		from := s.Onsite[n-1].Time.Add(-MaxLookback)
+		i := max(0, n-maxOnsite)
+		for i < n-1 && s.Onsite[i].Time.Before(from) {
+			i++
+		}
+		s.Onsite = s.Onsite[i:]
 	}
-	s.Touches = s.Touches[i:]
 }
 
 // order keeps an order with its path, and closes the profile's journey.
@@ -297,6 +336,12 @@ func (f *folding) put(o *Stored, s *shopper) error {
 	for _, t := range s.Touches {
 		if !t.Time.Before(from) && !t.Time.After(o.Time) {
 			o.Path = append(o.Path, t)
+		}
+	}
+	o.Onsite = o.Onsite[:0]
+	for _, t := range s.Onsite {
+		if !t.Time.Before(from) && !t.Time.After(o.Time) {
+			o.Onsite = append(o.Onsite, t)
 		}
 	}
 	day := dayOf(o.Time)
@@ -430,11 +475,13 @@ func move(tx *store.Tx, lookback time.Duration, from, to string) error {
 	if err != nil {
 		return err
 	}
-	if len(src.Touches) == 0 && len(src.Orders) == 0 && len(src.Journey.Channels) == 0 {
+	if len(src.Touches) == 0 && len(src.Orders) == 0 && len(src.Journey.Channels) == 0 && len(src.Onsite) == 0 {
 		return nil
 	}
 	dst.Touches = append(dst.Touches, src.Touches...)
 	slices.SortStableFunc(dst.Touches, func(a, b Touch) int { return a.Time.Compare(b.Time) })
+	dst.Onsite = append(dst.Onsite, src.Onsite...)
+	slices.SortStableFunc(dst.Onsite, func(a, b Touch) int { return a.Time.Compare(b.Time) })
 	dst.trim()
 	dst.Orders = append(dst.Orders, src.Orders...)
 	slices.SortStableFunc(dst.Orders, func(a, b orderRef) int { return a.Time.Compare(b.Time) })

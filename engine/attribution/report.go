@@ -176,6 +176,30 @@ func (r *Report) Paths(limit int) []Path {
 	return out[:min(limit, len(out))]
 }
 
+// Onsite is an onsite campaign and the orders whose shopper saw it within
+// the lookback before ordering.
+type Onsite struct {
+	Campaign string // its id
+	Count
+}
+
+// Onsite returns the onsite campaigns seen before the report's orders,
+// most orders first. They are touchpoints no model credits: a shopper
+// sees them on the shop, after a channel brought them there.
+func (r *Report) Onsite() []Onsite {
+	out := make([]Onsite, 0, len(r.Summary.Onsite))
+	for c, n := range r.Summary.Onsite {
+		out = append(out, Onsite{c, *n})
+	}
+	slices.SortFunc(out, func(a, b Onsite) int {
+		if a.Orders != b.Orders {
+			return int(b.Orders - a.Orders)
+		}
+		return strings.Compare(a.Campaign, b.Campaign)
+	})
+	return out
+}
+
 // Lengths counts the orders by the touches on their path: index 0 for
 // one touch, and the last for maxLength or more.
 func (r *Report) Lengths(maxLength int) []int64 {

@@ -24,8 +24,9 @@ type Summary struct {
 	Orders   int64                  `json:"n,omitempty"`
 	Minor    int64                  `json:"v,omitempty"`
 	Channels map[string]*channelSum `json:"ch,omitempty"`
-	Paths    map[string]*Count      `json:"p,omitempty"` // by the path's channels joined by sep
-	Lags     [len(LagBuckets)]int64 `json:"lag"`         // orders by time from first touch (LagBuckets)
+	Paths    map[string]*Count      `json:"p,omitempty"`  // by the path's channels joined by sep
+	Lags     [len(LagBuckets)]int64 `json:"lag"`          // orders by time from first touch (LagBuckets)
+	Onsite   map[string]*Count      `json:"on,omitempty"` // orders by onsite campaign seen before them
 }
 
 // channelSum is a channel's part of a summary.
@@ -97,6 +98,21 @@ func (s *Summary) Add(o Order, lookback time.Duration, sign int64) {
 			break
 		}
 	}
+	for _, c := range o.OnsiteWithin(lookback) {
+		if s.Onsite == nil {
+			s.Onsite = map[string]*Count{}
+		}
+		n := s.Onsite[c]
+		if n == nil {
+			n = &Count{}
+			s.Onsite[c] = n
+		}
+		n.Orders += sign
+		n.Minor = model.AddMinor(n.Minor, minor)
+		if n.Orders == 0 {
+			delete(s.Onsite, c)
+		}
+	}
 	if sign < 0 {
 		// forget the channels and the path no order is on any more
 		// (taking an order out leaves float dust on the credits, never
@@ -151,6 +167,16 @@ func (s *Summary) AddAll(t *Summary) {
 	}
 	for i := range s.Lags {
 		s.Lags[i] += t.Lags[i]
+	}
+	for c, n := range t.Onsite {
+		if s.Onsite == nil {
+			s.Onsite = map[string]*Count{}
+		}
+		if s.Onsite[c] == nil {
+			s.Onsite[c] = &Count{}
+		}
+		s.Onsite[c].Orders += n.Orders
+		s.Onsite[c].Minor = model.AddMinor(s.Onsite[c].Minor, n.Minor)
 	}
 }
 

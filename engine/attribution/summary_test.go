@@ -50,6 +50,10 @@ func TestSummariesMatchTheOrders(t *testing.T) {
 		at := start.Add(time.Duration(rng.Int64N(int64(60 * 24 * time.Hour))))
 		sess := fmt.Sprint("s", i)
 		add(&model.Event{Type: model.PageView, AnonymousID: anon, SessionID: sess, Time: at, URL: "https://shop.example/", Traffic: traffic[rng.IntN(len(traffic))]})
+		if rng.IntN(3) == 0 {
+			add(&model.Event{Type: model.CampaignImpression, AnonymousID: anon, SessionID: sess, Time: at.Add(30 * time.Second), URL: "https://shop.example/",
+				Props: map[string]json.RawMessage{"campaign_id": json.RawMessage(fmt.Sprintf(`"c%d"`, rng.IntN(4))), "group": json.RawMessage("0"), "variation": json.RawMessage(`"A"`)}})
+		}
 		if rng.IntN(5) == 0 {
 			add(&model.Event{Type: model.Login, AnonymousID: anon, SessionID: sess, Email: email, Time: at.Add(time.Minute), URL: "https://shop.example/login"})
 		}
@@ -91,7 +95,7 @@ func TestSummariesMatchTheOrders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slow.Orders < 5 {
+		if slow.Orders < 5 || len(slow.Onsite()) == 0 {
 			t.Fatalf("%+v: only %d orders: the test tests nothing", q, slow.Orders)
 		}
 		sameReport(t, fmt.Sprintf("%s..%s all=%v %s", q.From.Format(time.DateOnly), q.To.Format(time.DateOnly), q.All, q.Currency), fast, slow)
@@ -154,7 +158,7 @@ func sameReport(t *testing.T, name string, a, b *attribution.Report) {
 	}
 	if !slices.EqualFunc(a.Paths(1000), b.Paths(1000), func(x, y attribution.Path) bool {
 		return slices.Equal(x.Channels, y.Channels) && x.Count == y.Count
-	}) || a.Summary.Lags != b.Summary.Lags || !slices.Equal(a.Lengths(10), b.Lengths(10)) {
+	}) || a.Summary.Lags != b.Summary.Lags || !slices.Equal(a.Lengths(10), b.Lengths(10)) || !slices.Equal(a.Onsite(), b.Onsite()) {
 		t.Fatalf("%s: paths, lags or lengths differ:\n%v %v\n%v %v", name, a.Paths(5), a.Summary.Lags, b.Paths(5), b.Summary.Lags)
 	}
 }

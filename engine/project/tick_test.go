@@ -94,3 +94,37 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// A projection added to a log that others folded catches up in backfill
+// runs (Run.Backfill), then folds new events live.
+func TestRunSaysBackfill(t *testing.T) {
+	st := enginetest.NewStore(t)
+	first := start(t, st, nil, counter("other", 1))
+	first.appendEvents(t, 20, "page_view")
+	first.wait(t)
+	first.stop()
+	var backfills, lives atomic.Int64
+	late := &project.Projection{Name: "late", Version: 1, Fold: func(r *project.Run) error {
+		if r.Backfill {
+			backfills.Add(int64(len(r.Events)))
+		} else {
+			lives.Add(int64(len(r.Events)))
+		}
+		return nil
+	}}
+	r := start(t, st, nil, counter("other", 1), late)
+	eventually(t, "the late projection caught up", func() bool { return backfills.Load() == 20 })
+	eventually(t, "the late projection is live", func() bool {
+		for _, s := range r.Status() {
+			if s.Name == "late" {
+				return s.State == project.Live
+			}
+		}
+		return false
+	})
+	r.appendEvents(t, 4, "page_view")
+	r.wait(t)
+	if backfills.Load() != 20 || lives.Load() != 4 {
+		t.Fatalf("backfill %d, live %d", backfills.Load(), lives.Load())
+	}
+}

@@ -337,6 +337,22 @@ func (a *atomDef) matches(ev *model.Event) bool {
 	return true
 }
 
+// matchesCached is matches with the event's fields decoded once for every
+// atom that asks (fields is per event).
+func (a *atomDef) matchesCached(ev *model.Event, fields map[string][]any) bool {
+	for _, p := range a.where {
+		vals, ok := fields[p.field]
+		if !ok {
+			vals = lookup(ev, p.field)
+			fields[p.field] = vals
+		}
+		if !p.test(vals, len(vals) > 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // lookup finds a field of an event: url and referrer, the traffic fields of
 // a visit from outside (source, medium, campaign, term, content, click_id,
 // referrer_host, channel), a property (a.b for a nested one), or the

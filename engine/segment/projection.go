@@ -93,7 +93,7 @@ func (s *Service) Projection() *project.Projection {
 		Fold:    s.fold,
 		Move:    s.move,
 		Erase:   s.eraseProfile,
-		Reset:   func() { s.moved = nil },
+		Reset:   func() { s.moved, s.builds = nil, nil },
 		Tick:    s.tick,
 	}
 }
@@ -111,6 +111,7 @@ type work struct {
 	order  []string
 	counts map[string]int64
 	users  map[string]*model.User
+	attrs  map[string]func(string) (any, bool)
 	// changed: entries or exits wait to be recorded once committed
 	changed bool
 }
@@ -127,13 +128,27 @@ type recWork struct {
 
 func (s *Service) newWork(tx *store.Tx, emit bool) (*work, error) {
 	w := &work{s: s, tx: tx, defs: s.defs.Load(), now: s.now().UnixMilli(), emit: emit,
-		recs: map[string]*recWork{}, counts: map[string]int64{}, users: map[string]*model.User{}}
-	builds, err := loadBuilds(tx)
+		recs: map[string]*recWork{}, counts: map[string]int64{}, users: map[string]*model.User{},
+		attrs: map[string]func(string) (any, bool){}}
+	builds, err := s.cachedBuilds(tx)
 	if err != nil {
 		return nil, err
 	}
 	w.builds = builds
 	return w, nil
+}
+
+// cachedBuilds returns the build states, read once: only the runner's
+// goroutine writes them (tick), and Reset forgets them after a failure.
+func (s *Service) cachedBuilds(tx *store.Tx) (map[string]*buildState, error) {
+	if s.builds != nil {
+		return s.builds, nil
+	}
+	b, err := loadBuilds(tx)
+	if err == nil {
+		s.builds = b
+	}
+	return b, err
 }
 
 func loadBuilds(tx *store.Tx) (map[string]*buildState, error) {
@@ -180,8 +195,9 @@ func (w *work) event(ev *project.Event) error {
 	if err != nil {
 		return err
 	}
+	fields := map[string][]any{} // the event's fields, decoded once
 	for _, a := range w.defs.byType[ev.Type] {
-		if !a.matches(ev.Event) {
+		if !a.matchesCached(ev.Event, fields) {
 			continue
 		}
 		f := r.rec.F[a.id]
@@ -237,16 +253,22 @@ func (w *work) user(profile string) (*model.User, error) {
 
 // evaluate reports whether a profile belongs to a segment.
 func (w *work) evaluate(profile string, r *record, seg *Segment) (bool, error) {
-	attr := attributes(model.ProfileEmail(profile), nil)
+	attr := noAttributes
 	if len(seg.rule.attrs) > 0 {
-		u, err := w.user(profile)
-		if err != nil {
-			return false, err
+		if attr = w.attrs[profile]; attr == nil {
+			u, err := w.user(profile)
+			if err != nil {
+				return false, err
+			}
+			attr = attributes(model.ProfileEmail(profile), u)
+			w.attrs[profile] = attr
 		}
-		attr = attributes(model.ProfileEmail(profile), u)
 	}
 	return seg.rule.root.eval(&evalCtx{facts: r.F, attr: attr, now: w.now}), nil
 }
+
+// noAttributes is the lookup for rules that name no attribute.
+func noAttributes(string) (any, bool) { return nil, false }
 
 // flush evaluates the marked segments of every record touched, and writes
 // records, members, counts, due times and changes.
@@ -572,7 +594,7 @@ func (s *Service) eraseProfile(tx *store.Tx, profile string) error {
 func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err error) {
 	defs := s.defs.Load()
 	tx := run.Tx
-	builds, err := loadBuilds(tx)
+	builds, err := s.cachedBuilds(tx)
 	if err != nil {
 		return false, 0, err
 	}
@@ -597,6 +619,7 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 		if err := tx.Delete(sp, "b/"+id); err != nil {
 			return false, 0, err
 		}
+		delete(builds, id)
 	}
 	now := s.now()
 	// a new segment, or an edited one: build it from the start

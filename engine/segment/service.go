@@ -51,7 +51,10 @@ type Service struct {
 
 	mu    sync.Mutex // serialises changes of definitions
 	moved []moved    // merges the next fold re-evaluates; the runner's goroutine only
-	relay chan struct{}
+	// builds are the build states as committed (cachedBuilds); the
+	// runner's goroutine only
+	builds map[string]*buildState
+	relay  chan struct{}
 }
 
 // New loads the segment definitions. rec records entries and exits in the
@@ -309,7 +312,11 @@ func (s *Service) Members(id, after string, limit int, emailableOnly bool) ([]Me
 	var out []Member
 	more := false
 	err := s.st.Read(func(tx *store.Tx) error {
-		return tx.ScanAfter(sp, prefix, cursor, func(k string, v json.RawMessage) (bool, error) {
+		from := ""
+		if cursor != "" {
+			from = prefix + cursor
+		}
+		return tx.ScanFrom(sp, prefix, from, false, true, func(k string, v json.RawMessage) (bool, error) {
 			if len(out) == limit {
 				more = true
 				return false, nil

@@ -27,6 +27,7 @@ import (
 //	user/<email>                        user attributes set through the Users API (JSON)
 //	adminsess/<sha256 of session id>    an admin session (JSON); expires at its absolute timeout
 //	product/<generation><product id>    product (JSON) of one catalogue generation
+//	segment/<segment id>                a segment's definition (JSON; engine/segment)
 //	mail/ (engine/mail, SpaceMail; not a projection):
 //	mail/msg/<id>                       a message of the queue (JSON); ids sort by creation time
 //	mail/due/<unix ns, 16 hex><id>      a queued message's next attempt (value: the id)
@@ -41,7 +42,6 @@ import (
 //	mail/sns/<SNS MessageId>            an SNS message already handled; expires after 48 h
 //	mail/meta/<name>                    the queue's pause, the encrypted settings (JSON)
 //	campaign/<campaign id>              onsite campaign (JSON, engine/campaign)
-//	segment/<segment id>                a segment's definition (JSON; engine/segment)
 //	mcamp/ (engine/mailcampaign, SpaceMailCampaigns; not a projection):
 //	mcamp/c/<campaign id>               an email campaign with its progress (JSON)
 //	mcamp/r/<campaign id>/<email>       a recipient of the list fixed when sending started

@@ -124,30 +124,6 @@ func (tx *Tx) User(email string) (model.User, error) {
 	return u, tx.getJSON(nsUser.key(email), &u)
 }
 
-// ScanAfter visits the keys of a projection's space that start with prefix
-// and come after prefix+after, in key order, with their JSON values; fn
-// returns false to stop.
-func (tx *Tx) ScanAfter(sp Space, prefix, after string, fn func(k string, v json.RawMessage) (bool, error)) error {
-	pfx := sp.key(prefix)
-	it := tx.txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true})
-	defer it.Close()
-	start := pfx
-	if after != "" {
-		start = append(sp.key(prefix+after), 0)
-	}
-	for it.Seek(start); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		more, err := fn(string(it.Item().Key()[len(sp.prefix):]), v)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
 // TypeEvents visits the events of one type that the identity projection
 // folded, oldest first, with the session each belongs to ("" for events
 // Shoptrail recorded, which belong to the user of their email).

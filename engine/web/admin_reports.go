@@ -123,6 +123,11 @@ func (s *Server) attributionPage(w http.ResponseWriter, r *http.Request) error {
 	data["Report"], data["Currency"], data["Currencies"] = rep, cur, rep.Currencies
 	data["Confirmed"], data["Orders"], data["Revenue"] = rep.Confirmed, rep.Orders, money(rep.Minor)
 	data["Rows"], data["Chart"], data["Paths"] = rows, chart, pv
+	var ov []pathView
+	for _, o := range s.onsiteRows(rep) {
+		ov = append(ov, pathView{o.Name, strconv.FormatInt(o.Orders, 10), money(o.minor)})
+	}
+	data["Onsite"] = ov
 	data["CSV"] = "/reports/attribution/export?" + params("format", "csv")
 	return s.render(w, http.StatusOK, "attribution", s.page(r, data))
 }

@@ -133,7 +133,7 @@ func (s *Server) deleteSegmentForm(w http.ResponseWriter, r *http.Request) error
 
 // previewSegmentAdmin is POST /segments/preview: the editor's live count.
 func (s *Server) previewSegmentAdmin(w http.ResponseWriter, r *http.Request) error {
-	b, err := readSegmentRule(w, r)
+	b, err := readRuleBody(w, r)
 	if err != nil {
 		return err
 	}

@@ -234,6 +234,31 @@ func pathString(path []attribution.Touch) string {
 	return strings.Join(names, " > ")
 }
 
+// onsiteRow is an onsite campaign the shoppers saw before their orders.
+type onsiteRow struct {
+	Campaign string  `json:"campaign_id"`
+	Name     string  `json:"name"`
+	Orders   int64   `json:"orders"`
+	minor    int64   `json:"-"`
+	Value    float64 `json:"value"`
+}
+
+// onsiteRows names the report's onsite campaigns (a deleted one keeps
+// its id).
+func (s *Server) onsiteRows(rep *attribution.Report) []onsiteRow {
+	rows := []onsiteRow{}
+	for _, o := range rep.Onsite() {
+		name := o.Campaign
+		if s.campaigns != nil {
+			if c, err := s.campaigns.Get(o.Campaign); err == nil {
+				name = c.Name
+			}
+		}
+		rows = append(rows, onsiteRow{o.Campaign, name, o.Orders, o.Minor, major(o.Minor, rep.Currency)})
+	}
+	return rows
+}
+
 // pathRow is a conversion path and its orders.
 type pathRow struct {
 	Path   string  `json:"path"`
@@ -287,7 +312,7 @@ func (s *Server) attributionPaths(w http.ResponseWriter, r *http.Request) error 
 		lagList = append(lagList, map[string]any{"days": b.Name, "orders": rep.Summary.Lags[i]})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"currency": rep.Currency, "orders": rep.Orders, "paths": rows,
-		"path_lengths": lengthList, "time_lags": lagList})
+		"path_lengths": lengthList, "time_lags": lagList, "onsite_campaigns": s.onsiteRows(rep)})
 	return nil
 }
 

@@ -38,7 +38,7 @@ func segmentError(err error) error {
 	return err
 }
 
-func readSegmentRule(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func readRuleBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSegmentBody))
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) error {
 
 // createSegment is POST /api/v1/segments.
 func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) error {
-	b, err := readSegmentRule(w, r)
+	b, err := readRuleBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (s *Server) getSegment(w http.ResponseWriter, r *http.Request) error {
 
 // updateSegment is PUT /api/v1/segments/{id}.
 func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) error {
-	b, err := readSegmentRule(w, r)
+	b, err := readRuleBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) error {
 // previewSegment is POST /api/v1/segments/preview: the count and a sample
 // of what a rule selects now, without saving it.
 func (s *Server) previewSegment(w http.ResponseWriter, r *http.Request) error {
-	b, err := readSegmentRule(w, r)
+	b, err := readRuleBody(w, r)
 	if err != nil {
 		return err
 	}
