@@ -239,6 +239,10 @@ func (cd Condition) validate(p string, segments Segments) error {
 		if segments == nil {
 			return bad(vp, ErrNoSegments)
 		}
+		// engine/segment also says which segments exist
+		if known, ok := segments.(interface{ Exists(id string) bool }); ok && !known.Exists(v) {
+			return bad(vp, "no segment has the id %q (see GET /api/v1/segments)", v)
+		}
 	case "cart_value":
 		if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 || f > 1e12 {
 			return bad(vp, "cart_value is an amount such as 50 or 49.90, in the cart's currency")

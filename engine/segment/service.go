@@ -336,6 +336,13 @@ func (s *Service) Members(id, after string, limit int, emailableOnly bool) ([]Me
 	return out, next, err
 }
 
+// Exists reports whether a segment is defined (the campaigns' "in segment"
+// condition checks the id it names).
+func (s *Service) Exists(id string) bool {
+	_, ok := s.defs.Load().segs[id]
+	return ok
+}
+
 // IsMember reports whether a profile (model.UserProfileID,
 // model.AnonymousProfileID) is in a segment now.
 func (s *Service) IsMember(profileID, segmentID string) (bool, error) {

@@ -131,7 +131,7 @@ func TestCampaignBadInput(t *testing.T) {
 		{"bad condition kind", sub(`"kind":"url"`, `"kind":"moon"`), "groups[0].conditions[0].kind", 400},
 		{"bad op", sub(`"op":"contains","value":"/p/"`, `"op":"gt","value":"/p/"`), "groups[0].conditions[0].op", 400},
 		{"bad regex", sub(`"op":"contains","value":"/p/"`, `"op":"regex","value":"(("`), "groups[0].conditions[0].value", 400},
-		{"segment without segments", sub(`{"kind":"url","op":"contains","value":"/p/"}`, `{"kind":"segment","op":"in","value":"vip"}`), "groups[0].conditions[0].value", 400},
+		{"unknown segment", sub(`{"kind":"url","op":"contains","value":"/p/"}`, `{"kind":"segment","op":"in","value":"vip"}`), "groups[0].conditions[0].value", 400},
 		{"bad goal", sub(`"goal":"click"`, `"goal":"buy"`), "groups[0].goal", 400},
 		{"bad trigger", sub(`"kind":"exit_intent"`, `"kind":"hover"`), "groups[1].trigger.kind", 400},
 		{"delay without value", sub(`"kind":"exit_intent"`, `"kind":"delay"`), "groups[1].trigger.value", 400},

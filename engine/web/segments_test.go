@@ -275,3 +275,14 @@ func TestSegmentFreshness(t *testing.T) {
 		t.Fatalf("membership visible after %v at best, want under 1 s", best)
 	}
 }
+
+// A campaign's "in segment" condition names a segment that exists.
+func TestCampaignSegmentCondition(t *testing.T) {
+	a := enginetest.NewApp(t)
+	var v segView
+	a.Do(t, "POST", "/api/v1/segments", fbRule, &v, a.Auth()...)
+	withSegment := strings.Replace(nudge, `{"kind":"url","op":"contains","value":"/p/"}`, `{"kind":"segment","op":"in","value":"`+v.ID+`"}`, 1)
+	if st := a.Do(t, "POST", "/api/v1/campaigns", withSegment, nil, a.Auth()...); st != http.StatusCreated {
+		t.Fatalf("a campaign shown to a segment: %d", st)
+	}
+}
