@@ -2,6 +2,7 @@ package mailcampaign_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,10 @@ func TestCampaignChangesConcurrently(t *testing.T) {
 		wg.Go(func() { svc.Step(context.Background()) })
 	}
 	wg.Wait()
+	// an Update after the last Schedule made it a draft again: send it
+	if _, err := svc.Schedule(c.ID, time.Time{}); err != nil && !errors.Is(err, mailcampaign.ErrState) {
+		t.Fatal(err)
+	}
 	done := waitStatus(t, a, c.ID, "sent")
 	if done.Progress.Queued != 30 {
 		t.Errorf("queued %d, want 30", done.Progress.Queued)
