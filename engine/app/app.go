@@ -21,6 +21,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/admin"
 	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/automation"
 	"github.com/shoptrail/shoptrail/engine/buildinfo"
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
@@ -30,6 +31,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/identity"
 	preview "github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/mailcampaign"
 	"github.com/shoptrail/shoptrail/engine/metrics"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
@@ -60,6 +62,9 @@ type App struct {
 	Mail     *mail.Mailer
 	// Campaigns are the onsite campaigns.
 	Campaigns *campaign.Service
+	// MailCampaigns are the email campaigns, Automations the automatic email.
+	MailCampaigns *mailcampaign.Service
+	Automations   *automation.Service
 	// background work to wait for at shutdown (the feed schedule)
 	jobs sync.WaitGroup
 	Disk *store.DiskGuard
@@ -100,13 +105,15 @@ func WithProjection(p *project.Projection) Option {
 
 // projections is the pipeline: the identity stage, then every other
 // projection. Adding a projection is adding its line here.
-func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, segs *segment.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
+func projections(cfg config.Config, id *identity.Identity, knownProduct, knownCampaign func(string) bool, segs *segment.Service, autos *automation.Service, extra []*project.Projection) (*project.Identity, []*project.Projection) {
 	return id.Projection(), append([]*project.Projection{
 		catalog.Counts(knownProduct),
 		report.Rollups(),
 		attribution.Projection(cfg.Tracking.Lookback.Duration),
 		campaign.Projection(knownCampaign),
 		segs.Projection(),
+		mailcampaign.ReportProjection(),
+		autos.Projection(),
 	}, extra...)
 }
 
@@ -118,7 +125,11 @@ func Rebuild(st *store.Store, names ...string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, others := projections(config.Default(), identity.New(0), nil, nil, segs, nil)
+	autos, err := automation.New(automation.Options{Store: st})
+	if err != nil {
+		return nil, err
+	}
+	id, others := projections(config.Default(), identity.New(0), nil, nil, segs, autos, nil)
 	all := append([]*project.Projection{&id.Projection}, others...)
 	var drop []*project.Projection
 	for _, n := range names {
@@ -213,7 +224,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		}, Logger: log.With("component", "campaign")}); err != nil {
 		return fail(err)
 	}
-	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, o.extra)
+	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
+		MaxPerDay: cfg.Email.MaxPerDay, Logger: log.With("component", "mailcampaign")})
+	if a.Automations, err = automation.New(automation.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
+		Cap: a.MailCampaigns, Logger: log.With("component", "automation")}); err != nil {
+		return fail(err)
+	}
+	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, a.Automations, o.extra)
 	t0 := time.Now()
 	if days, err := attribution.Resummarise(st, cfg.Tracking.Lookback.Duration); err != nil {
 		return fail(fmt.Errorf("attribution: summing the orders for the lookback: %w", err))
@@ -273,8 +290,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		log.With("component", "web"), time.Now)
 	a.web = w
 	a.registerMetrics(a.metrics)
+	a.MailCampaigns.SetMailer(a.Mail)
+	a.Automations.SetMailer(a.Mail)
 	w.WatchDisk(a.Disk)
 	w.ServeMail(a.Mail)
+	w.ServeMailCampaigns(a.MailCampaigns)
+	w.ServeAutomations(a.Automations)
 	a.Catalog.RefuseImportsWhen(a.Disk.Check)
 	if cfg.Demo.Enabled {
 		shop, err := demo.New(w.Snippet)
@@ -403,6 +424,11 @@ func (a *App) Serve(ctx context.Context) error {
 	mailer.Go(func() { a.Mail.Run(mailCtx) })
 	a.jobs.Go(func() { a.retentionLoop(jobsCtx) })
 	a.jobs.Go(func() { a.backupLoop(jobsCtx) })
+	// email campaigns queue into engine/mail: they stop first
+	campCtx, stopCamps := context.WithCancel(context.Background())
+	var camps sync.WaitGroup
+	camps.Go(func() { a.MailCampaigns.Run(campCtx) })
+	camps.Go(func() { a.Automations.Run(campCtx) })
 	reqCtx, cancelRequests := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for _, s := range []struct {
@@ -435,6 +461,8 @@ func (a *App) Serve(ctx context.Context) error {
 		}
 	}
 	cancelRequests()
+	stopCamps()
+	camps.Wait()
 	stopRelay()
 	relay.Wait()
 	stopMail()

@@ -49,10 +49,13 @@ type Email struct {
 	// MaxAttempts is the retry budget of a message on one provider.
 	MaxAttempts int `toml:"max_attempts"`
 	// MaxRate caps messages per second (0: SES's MaxSendRate; SMTP unpaced).
-	MaxRate float64   `toml:"max_rate"`
-	SES     EmailSES  `toml:"ses"`
-	SMTP    EmailSMTP `toml:"smtp"`
-	SNS     EmailSNS  `toml:"sns"`
+	MaxRate float64 `toml:"max_rate"`
+	// MaxPerDay caps the marketing messages (campaigns, automations) one
+	// person gets per UTC day (0: no cap).
+	MaxPerDay int       `toml:"max_per_day"`
+	SES       EmailSES  `toml:"ses"`
+	SMTP      EmailSMTP `toml:"smtp"`
+	SNS       EmailSNS  `toml:"sns"`
 }
 
 // EmailSES configures Amazon SES v2. SES is used when Region is set.
@@ -242,6 +245,7 @@ func Default() Config {
 		Email: Email{
 			Workers:     4,
 			MaxAttempts: 5,
+			MaxPerDay:   2,
 			SMTP:        EmailSMTP{Port: 587, TLS: "starttls"},
 			SNS:         EmailSNS{TopicARNs: []string{}},
 		},
@@ -521,6 +525,9 @@ func (e Email) validate() []error {
 	}
 	if e.MaxRate < 0 || e.MaxRate > 100000 {
 		bad("email.max_rate", "%g is outside 0..100000", e.MaxRate)
+	}
+	if e.MaxPerDay < 0 || e.MaxPerDay > 1000 {
+		bad("email.max_per_day", "%d is outside 0..1000", e.MaxPerDay)
 	}
 	if r := e.SES.Region; r != "" && !regionRe.MatchString(r) {
 		bad("email.ses.region", "%q is not an AWS region like eu-west-1", r)

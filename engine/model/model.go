@@ -150,11 +150,12 @@ const (
 	ScopeCampaignsWrite = "campaigns:write"
 	ScopeSegmentsR      = "segments:read"
 	ScopeSegmentsW      = "segments:write"
+	ScopeEmailWrite     = "email:write" // email campaigns and automations
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW, ScopeEmailWrite}
 }
 
 // HasScope reports whether the key grants scope.

@@ -44,6 +44,17 @@ import (
 //	mail/sns/<SNS MessageId>            an SNS message already handled; expires after 48 h
 //	mail/meta/<name>                    the queue's pause, the encrypted settings (JSON)
 //	campaign/<campaign id>              onsite campaign (JSON, engine/campaign)
+//	mcamp/ (engine/mailcampaign, SpaceMailCampaigns; not a projection):
+//	mcamp/c/<campaign id>               an email campaign with its progress (JSON)
+//	mcamp/r/<campaign id>/<email>       a recipient of the list fixed when sending started
+//	mcamp/cap/<YYYY-MM-DD>/<email>      marketing messages to email that UTC day; expires after 48 h
+//	autom/ (engine/automation, SpaceAutomations; not a projection):
+//	autom/def/<name>                    an automation's settings (JSON)
+//	autom/due/<unix ns, 16 hex>/<name>/<profile>  a durable timer: a message due (JSON)
+//	autom/pending/<name>/<profile>      the due/ key of a profile's waiting timer (exit conditions cancel it)
+//	autom/last/<name>/<email>           when the automation last mailed email (cooldown)
+//	proj/emailreports/                  counts of campaigns and automations (engine/mailcampaign)
+//	proj/automations/v/<profile>/<product>  product views per person (browse abandonment); 30 days
 //
 // Projections, derived from the log; each owns its namespaces, which a
 // rebuild of it drops (see Space):

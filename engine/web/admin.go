@@ -37,7 +37,7 @@ type adminUser struct{}
 // adminCSP allows nothing but this listener's own files: no inline script,
 // no framing; images also from the web, for the feed's product photos
 // (the Referrer-Policy keeps the admin's URLs from their hosts).
-const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; connect-src 'self'; " +
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; connect-src 'self'; frame-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // AdminUI is what the admin listener needs besides the Server.
@@ -116,6 +116,18 @@ func (s *Server) adminRoutes() []route {
 		route{"POST", "/campaigns/api/{id}/status", "", s.requireAdmin(s.adminCampaignStatus)},
 		route{"POST", "/campaigns/preview", "", s.requireAdmin(s.previewToken)},
 		route{"POST", "/campaigns/preview/{token}", "", s.requireAdmin(s.publishDraft)},
+		route{"GET", "/email/campaigns", "", s.requireAdmin(s.emailCampaignsPage)},
+		route{"GET", "/email/campaigns/new", "", s.requireAdmin(s.newEmailCampaignPage)},
+		route{"POST", "/email/campaigns", "", s.requireAdmin(s.saveEmailCampaignForm)},
+		route{"GET", "/email/campaigns/{id}", "", s.requireAdmin(s.emailCampaignPage)},
+		route{"POST", "/email/campaigns/{id}", "", s.requireAdmin(s.saveEmailCampaignForm)},
+		route{"GET", "/email/campaigns/{id}/preview", "", s.requireAdmin(s.emailCampaignPreview)},
+		route{"GET", "/email/campaigns/{id}/report", "", s.requireAdmin(s.emailCampaignReportPage)},
+		route{"POST", "/email/campaigns/{id}/test", "", s.requireAdmin(s.testEmailCampaignForm)},
+		route{"POST", "/email/campaigns/{id}/cancel", "", s.requireAdmin(s.cancelEmailCampaignForm)},
+		route{"POST", "/email/campaigns/{id}/delete", "", s.requireAdmin(s.deleteEmailCampaignForm)},
+		route{"GET", "/email/automations", "", s.requireAdmin(s.automationsPage)},
+		route{"POST", "/email/automations/{name}", "", s.requireAdmin(s.saveAutomationForm)},
 		route{"GET", "/segments", "", s.requireAdmin(s.segmentsPage)},
 		route{"GET", "/segments/new", "", s.requireAdmin(s.newSegmentPage)},
 		route{"POST", "/segments", "", s.requireAdmin(s.createSegmentForm)},

@@ -58,6 +58,20 @@ func (s *Server) publicRoutes() []route {
 		{"GET", "/api/v1/emails/{id}", model.ScopeEmailSend, s.getEmail},
 		{"GET", "/api/v1/suppressions", model.ScopeEmailSend, s.listSuppressions},
 		{"DELETE", "/api/v1/suppressions/{email}", model.ScopeEmailSend, s.deleteSuppression},
+		// email campaigns and automations (mailcampaigns.go, automations.go)
+		{"GET", "/api/v1/email-campaigns", model.ScopeEmailWrite, s.listMailCampaigns},
+		{"POST", "/api/v1/email-campaigns", model.ScopeEmailWrite, s.createMailCampaign},
+		{"POST", "/api/v1/email-campaigns/preview", model.ScopeEmailWrite, s.previewMailCampaign},
+		{"GET", "/api/v1/email-campaigns/{id}", model.ScopeEmailWrite, s.getMailCampaign},
+		{"PUT", "/api/v1/email-campaigns/{id}", model.ScopeEmailWrite, s.updateMailCampaign},
+		{"DELETE", "/api/v1/email-campaigns/{id}", model.ScopeEmailWrite, s.deleteMailCampaign},
+		{"POST", "/api/v1/email-campaigns/{id}/send", model.ScopeEmailWrite, s.sendMailCampaign},
+		{"POST", "/api/v1/email-campaigns/{id}/cancel", model.ScopeEmailWrite, s.cancelMailCampaign},
+		{"POST", "/api/v1/email-campaigns/{id}/test", model.ScopeEmailWrite, s.testMailCampaign},
+		{"GET", "/api/v1/email-campaigns/{id}/report", model.ScopeEmailWrite, s.mailCampaignReport},
+		{"GET", "/api/v1/automations", model.ScopeEmailWrite, s.listAutomations},
+		{"GET", "/api/v1/automations/{name}", model.ScopeEmailWrite, s.getAutomation},
+		{"PUT", "/api/v1/automations/{name}", model.ScopeEmailWrite, s.putAutomation},
 		// servers speaking Segment's HTTP Tracking API, the write key (an
 		// API key) as the Basic auth user name (segment.go)
 		{"POST", "/v1/batch", model.ScopeEventsWrite, s.segmentAPI(track.SegmentBatch)},

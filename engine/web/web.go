@@ -7,11 +7,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/automation"
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/live"
 	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/mailcampaign"
 	"github.com/shoptrail/shoptrail/engine/metrics"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/segment"
@@ -36,11 +38,13 @@ type Server struct {
 	demo      http.Handler // the demo shop; nil when turned off
 	ui        *AdminUI     // the admin UI; nil: the admin listener answers /healthz only
 	live      *settings.Live
-	disk      *store.DiskGuard  // nil: no free-space check (see disk.go)
-	mail      *mail.Mailer      // nil: email routes answer 503
-	campaigns *campaign.Service // onsite campaigns
-	preview   *live.Hub         // the campaigns' live preview
-	publicURL string            // where the public listener is (SetPublicURL)
+	disk      *store.DiskGuard      // nil: no free-space check (see disk.go)
+	mail      *mail.Mailer          // nil: email routes answer 503
+	campaigns *campaign.Service     // onsite campaigns
+	preview   *live.Hub             // the campaigns' live preview
+	publicURL string                // where the public listener is (SetPublicURL)
+	mailCamps *mailcampaign.Service // nil: email campaign routes answer 503
+	autos     *automation.Service   // nil: automation routes answer 503
 
 	metrics     *metrics.Metrics // nil: none
 	version     string           // buildinfo.String()

@@ -1,0 +1,346 @@
+package automation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/mailcampaign"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/project"
+	"github.com/shoptrail/shoptrail/engine/segment"
+	"github.com/shoptrail/shoptrail/engine/store"
+)
+
+// projSpace keeps what the triggers count (product views per person).
+var projSpace = store.ProjectionSpace("automations")
+
+// stale is how long past its due time a trigger still counts: folding old
+// history again (a rebuild, a new installation's backfill) must not mail
+// people about what they did long ago.
+const stale = time.Hour
+
+// Projection folds the triggers: it sets, moves and cancels the timers.
+func (s *Service) Projection() *project.Projection {
+	return &project.Projection{
+		Name:    "automations",
+		Version: 1,
+		Owns:    []store.Space{projSpace},
+		Fold:    s.fold,
+		Move:    s.move,
+		Erase:   s.erase,
+	}
+}
+
+func propString(ev *model.Event, k string) string {
+	var v string
+	if raw, ok := ev.Props[k]; ok {
+		json.Unmarshal(raw, &v)
+	}
+	return v
+}
+
+func (s *Service) fold(r *project.Run) error {
+	now := s.now()
+	set := false
+	for _, e := range r.Events {
+		ev := e.Event
+		email := model.ProfileEmail(e.ProfileID)
+		if email == "" {
+			continue // anonymous: no address to write to
+		}
+		start := func(name string, products []string) error {
+			a, _ := s.get(name)
+			if !a.Enabled {
+				return nil
+			}
+			due := ev.Time.Add(a.Delay.Duration)
+			if due.Add(stale).Before(now) {
+				return nil
+			}
+			set = true
+			return schedule(r.Tx, name, e.ProfileID, due, timer{Name: name, Email: email, Products: products, Trigger: ev.Time})
+		}
+		var err error
+		switch ev.Type {
+		case model.Subscribe:
+			err = start(Welcome, nil)
+		case model.AddToCart:
+			if err = cancel(r.Tx, BrowseAbandonment, e.ProfileID); err == nil {
+				err = start(AbandonedCart, ev.ProductIDs())
+			}
+		case model.Order:
+			// the exit condition of both
+			if err = cancel(r.Tx, AbandonedCart, e.ProfileID); err == nil {
+				err = cancel(r.Tx, BrowseAbandonment, e.ProfileID)
+			}
+		case model.ProductView:
+			for _, id := range ev.ProductIDs() {
+				k := "v/" + e.ProfileID + "/" + id
+				var n int
+				if err := r.Tx.Get(projSpace, k, &n); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				n++
+				if err := r.Tx.SetTTL(projSpace, k, n, 30*24*time.Hour); err != nil {
+					return err
+				}
+				if n == 2 {
+					if err := start(BrowseAbandonment, []string{id}); err != nil {
+						return err
+					}
+				}
+			}
+		case segment.Entered:
+			if a, _ := s.get(SegmentEntered); a.Segment != "" && propString(ev, "segment_id") == a.Segment {
+				err = start(SegmentEntered, nil)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if set {
+		r.AfterCommit(s.poke)
+	}
+	return nil
+}
+
+// move gives profile to the timers and counts of profile from.
+func (s *Service) move(tx *store.Tx, from, to string) error {
+	for _, name := range Names {
+		var k string
+		if err := tx.Get(sp, pendingKey(name, from), &k); errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		var t timer
+		if err := tx.Get(sp, k, &t); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		dk, err := parseDueKey(k)
+		if err != nil {
+			return err
+		}
+		if err := cancel(tx, name, from); err != nil {
+			return err
+		}
+		if t.Email = model.ProfileEmail(to); t.Email == "" {
+			continue
+		}
+		if err := schedule(tx, name, to, dk.at, t); err != nil {
+			return err
+		}
+	}
+	var keys []string
+	var vals []json.RawMessage
+	if err := tx.Scan(projSpace, "v/"+from+"/", func(k string, v json.RawMessage) (bool, error) {
+		keys, vals = append(keys, k), append(vals, v)
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if err := tx.SetTTL(projSpace, "v/"+to+"/"+strings.TrimPrefix(k, "v/"+from+"/"), vals[i], 30*24*time.Hour); err != nil {
+			return err
+		}
+		if err := tx.Delete(projSpace, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// erase forgets a profile: its timers and counts.
+func (s *Service) erase(tx *store.Tx, profile string) error {
+	for _, name := range Names {
+		if err := cancel(tx, name, profile); err != nil {
+			return err
+		}
+	}
+	var keys []string
+	if err := tx.Scan(projSpace, "v/"+profile+"/", func(k string, _ json.RawMessage) (bool, error) {
+		keys = append(keys, k)
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := tx.Delete(projSpace, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends the messages whose timers are due, until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		next, err := s.RunDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("sending automation messages failed; retrying", "err", err)
+			next = s.now().Add(5 * time.Second)
+		}
+		wait := time.Second
+		if !next.IsZero() {
+			wait = min(max(next.Sub(s.now()), 0), time.Second)
+		}
+		t.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// RunDue sends every due message and returns when the next timer is due
+// (zero: none).
+func (s *Service) RunDue(ctx context.Context) (time.Time, error) {
+	for {
+		now := s.now()
+		var keys []string
+		var timers []timer
+		var next time.Time
+		err := s.st.Read(func(tx *store.Tx) error {
+			return tx.ScanFrom(sp, "due/", "", false, true, func(k string, v json.RawMessage) (bool, error) {
+				dk, err := parseDueKey(k)
+				if err != nil {
+					return false, err
+				}
+				if dk.at.After(now) {
+					next = dk.at
+					return false, nil
+				}
+				var t timer
+				if err := json.Unmarshal(v, &t); err != nil {
+					return false, err
+				}
+				keys, timers = append(keys, k), append(timers, t)
+				return len(keys) < 100, nil
+			})
+		})
+		if err != nil || len(keys) == 0 {
+			return next, err
+		}
+		for i, k := range keys {
+			if err := ctx.Err(); err != nil {
+				return time.Time{}, err
+			}
+			if err := s.fire(ctx, k, timers[i]); err != nil {
+				return time.Time{}, err
+			}
+		}
+	}
+}
+
+// fire sends one due message (or drops it: disabled, in its cooldown,
+// unsubscribed, over the daily cap) and deletes its timer. The message's
+// idempotency key is the timer's: a crash after Send and before the
+// timer is deleted sends nothing twice.
+func (s *Service) fire(ctx context.Context, k string, t timer) error {
+	dk, err := parseDueKey(k)
+	if err != nil {
+		return err
+	}
+	a, ok := s.get(t.Name)
+	outcome, sent := "", false
+	lastKey := "last/" + t.Name + "/" + t.Email
+	var last time.Time
+	if err := s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, lastKey, &last) }); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	switch {
+	case !ok || !a.Enabled:
+		outcome = "disabled"
+	case !last.IsZero() && s.now().Sub(last) < a.Cooldown.Duration:
+		outcome = "cooldown"
+	}
+	if outcome == "" {
+		if ok, why, err := s.o.Mailer.Sendable(t.Email); err != nil {
+			return err
+		} else if !ok {
+			outcome = why
+		}
+	}
+	if outcome == "" && s.o.Cap != nil {
+		if ok, err := s.o.Cap.TakeCap(t.Email); err != nil {
+			return err
+		} else if !ok {
+			outcome = "capped"
+		}
+	}
+	if outcome == "" {
+		msg, err := s.render(a, t)
+		if err != nil {
+			outcome = "template: " + err.Error()
+		} else {
+			msg.IdempotencyKey = fmt.Sprintf("automation/%s/%s/%x", t.Name, t.Email, dk.at.UnixNano())
+			_, _, err := s.o.Mailer.Send(ctx, msg)
+			var fe *model.FieldError
+			switch {
+			case errors.As(err, &fe):
+				outcome = "refused: " + fe.Error()
+			case err != nil:
+				return err
+			default:
+				sent = true
+			}
+		}
+	}
+	if !sent {
+		s.log.Info("automation message not sent", "automation", t.Name, "reason", outcome)
+	}
+	return s.st.Write(func(tx *store.Tx) error {
+		// the pending/ key stays: the projection writes it (in its own
+		// transaction), and one left pointing at a fired timer is harmless
+		if err := tx.Delete(sp, k); err != nil {
+			return err
+		}
+		if sent {
+			return tx.Set(sp, lastKey, s.now().UTC())
+		}
+		return nil
+	})
+}
+
+func (s *Service) render(a Automation, t timer) (mail.Message, error) {
+	tmpl, err := mailcampaign.ParseTemplate(a.HTML, a.Text)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	d, err := mailcampaign.LoadData(s.st, t.Email)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	switch t.Name {
+	case AbandonedCart:
+		if len(d.CartItems) == 0 {
+			d.CartItems = t.Products
+		}
+	case BrowseAbandonment:
+		if len(t.Products) > 0 {
+			d.LastViewed = t.Products[0]
+		}
+	}
+	h, text, err := tmpl.Render(s.o.Products, d)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{To: t.Email, Subject: a.Subject, HTML: h, Text: text, Automation: a.Name}, nil
+}
