@@ -131,7 +131,7 @@ func (s *Server) adminRoutes() []route {
 		route{"GET", "/segments", "", s.requireAdmin(s.segmentsPage)},
 		route{"GET", "/segments/new", "", s.requireAdmin(s.newSegmentPage)},
 		route{"POST", "/segments", "", s.requireAdmin(s.createSegmentForm)},
-		route{"POST", "/segments/preview", "", s.requireAdmin(s.previewSegmentAdmin)},
+		route{"POST", "/segments/preview", "", s.requireAdmin(s.previewSegment)},
 		route{"GET", "/segments/{id}", "", s.requireAdmin(s.segmentPage)},
 		route{"GET", "/segments/{id}/edit", "", s.requireAdmin(s.editSegmentPage)},
 		route{"POST", "/segments/{id}", "", s.requireAdmin(s.updateSegmentForm)},

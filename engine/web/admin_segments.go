@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -128,22 +127,6 @@ func (s *Server) deleteSegmentForm(w http.ResponseWriter, r *http.Request) error
 		return segmentError(err)
 	}
 	http.Redirect(w, r, "/segments?deleted", http.StatusSeeOther)
-	return nil
-}
-
-// previewSegmentAdmin is POST /segments/preview: the editor's live count.
-func (s *Server) previewSegmentAdmin(w http.ResponseWriter, r *http.Request) error {
-	b, err := readRuleBody(w, r)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), previewTimeout)
-	defer cancel()
-	res, err := s.segs.Preview(ctx, b)
-	if err != nil {
-		return segmentError(err)
-	}
-	writeJSON(w, http.StatusOK, res)
 	return nil
 }
 

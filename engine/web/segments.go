@@ -103,8 +103,9 @@ func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// previewSegment is POST /api/v1/segments/preview: the count and a sample
-// of what a rule selects now, without saving it.
+// previewSegment is POST /api/v1/segments/preview (and the admin editor's
+// live count, POST /segments/preview): the count and a sample of what a
+// rule selects now, without saving it.
 func (s *Server) previewSegment(w http.ResponseWriter, r *http.Request) error {
 	b, err := readRuleBody(w, r)
 	if err != nil {
