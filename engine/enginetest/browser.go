@@ -30,9 +30,16 @@ func Browser(t testing.TB) context.Context {
 		t.Skip("no Chromium found (apt-get install chromium): browser tests skipped")
 	}
 	lockBrowser(t)
+	// not t.TempDir: Chromium's helper processes may still write to the
+	// profile's cache for a moment after it is stopped, and testing fails a
+	// test whose temp dir it cannot remove
+	profile, err := os.MkdirTemp("", "shoptrail-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true),
@@ -46,7 +53,17 @@ func Browser(t testing.TB) context.Context {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute) // CI runs packages side by side with -race
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelB()
+		cancelA()
+		for range 40 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
