@@ -259,22 +259,23 @@ func insertTouch(touches []Touch, t Touch) []Touch {
 
 // trim forgets touches too old to be on the path of any order to come.
 func (s *shopper) trim() {
-	if n := len(s.Touches); n > 0 {
-		from := s.Touches[n-1].Time.Add(-MaxLookback)
-		i := 0
-		for i < n-1 && s.Touches[i].Time.Before(from) {
-			i++
-		}
-		s.Touches = s.Touches[i:]
+	s.Touches = recent(s.Touches, len(s.Touches))
+	s.Onsite = recent(s.Onsite, maxOnsite)
+}
+
+// recent returns the newest of touches (oldest first): at most max, none
+// older than MaxLookback before the newest.
+func recent(touches []Touch, max int) []Touch {
+	n := len(touches)
+	if n == 0 {
+		return touches
 	}
-	if n := len(s.Onsite); n > 0 {
-		from := s.Onsite[n-1].Time.Add(-MaxLookback)
-		i := max(0, n-maxOnsite)
-		for i < n-1 && s.Onsite[i].Time.Before(from) {
-			i++
-		}
-		s.Onsite = s.Onsite[i:]
+	from := touches[n-1].Time.Add(-MaxLookback)
+	i := n - min(n, max)
+	for i < n-1 && touches[i].Time.Before(from) {
+		i++
 	}
+	return touches[i:]
 }
 
 // order keeps an order with its path, and closes the profile's journey.

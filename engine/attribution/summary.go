@@ -89,8 +89,7 @@ func (s *Summary) Add(o Order, lookback time.Duration, sign int64) {
 	for i, t := range path {
 		names[i] = t.Channel
 	}
-	key := strings.Join(names, sep)
-	s.count(key, Count{sign, minor})
+	addCount(&s.Paths, strings.Join(names, sep), Count{sign, minor})
 	lag := o.Time.Sub(path[0].Time)
 	for i, b := range LagBuckets {
 		if lag < b.Max {
@@ -99,46 +98,35 @@ func (s *Summary) Add(o Order, lookback time.Duration, sign int64) {
 		}
 	}
 	for _, c := range o.OnsiteWithin(lookback) {
-		if s.Onsite == nil {
-			s.Onsite = map[string]*Count{}
-		}
-		n := s.Onsite[c]
-		if n == nil {
-			n = &Count{}
-			s.Onsite[c] = n
-		}
-		n.Orders += sign
-		n.Minor = model.AddMinor(n.Minor, minor)
-		if n.Orders == 0 {
-			delete(s.Onsite, c)
-		}
+		addCount(&s.Onsite, c, Count{sign, minor})
 	}
 	if sign < 0 {
-		// forget the channels and the path no order is on any more
-		// (taking an order out leaves float dust on the credits, never
-		// on the counts)
+		// forget the channels no order is on any more (taking an order
+		// out leaves float dust on the credits, never on the counts)
 		for _, c := range names {
 			if r := s.Channels[c]; r != nil && r.Last == 0 && r.AssistedOrders == 0 {
 				delete(s.Channels, c)
 			}
 		}
-		if s.Paths[key].Orders == 0 {
-			delete(s.Paths, key)
-		}
 	}
 }
 
-func (s *Summary) count(path string, c Count) {
-	if s.Paths == nil {
-		s.Paths = map[string]*Count{}
+// addCount adds c to the count of key in *m, and forgets a key no order
+// counts any more.
+func addCount(m *map[string]*Count, key string, c Count) {
+	if *m == nil {
+		*m = map[string]*Count{}
 	}
-	p := s.Paths[path]
-	if p == nil {
-		p = &Count{}
-		s.Paths[path] = p
+	n := (*m)[key]
+	if n == nil {
+		n = &Count{}
+		(*m)[key] = n
 	}
-	p.Orders += c.Orders
-	p.Minor = model.AddMinor(p.Minor, c.Minor)
+	n.Orders += c.Orders
+	n.Minor = model.AddMinor(n.Minor, c.Minor)
+	if n.Orders == 0 {
+		delete(*m, key)
+	}
 }
 
 // AddAll adds every order of t.
@@ -163,20 +151,13 @@ func (s *Summary) AddAll(t *Summary) {
 		r.AssistedMinor = model.AddMinor(r.AssistedMinor, x.AssistedMinor)
 	}
 	for p, c := range t.Paths {
-		s.count(p, *c)
+		addCount(&s.Paths, p, *c)
 	}
 	for i := range s.Lags {
 		s.Lags[i] += t.Lags[i]
 	}
 	for c, n := range t.Onsite {
-		if s.Onsite == nil {
-			s.Onsite = map[string]*Count{}
-		}
-		if s.Onsite[c] == nil {
-			s.Onsite[c] = &Count{}
-		}
-		s.Onsite[c].Orders += n.Orders
-		s.Onsite[c].Minor = model.AddMinor(s.Onsite[c].Minor, n.Minor)
+		addCount(&s.Onsite, c, *n)
 	}
 }
 
