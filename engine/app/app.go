@@ -243,19 +243,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.Pipeline = runner
 	a.Segments.SetPoke(runner.Poke)
 	a.Users = user.New(st, a.Tracker, runner, time.Now)
-	for _, p := range exportParts(st, a.Tracker) {
+	for _, p := range exportParts(st, a.Tracker, a.Segments) {
 		a.Users.AddExportPart(p)
 	}
-	// email activity is in the events (email_send, email_open...)
-	a.Users.AddExportPart(user.ExportPart{Name: "segments", Each: func(_ context.Context, p user.Person, emit func(any) error) error {
-		in, err := a.Segments.ProfileSegments(p.ProfileID)
-		for _, m := range in {
-			if err := emit(m); err != nil {
-				return err
-			}
-		}
-		return err
-	}})
 	if f := cfg.Feed; f.URL != "" {
 		a.Syncer = a.Catalog.NewSyncer(catalog.SyncOptions{URL: f.URL, Interval: f.Interval.Duration,
 			Timeout: f.Timeout.Duration, MaxBytes: f.MaxBytes, AllowPrivate: f.AllowPrivate})

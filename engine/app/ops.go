@@ -23,6 +23,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/metrics"
+	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/engine/track"
 	"github.com/shoptrail/shoptrail/engine/user"
@@ -115,8 +116,9 @@ func (a *App) registerMetrics(m *metrics.Metrics) {
 }
 
 // exportParts are the sections of a person's data export, in order. A
-// package that stores something about people adds its line here.
-func exportParts(st *store.Store, t *track.Tracker) []user.ExportPart {
+// package that stores something about people adds its line here (email
+// activity is in the events: email_send, email_open...).
+func exportParts(st *store.Store, t *track.Tracker, segs *segment.Service) []user.ExportPart {
 	return []user.ExportPart{
 		{Name: "events", Each: func(ctx context.Context, p user.Person, emit func(any) error) error {
 			q := track.Query{Email: p.Email, Limit: track.MaxLimit}
@@ -177,6 +179,15 @@ func exportParts(st *store.Store, t *track.Tracker) []user.ExportPart {
 				}
 				return nil
 			})
+		}},
+		{Name: "segments", Each: func(_ context.Context, p user.Person, emit func(any) error) error {
+			in, err := segs.ProfileSegments(p.ProfileID)
+			for _, m := range in {
+				if err := emit(m); err != nil {
+					return err
+				}
+			}
+			return err
 		}},
 	}
 }
