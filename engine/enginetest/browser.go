@@ -2,9 +2,13 @@ package enginetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,4 +88,39 @@ func lockBrowser(t testing.TB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() }) // closing releases the lock
+}
+
+// Step runs actions in the browser with their own timeout. When they fail
+// it logs where the tab was (its address, load state and text) and what the
+// test process's goroutines were doing, so that a hang says whether the
+// server or the browser stood still; a step that timed out is tried once
+// more, since a headless Chromium under the race detector on two cores
+// has been seen to miss a page's load event.
+func Step(t testing.TB, ctx context.Context, name string, timeout time.Duration, actions ...chromedp.Action) error {
+	t.Helper()
+	// a tab opens on its context's first Run and closes when the context
+	// of that Run ends: open it on ctx, not on the step's
+	if err := chromedp.Run(ctx); err != nil {
+		return fmt.Errorf("%s: open the tab: %w", name, err)
+	}
+	var err error
+	for try := 1; try <= 2; try++ {
+		step, cancel := context.WithTimeout(ctx, timeout)
+		err = chromedp.Run(step, actions...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var where string
+		probe, cancel := context.WithTimeout(ctx, 5*time.Second)
+		chromedp.Run(probe, chromedp.Evaluate(`location.href + " (" + document.readyState + "): " + (document.body ? document.body.innerText : "").slice(0, 1500)`, &where))
+		cancel()
+		var stacks strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		t.Logf("browser step %q, try %d: %v\nthe tab: %s\ngoroutines:\n%s", name, try, err, where, stacks.String())
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }

@@ -34,7 +34,7 @@ func TestAdminInChromium(t *testing.T) {
 	admin := a.AdminURL
 	var text string
 	// first run: the setup page needs the printed token
-	err := chromedp.Run(ctx,
+	err := enginetest.Step(t, ctx, "setup page", 45*time.Second,
 		chromedp.EmulateViewport(1280, 900),
 		chromedp.Navigate(admin+"/"),
 		chromedp.WaitVisible(`#token`),
@@ -43,7 +43,7 @@ func TestAdminInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot(t, ctx, "1-setup")
-	err = chromedp.Run(ctx,
+	err = enginetest.Step(t, ctx, "create the account", 45*time.Second,
 		chromedp.SendKeys(`#token`, a.Guard.SetupToken()),
 		chromedp.SendKeys(`#username`, "owner"),
 		chromedp.SendKeys(`#password`, "correct horse battery"),
@@ -54,7 +54,7 @@ func TestAdminInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	screenshot(t, ctx, "2-login")
-	err = chromedp.Run(ctx,
+	err = enginetest.Step(t, ctx, "sign in", 45*time.Second,
 		chromedp.SendKeys(`#username`, "owner"),
 		chromedp.SendKeys(`#password`, "correct horse battery"),
 		chromedp.Click(`#sign-in`),
@@ -68,10 +68,10 @@ func TestAdminInChromium(t *testing.T) {
 	// the demo shop sends an event; the dashboard shows it live
 	shop, cancelShop := chromedp.NewContext(ctx)
 	defer cancelShop()
-	if err := chromedp.Run(shop, chromedp.Navigate(a.PublicURL+"/demo/p/1003?utm_source=newsletter&utm_medium=email"), chromedp.WaitVisible(`#add-to-cart`)); err != nil {
+	if err := enginetest.Step(t, shop, "shop page", 45*time.Second, chromedp.Navigate(a.PublicURL+"/demo/p/1003?utm_source=newsletter&utm_medium=email"), chromedp.WaitVisible(`#add-to-cart`)); err != nil {
 		t.Fatal(err)
 	}
-	err = chromedp.Run(ctx,
+	err = enginetest.Step(t, ctx, "the dashboard shows the shop's event", 45*time.Second,
 		chromedp.WaitVisible(`//td[contains(., "/demo/p/1003")]`, chromedp.BySearch),
 		chromedp.Text(`#events`, &text),
 	)
@@ -84,7 +84,7 @@ func TestAdminInChromium(t *testing.T) {
 	screenshot(t, ctx, "3-dashboard")
 
 	// Settings → Account settings: turn Visit from referrer off
-	err = chromedp.Run(ctx,
+	err = enginetest.Step(t, ctx, "open settings", 45*time.Second,
 		chromedp.Navigate(admin+"/settings"),
 		chromedp.WaitVisible(`#vfr`),
 	)
@@ -93,7 +93,7 @@ func TestAdminInChromium(t *testing.T) {
 	}
 	screenshot(t, ctx, "4-settings")
 	var checked bool
-	err = chromedp.Run(ctx,
+	err = enginetest.Step(t, ctx, "turn visit from referrer off", 45*time.Second,
 		chromedp.Click(`#vfr`),
 		chromedp.Click(`#save-settings`),
 		chromedp.WaitVisible(`.notice`),
@@ -103,7 +103,7 @@ func TestAdminInChromium(t *testing.T) {
 		t.Fatalf("turning the switch off: %v, still checked %v", err, checked)
 	}
 	before := count(t, a, "visit_from_referrer")
-	if err := chromedp.Run(shop, chromedp.Navigate(a.PublicURL+"/demo/p/1009?utm_source=google&utm_medium=cpc"), chromedp.WaitVisible(`#add-to-cart`)); err != nil {
+	if err := enginetest.Step(t, shop, "second shop page", 45*time.Second, chromedp.Navigate(a.PublicURL+"/demo/p/1009?utm_source=google&utm_medium=cpc"), chromedp.WaitVisible(`#add-to-cart`)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, a, "type=page_view", func(n int) bool { return n >= 2 })
@@ -116,7 +116,7 @@ func TestAdminInChromium(t *testing.T) {
 	if st := a.Do(t, "POST", "/api/v1/user", map[string]any{"email": "jane@example.com", "city": "Paris"}, &created, a.Auth()...); st != 201 {
 		t.Fatalf("create jane: %d %+v", st, created.Error)
 	}
-	err = chromedp.Run(ctx,
+	err = enginetest.Step(t, ctx, "find jane", 45*time.Second,
 		chromedp.Navigate(admin+"/users"),
 		chromedp.SendKeys(`#user-q`, "jane"),
 		chromedp.Click(`#user-search`),
@@ -133,18 +133,13 @@ func TestAdminInChromium(t *testing.T) {
 	}
 	screenshot(t, ctx, "5-user")
 	for _, page := range []string{"products", "install"} {
-		step, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := chromedp.Run(step, chromedp.Navigate(admin+"/"+page), chromedp.WaitVisible(`main h1`))
-		cancel()
-		if err != nil {
-			var body string
-			chromedp.Run(ctx, chromedp.Evaluate(`document.body ? document.body.innerText : document.documentElement.outerHTML`, &body))
-			t.Fatalf("%s: %v; the page says: %s", page, err, body)
+		if err := enginetest.Step(t, ctx, page, 45*time.Second, chromedp.Navigate(admin+"/"+page), chromedp.WaitVisible(`main h1`)); err != nil {
+			t.Fatal(err)
 		}
 		screenshot(t, ctx, "6-"+page)
 	}
 	a.Fold(t)
-	if err := chromedp.Run(ctx, chromedp.Navigate(admin+"/"), chromedp.WaitVisible(`#events`)); err != nil {
+	if err := enginetest.Step(t, ctx, "back to the dashboard", 45*time.Second, chromedp.Navigate(admin+"/"), chromedp.WaitVisible(`#events`)); err != nil {
 		t.Fatal(err)
 	}
 	screenshot(t, ctx, "7-dashboard")
