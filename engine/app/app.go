@@ -87,7 +87,13 @@ type options struct {
 	extra        []*project.Projection
 	snsClient    *http.Client
 	segments     campaign.Segments
+	now          func() time.Time
 }
+
+// WithClock sets the clock of event times and of the automations (their
+// delays, windows and cooldowns): tests move a fake one instead of
+// sleeping.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithSNSClient sets the HTTP client that fetches SNS signing certificates
 // and confirms subscriptions (tests reach their fake SNS with it; the
@@ -207,6 +213,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		},
 		Indexed:      func() uint64 { return runner.Checkpoint() },
 		IdentifyLink: func(u string) string { return identifyLink(a.Mail, u) },
+		Now:          o.now,
 		Logger:       log.With("component", "track"),
 	})
 	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
@@ -227,7 +234,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
 		MaxPerDay: cfg.Email.MaxPerDay, Logger: log.With("component", "mailcampaign")})
 	if a.Automations, err = automation.New(automation.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
-		Cap: a.MailCampaigns, Logger: log.With("component", "automation")}); err != nil {
+		Cap: a.MailCampaigns, Now: o.now, Logger: log.With("component", "automation")}); err != nil {
 		return fail(err)
 	}
 	id, others := projections(cfg, a.Identity, a.Catalog.Known, a.Campaigns.Known, a.Segments, a.Automations, o.extra)
@@ -241,6 +248,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	a.Pipeline = runner
+	// what feed imports change (back in stock, cheaper) goes to the log
+	// for the automations; facts a crash left waiting are recorded now
+	if err := a.Catalog.RecordChangesWith(a.Tracker.Record); err != nil {
+		log.Error("record the catalogue's changes", "err", err)
+	}
 	a.Segments.SetPoke(runner.Poke)
 	a.Users = user.New(st, a.Tracker, runner, time.Now)
 	for _, p := range exportParts(st, a.Tracker, a.Segments) {

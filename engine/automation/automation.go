@@ -3,8 +3,13 @@
 // message from a template, at most once per person per cooldown, stopped
 // by its exit condition. Triggers: welcome (subscribe), abandoned_cart
 // (add_to_cart, exits on an order), browse_abandonment (a product viewed
-// twice, exits on add_to_cart or an order) and segment_entered (a
-// segment's segment_entered event).
+// twice, exits on add_to_cart or an order), back_in_stock and price_drop
+// (a feed import's product_back_in_stock and product_price_drop facts, for
+// the people who viewed the product in the last 30 days; see catalog.go)
+// and segment_entered (a segment's segment_entered event).
+//
+// Time comes from Options.Now: tests drive the delays, windows and
+// cooldowns with a fake clock (Flush sends what is due at its time).
 package automation
 
 import (
@@ -40,12 +45,8 @@ const (
 // Names lists every automation, in the order the API and the UI show them.
 var Names = []string{Welcome, AbandonedCart, BrowseAbandonment, BackInStock, PriceDrop, SegmentEntered}
 
-// Errors.
-var (
-	ErrNotFound = errors.New("automation: no such automation")
-	// ErrNotBuilt: back_in_stock and price_drop are not built yet.
-	ErrNotBuilt = errors.New("automation: back_in_stock and price_drop are not available yet")
-)
+// ErrNotFound means there is no automation of that name.
+var ErrNotFound = errors.New("automation: no such automation")
 
 // Automation is one automation's settings.
 type Automation struct {
@@ -102,8 +103,10 @@ type Options struct {
 	Segments Segments
 	Products mailcampaign.Products
 	Cap      Capper // nil: no cap
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Now is the clock of the delays, the 30-day window of viewers and the
+	// cooldowns: time.Now, or a fake one in tests.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Service keeps the automations, folds their triggers (Projection) and
@@ -116,6 +119,9 @@ type Service struct {
 	mu   sync.Mutex
 	defs map[string]Automation // guarded by mu
 	wake chan struct{}
+	// flush asks Run for a pass over the due timers; Run closes the
+	// channel it was given when the pass is done
+	flush chan chan struct{}
 }
 
 // sp is the automations' space: settings, timers, cooldowns.
@@ -129,7 +135,7 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{o: o, st: o.Store, now: o.Now, log: o.Logger, defs: map[string]Automation{}, wake: make(chan struct{}, 1)}
+	s := &Service{o: o, st: o.Store, now: o.Now, log: o.Logger, defs: map[string]Automation{}, wake: make(chan struct{}, 1), flush: make(chan chan struct{})}
 	for _, n := range Names {
 		s.defs[n] = defaults(n)
 	}
@@ -215,8 +221,6 @@ func (s *Service) Save(name string, in Input) (Automation, error) {
 	}
 	if a.Enabled {
 		switch {
-		case name == BackInStock || name == PriceDrop:
-			return Automation{}, &model.FieldError{Field: "enabled", Message: ErrNotBuilt.Error()}
 		case a.Subject == "":
 			return Automation{}, &model.FieldError{Field: "subject", Message: "is required to enable the automation"}
 		case strings.TrimSpace(a.HTML) == "":
@@ -291,6 +295,10 @@ type timer struct {
 	Email    string    `json:"email"`
 	Products []string  `json:"products,omitempty"` // the trigger's products
 	Trigger  time.Time `json:"trigger"`            // the triggering event's time
+	// back_in_stock, price_drop: the products that changed, one per
+	// family (a main product and its variations), gathered while the
+	// timer waits
+	Changes []change `json:"changes,omitempty"`
 }
 
 type dueKey struct {

@@ -1,10 +1,12 @@
 package automation_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/app"
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
@@ -16,7 +18,7 @@ const feed = `"ID";"Product title";"Product URL";"Categories IDs";"Categories Ti
 "p2";"City Sneaker";"https://shop.example/p2";"10";"Shoes";"";"80.00";"";"https://shop.example/p2.jpg";"Blue";"Northpeak";"3";""
 `
 
-func mailApp(t *testing.T) (*enginetest.App, *smtptest.Server) {
+func mailApp(t *testing.T, opts ...app.Option) (*enginetest.App, *smtptest.Server) {
 	t.Helper()
 	srv, err := smtptest.Start(smtptest.Options{})
 	if err != nil {
@@ -28,11 +30,16 @@ func mailApp(t *testing.T) (*enginetest.App, *smtptest.Server) {
 	cfg.Email.SMTP = config.EmailSMTP{Host: "127.0.0.1", Port: srv.Port, TLS: "none"}
 	cfg.Email.MaxPerDay = 10
 	cfg.Sites.AllowedOrigins = []string{"https://shop.example"}
-	a := enginetest.Start(t, cfg)
-	if _, err := a.Catalog.ImportWith(strings.NewReader(feed), "test", catalog.ImportOptions{Force: true}); err != nil {
+	a := enginetest.Start(t, cfg, opts...)
+	importFeed(t, a, feed)
+	return a, srv
+}
+
+func importFeed(t *testing.T, a *enginetest.App, f string) {
+	t.Helper()
+	if _, err := a.Catalog.ImportWith(strings.NewReader(f), "test", catalog.ImportOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	return a, srv
 }
 
 func put(t *testing.T, a *enginetest.App, name string, body map[string]any) {
@@ -55,6 +62,10 @@ func subscribe(t *testing.T, a *enginetest.App, email string) {
 	if st := a.Do(t, "POST", "/api/v1/user", map[string]any{"email": email, "firstName": "Kim", "isSubscribed": true}, nil, a.Auth()...); st != 201 && st != 200 {
 		t.Fatalf("user: %d", st)
 	}
+}
+
+func view(email, product string) map[string]any {
+	return map[string]any{"type": "product_view", "email": email, "props": map[string]any{"product_id": product}}
 }
 
 // to returns the messages the server received for an address.
@@ -80,70 +91,129 @@ func waitFor(t *testing.T, srv *smtptest.Server, addr string, n int, within time
 	}
 }
 
-// Each automation from its triggering event to the message the SMTP
-// server receives, with its delay, exit condition and cooldown.
-func TestAutomations(t *testing.T) {
-	a, srv := mailApp(t)
-	put(t, a, "welcome", map[string]any{"enabled": true, "subject": "Welcome!", "html": `<p>Hi {{.FirstName | default "there"}}</p>`, "cooldown": "168h"})
-	put(t, a, "abandoned_cart", map[string]any{"enabled": true, "delay": "2s", "subject": "You left something behind", "html": `<p>Your cart:</p>{{products .CartItems}}`, "cooldown": "168h"})
-	put(t, a, "browse_abandonment", map[string]any{"enabled": true, "delay": "1s", "subject": "Still thinking?", "html": `{{products .LastViewed}}{{recommend "similar" 2}}`})
+// settle waits until the projections have folded every event and the
+// sender has sent everything due at the clock's time: what is not queued
+// then is not sent.
+func settle(t *testing.T, a *enginetest.App) {
+	t.Helper()
+	a.Fold(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Automations.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
 
-	// welcome: subscribing sends it at once (well within a second of the event)
-	t0 := time.Now()
+// queued counts the messages of an automation queued for an address.
+func queued(t *testing.T, a *enginetest.App, addr, automation string) int {
+	t.Helper()
+	recs, err := a.Mail.List("", "", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.To == addr && r.Automation == automation {
+			n++
+		}
+	}
+	return n
+}
+
+func has(m []smtptest.Message, s string) bool {
+	for _, x := range m {
+		if strings.Contains(string(x.Data), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Each automation from its triggering event to the message the SMTP
+// server receives, on a fake clock with the issue's real delays: the
+// welcome at once, the cart reminder after 4 h unless an order comes
+// first, browse abandonment after 24 h without a cart, and the 168 h
+// cooldown.
+func TestAutomationsOnAFakeClock(t *testing.T) {
+	clock := enginetest.NewClock()
+	a, srv := mailApp(t, app.WithClock(clock.Now))
+	put(t, a, "welcome", map[string]any{"enabled": true, "subject": "Welcome!", "html": `<p>Hi {{.FirstName | default "there"}}</p>`, "cooldown": "168h"})
+	put(t, a, "abandoned_cart", map[string]any{"enabled": true, "delay": "4h", "subject": "You left something behind", "html": `<p>Your cart:</p>{{products .CartItems}}`, "cooldown": "168h"})
+	put(t, a, "browse_abandonment", map[string]any{"enabled": true, "delay": "24h", "subject": "Still thinking?", "html": `{{products .LastViewed}}{{recommend "similar" 2}}`})
+
+	// welcome: subscribing sends it at once
 	subscribe(t, a, "w@example.com")
-	m := waitFor(t, srv, "w@example.com", 1, 5*time.Second)
-	t.Logf("welcome received %v after the subscription", time.Since(t0).Round(time.Millisecond))
-	if !strings.Contains(string(m[0].Data), "Hi Kim") {
+	settle(t, a)
+	if m := waitFor(t, srv, "w@example.com", 1, 5*time.Second); !has(m, "Hi Kim") {
 		t.Errorf("welcome: %s", m[0].Data)
 	}
 
-	// abandoned cart: sent after the delay with the cart's products
+	// abandoned cart: sent 4 h after the cart, with the cart's products
 	subscribe(t, a, "cart@example.com")
 	subscribe(t, a, "buyer@example.com")
-	waitFor(t, srv, "cart@example.com", 1, 5*time.Second) // their welcome
-	waitFor(t, srv, "buyer@example.com", 1, 5*time.Second)
 	events(t, a,
 		map[string]any{"type": "add_to_cart", "email": "cart@example.com", "props": map[string]any{"product_id": "p1"}},
 		map[string]any{"type": "add_to_cart", "email": "buyer@example.com", "props": map[string]any{"product_id": "p2"}})
-	// the buyer orders before the delay: the exit condition
+	settle(t, a) // folded before the clock moves: events folded more than an hour late start nothing
+	// the buyer orders an hour later, before the delay: the exit condition
+	clock.Advance(time.Hour)
 	events(t, a, map[string]any{"type": "order", "email": "buyer@example.com", "props": map[string]any{"order_id": "o1", "value": 80, "currency": "EUR"}})
-	a.Fold(t)
-	time.Sleep(500 * time.Millisecond)
-	if n := len(to(srv, "cart@example.com")); n != 1 {
-		t.Fatalf("the cart reminder came before its delay")
+	settle(t, a)
+	clock.Advance(3*time.Hour - time.Minute) // 3h59m after the cart
+	settle(t, a)
+	if n := queued(t, a, "cart@example.com", "abandoned_cart"); n != 0 {
+		t.Fatalf("the cart reminder came before its 4 h delay")
 	}
-	m = waitFor(t, srv, "cart@example.com", 2, 10*time.Second) // the welcome and the reminder
-	var reminder string
-	for _, x := range m {
-		if strings.Contains(string(x.Data), "You left something behind") {
-			reminder = string(x.Data)
-		}
+	clock.Advance(2 * time.Minute)
+	settle(t, a)
+	if n := queued(t, a, "cart@example.com", "abandoned_cart"); n != 1 {
+		t.Fatalf("%d cart reminders queued 4 h after the cart, want 1", n)
 	}
-	if !strings.Contains(reminder, "Trail Runner") {
-		t.Errorf("the reminder has no cart product: %s", reminder)
+	if m := waitFor(t, srv, "cart@example.com", 2, 5*time.Second); !has(m, "Trail Runner") { // the welcome and the reminder
+		t.Errorf("the reminder has no cart product")
 	}
-	time.Sleep(time.Second)
-	for _, x := range to(srv, "buyer@example.com") {
-		if strings.Contains(string(x.Data), "You left something behind") {
-			t.Errorf("the buyer got a cart reminder after ordering")
-		}
-	}
-	// cooldown: another cart within 168h sends nothing
-	events(t, a, map[string]any{"type": "add_to_cart", "email": "cart@example.com", "props": map[string]any{"product_id": "p2"}})
-	a.Fold(t)
-	time.Sleep(3 * time.Second)
-	if n := len(to(srv, "cart@example.com")); n != 2 {
-		t.Errorf("%d messages to cart@, want 2 (the cooldown)", n)
+	if n := queued(t, a, "buyer@example.com", "abandoned_cart"); n != 0 {
+		t.Errorf("the buyer got a cart reminder after ordering")
 	}
 
-	// browse abandonment: two views of a product, no cart
+	// cooldown: another cart within 168 h sends nothing
+	events(t, a, map[string]any{"type": "add_to_cart", "email": "cart@example.com", "props": map[string]any{"product_id": "p2"}})
+	settle(t, a)
+	clock.Advance(5 * time.Hour)
+	settle(t, a)
+	if n := queued(t, a, "cart@example.com", "abandoned_cart"); n != 1 {
+		t.Errorf("%d reminders within the cooldown, want 1", n)
+	}
+	// after the 168 h, a new cart is reminded again
+	clock.Advance(168 * time.Hour)
+	events(t, a, map[string]any{"type": "add_to_cart", "email": "cart@example.com", "props": map[string]any{"product_id": "p2"}})
+	settle(t, a)
+	clock.Advance(4*time.Hour + time.Minute)
+	settle(t, a)
+	if n := queued(t, a, "cart@example.com", "abandoned_cart"); n != 2 {
+		t.Errorf("%d reminders after the cooldown, want 2", n)
+	}
+
+	// browse abandonment: two views of a product, no cart in 24 h
 	subscribe(t, a, "look@example.com")
-	events(t, a,
-		map[string]any{"type": "product_view", "email": "look@example.com", "props": map[string]any{"product_id": "p2"}},
-		map[string]any{"type": "product_view", "email": "look@example.com", "props": map[string]any{"product_id": "p2"}})
-	m = waitFor(t, srv, "look@example.com", 2, 10*time.Second)
-	if !strings.Contains(string(m[1].Data), "City Sneaker") {
-		t.Errorf("browse abandonment without the product: %s", m[1].Data)
+	subscribe(t, a, "carts@example.com")
+	events(t, a, view("look@example.com", "p2"), view("look@example.com", "p2"), view("carts@example.com", "p1"), view("carts@example.com", "p1"))
+	settle(t, a)
+	clock.Advance(time.Hour)
+	events(t, a, map[string]any{"type": "add_to_cart", "email": "carts@example.com", "props": map[string]any{"product_id": "p1"}})
+	settle(t, a)
+	clock.Advance(22 * time.Hour)
+	settle(t, a)
+	if n := queued(t, a, "look@example.com", "browse_abandonment"); n != 0 {
+		t.Fatal("browse abandonment before its 24 h")
+	}
+	clock.Advance(2 * time.Hour)
+	settle(t, a)
+	if m := waitFor(t, srv, "look@example.com", 2, 5*time.Second); !has(m, "City Sneaker") {
+		t.Errorf("browse abandonment without the product")
+	}
+	if n := queued(t, a, "carts@example.com", "browse_abandonment"); n != 0 {
+		t.Errorf("browse abandonment for someone who added the product to the cart")
 	}
 
 	// the report of each counts what was sent
@@ -160,12 +230,30 @@ func TestAutomations(t *testing.T) {
 		for _, x := range out.Automations {
 			sent[x.Name] = x.Stats.Sent
 		}
-		if sent["welcome"] == 4 && sent["abandoned_cart"] == 1 && sent["browse_abandonment"] == 1 {
+		// carts@ got a cart reminder instead of browse abandonment
+		if sent["welcome"] == 5 && sent["abandoned_cart"] == 3 && sent["browse_abandonment"] == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("sent %v", sent)
 		}
+	}
+}
+
+// The sender on the real clock: a reminder with a 1 s delay arrives after
+// it, with nobody moving time (the timer wakes the sender by itself).
+func TestAbandonedCartRealTime(t *testing.T) {
+	a, srv := mailApp(t)
+	put(t, a, "abandoned_cart", map[string]any{"enabled": true, "delay": "1s", "subject": "You left something behind", "html": `{{products .CartItems}}`})
+	subscribe(t, a, "cart@example.com")
+	t0 := time.Now()
+	events(t, a, map[string]any{"type": "add_to_cart", "email": "cart@example.com", "props": map[string]any{"product_id": "p1"}})
+	m := waitFor(t, srv, "cart@example.com", 1, 15*time.Second)
+	if took := time.Since(t0); took < time.Second {
+		t.Errorf("the reminder came %v after the cart, before its delay", took)
+	}
+	if !has(m, "Trail Runner") {
+		t.Errorf("reminder: %s", m[0].Data)
 	}
 }
 
@@ -216,7 +304,16 @@ func TestAutomationBadInput(t *testing.T) {
 		{"segment_entered without segment", "segment_entered", map[string]any{"enabled": true, "subject": "s", "html": "h"}, 400, "segment"},
 		{"unknown segment", "segment_entered", map[string]any{"segment": "0123456789abcdef"}, 400, "segment"},
 		{"segment on another", "welcome", map[string]any{"segment": "0123456789abcdef"}, 400, "segment"},
-		{"back_in_stock not built", "back_in_stock", map[string]any{"enabled": true, "subject": "s", "html": "h"}, 400, "enabled"},
+		{"back_in_stock without subject", "back_in_stock", map[string]any{"enabled": true, "html": "{{products .Products}}"}, 400, "subject"},
+		{"back_in_stock without html", "back_in_stock", map[string]any{"enabled": true, "subject": "Back"}, 400, "html"},
+		{"back_in_stock with a segment", "back_in_stock", map[string]any{"segment": "0123456789abcdef"}, 400, "segment"},
+		{"back_in_stock delay too long", "back_in_stock", map[string]any{"delay": "9000h"}, 400, "delay"},
+		{"back_in_stock enabled a string", "back_in_stock", map[string]any{"enabled": "yes"}, 400, "enabled"},
+		{"price_drop bad template", "price_drop", map[string]any{"html": "{{products .Products"}, 400, "html"},
+		{"price_drop unknown function", "price_drop", map[string]any{"html": `{{env "HOME"}}`}, 400, "html"},
+		{"price_drop negative cooldown", "price_drop", map[string]any{"cooldown": "-5m"}, 400, "cooldown"},
+		{"price_drop subject too long", "price_drop", map[string]any{"subject": strings.Repeat("x", 2000)}, 400, "subject"},
+		{"price_drop array body", "price_drop", "[]", 400, "body"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

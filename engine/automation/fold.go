@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/mail"
@@ -25,10 +24,12 @@ var projSpace = store.ProjectionSpace("automations")
 const stale = time.Hour
 
 // Projection folds the triggers: it sets, moves and cancels the timers.
+// Version 2: product views keep their last time, and each product has an
+// index of its recent viewers (back_in_stock, price_drop).
 func (s *Service) Projection() *project.Projection {
 	return &project.Projection{
 		Name:    "automations",
-		Version: 1,
+		Version: 2,
 		Owns:    []store.Space{projSpace},
 		Fold:    s.fold,
 		Move:    s.move,
@@ -49,21 +50,40 @@ func (s *Service) fold(r *project.Run) error {
 	set := false
 	for _, e := range r.Events {
 		ev := e.Event
+		if ev.Bot {
+			continue
+		}
+		switch ev.Type {
+		case model.ProductBackInStock, model.ProductPriceDrop:
+			// a feed import's fact; only Shoptrail records them (a browser
+			// or an API client must not make the shop mail its viewers)
+			if ev.Via == model.ViaServer {
+				n, err := s.productChanged(r.Tx, ev, now)
+				if err != nil {
+					return err
+				}
+				set = set || n > 0
+			}
+			continue
+		case model.ProductView:
+			if e.ProfileID == "" {
+				continue
+			}
+			// anonymous views count too: they follow the profile when
+			// the shopper is identified (move)
+			if err := s.viewed(r.Tx, e.ProfileID, ev, now, &set); err != nil {
+				return err
+			}
+			continue
+		}
 		email := model.ProfileEmail(e.ProfileID)
 		if email == "" {
 			continue // anonymous: no address to write to
 		}
 		start := func(name string, products []string) error {
-			a, _ := s.get(name)
-			if !a.Enabled {
-				return nil
-			}
-			due := ev.Time.Add(a.Delay.Duration)
-			if due.Add(stale).Before(now) {
-				return nil
-			}
-			set = true
-			return schedule(r.Tx, name, e.ProfileID, due, timer{Name: name, Email: email, Products: products, Trigger: ev.Time})
+			ok, err := s.start(r.Tx, name, e.ProfileID, ev, products, now)
+			set = set || ok
+			return err
 		}
 		var err error
 		switch ev.Type {
@@ -78,23 +98,6 @@ func (s *Service) fold(r *project.Run) error {
 			if err = cancel(r.Tx, AbandonedCart, e.ProfileID); err == nil {
 				err = cancel(r.Tx, BrowseAbandonment, e.ProfileID)
 			}
-		case model.ProductView:
-			for _, id := range ev.ProductIDs() {
-				k := "v/" + e.ProfileID + "/" + id
-				var n int
-				if err := r.Tx.Get(projSpace, k, &n); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				n++
-				if err := r.Tx.SetTTL(projSpace, k, n, 30*24*time.Hour); err != nil {
-					return err
-				}
-				if n == 2 {
-					if err := start(BrowseAbandonment, []string{id}); err != nil {
-						return err
-					}
-				}
-			}
 		case segment.Entered:
 			if a, _ := s.get(SegmentEntered); a.Segment != "" && propString(ev, "segment_id") == a.Segment {
 				err = start(SegmentEntered, nil)
@@ -108,6 +111,21 @@ func (s *Service) fold(r *project.Run) error {
 		r.AfterCommit(s.poke)
 	}
 	return nil
+}
+
+// start sets the timer of the automation name for a profile, if the
+// automation is on and the event is not history (stale).
+func (s *Service) start(tx *store.Tx, name, profile string, ev *model.Event, products []string, now time.Time) (bool, error) {
+	a, _ := s.get(name)
+	email := model.ProfileEmail(profile)
+	if !a.Enabled || email == "" {
+		return false, nil
+	}
+	due := ev.Time.Add(a.Delay.Duration)
+	if due.Add(stale).Before(now) {
+		return false, nil
+	}
+	return true, schedule(tx, name, profile, due, timer{Name: name, Email: email, Products: products, Trigger: ev.Time})
 }
 
 // move gives profile to the timers and counts of profile from.
@@ -133,49 +151,35 @@ func (s *Service) move(tx *store.Tx, from, to string) error {
 		if t.Email = model.ProfileEmail(to); t.Email == "" {
 			continue
 		}
+		if len(t.Changes) > 0 {
+			// back_in_stock, price_drop: join a timer to has already
+			for _, c := range t.Changes {
+				if err := addChange(tx, name, to, dk.at, t.Trigger, c); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if err := schedule(tx, name, to, dk.at, t); err != nil {
 			return err
 		}
 	}
-	var keys []string
-	var vals []json.RawMessage
-	if err := tx.Scan(projSpace, "v/"+from+"/", func(k string, v json.RawMessage) (bool, error) {
-		keys, vals = append(keys, k), append(vals, v)
-		return true, nil
-	}); err != nil {
-		return err
-	}
-	for i, k := range keys {
-		if err := tx.SetTTL(projSpace, "v/"+to+"/"+strings.TrimPrefix(k, "v/"+from+"/"), vals[i], 30*24*time.Hour); err != nil {
-			return err
-		}
-		if err := tx.Delete(projSpace, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return moveViews(tx, from, to)
 }
 
-// erase forgets a profile: its timers and counts.
+// erase forgets a profile: its timers, views and cooldowns.
 func (s *Service) erase(tx *store.Tx, profile string) error {
 	for _, name := range Names {
 		if err := cancel(tx, name, profile); err != nil {
 			return err
 		}
 	}
-	var keys []string
-	if err := tx.Scan(projSpace, "v/"+profile+"/", func(k string, _ json.RawMessage) (bool, error) {
-		keys = append(keys, k)
-		return true, nil
-	}); err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := tx.Delete(projSpace, k); err != nil {
+	if email := model.ProfileEmail(profile); email != "" {
+		if err := forgetCooldowns(tx, email); err != nil {
 			return err
 		}
 	}
-	return nil
+	return eraseViews(tx, profile)
 }
 
 func (s *Service) poke() {
@@ -185,16 +189,44 @@ func (s *Service) poke() {
 	}
 }
 
-// Run sends the messages whose timers are due, until ctx ends.
+// Wake makes Run look at the timers now (a fake clock was moved).
+func (s *Service) Wake() { s.poke() }
+
+// Flush waits until Run has sent every message due at the clock's time
+// when Flush was called (tests move a fake clock, then Flush). Run must be
+// running; Flush returns ctx's error if it ends first.
+func (s *Service) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case s.flush <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run sends the messages whose timers are due, until ctx ends. It looks at
+// the timers when one is set (the projection wakes it), when the next is
+// due, and at least every second: the clock may be a fake one that jumps.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var flushed []chan struct{}
 	for {
 		next, err := s.RunDue(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("sending automation messages failed; retrying", "err", err)
 			next = s.now().Add(5 * time.Second)
 		}
+		for _, done := range flushed {
+			close(done)
+		}
+		flushed = flushed[:0]
 		wait := time.Second
 		if !next.IsZero() {
 			wait = min(max(next.Sub(s.now()), 0), time.Second)
@@ -204,6 +236,8 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+		case done := <-s.flush:
+			flushed = append(flushed, done)
 		case <-t.C:
 		}
 	}
@@ -265,9 +299,20 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 	if err := s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, lastKey, &last) }); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	perProduct := t.Name == BackInStock || t.Name == PriceDrop
+	var changes []change
 	switch {
 	case !ok || !a.Enabled:
 		outcome = "disabled"
+	case perProduct:
+		// the cooldown is the person's and the product's, and each
+		// product is checked again (changes.go)
+		var why string
+		if changes, why, err = s.stillTrue(a, t); err != nil {
+			return err
+		} else if len(changes) == 0 {
+			outcome = why
+		}
 	case !last.IsZero() && s.now().Sub(last) < a.Cooldown.Duration:
 		outcome = "cooldown"
 	}
@@ -286,7 +331,7 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 		}
 	}
 	if outcome == "" {
-		msg, err := s.render(a, t)
+		msg, err := s.render(a, t, changes)
 		if err != nil {
 			outcome = "template: " + err.Error()
 		} else {
@@ -312,14 +357,19 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 		if err := tx.Delete(sp, k); err != nil {
 			return err
 		}
-		if sent {
-			return tx.Set(sp, lastKey, s.now().UTC())
+		if !sent {
+			return nil
 		}
-		return nil
+		for _, c := range changes {
+			if err := tx.Set(sp, productCooldownKey(t.Name, t.Email, c.family()), s.now().UTC()); err != nil {
+				return err
+			}
+		}
+		return tx.Set(sp, lastKey, s.now().UTC())
 	})
 }
 
-func (s *Service) render(a Automation, t timer) (mail.Message, error) {
+func (s *Service) render(a Automation, t timer, changes []change) (mail.Message, error) {
 	tmpl, err := mailcampaign.ParseTemplate(a.HTML, a.Text)
 	if err != nil {
 		return mail.Message{}, err
@@ -338,7 +388,18 @@ func (s *Service) render(a Automation, t timer) (mail.Message, error) {
 			d.LastViewed = t.Products[0]
 		}
 	}
-	h, text, err := tmpl.Render(s.o.Products, d)
+	products := s.o.Products
+	if len(changes) > 0 {
+		old := map[string]int64{}
+		for _, c := range changes {
+			d.Products = append(d.Products, c.Product)
+			old[c.Product] = c.Old
+		}
+		if products != nil {
+			products = oldPrices{Products: products, old: old}
+		}
+	}
+	h, text, err := tmpl.Render(products, d)
 	if err != nil {
 		return mail.Message{}, err
 	}

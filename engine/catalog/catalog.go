@@ -42,6 +42,9 @@ type Catalog struct {
 	rebuilding atomic.Pointer[jobState] // the index's rebuild at start-up, nil when none runs
 	closing    chan struct{}            // closed by Close: running imports stop
 	closeOnce  sync.Once
+
+	rec     Recorder   // records what imports change (facts.go); nil: nothing
+	factsMu sync.Mutex // one recordFacts at a time
 }
 
 // SetProductURLTemplate sets [feed] product_url_template: the URL of
@@ -279,12 +282,24 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 			return fail(fmt.Errorf("%w: the feed would remove %d of the %d products, more than half (force=true imports it anyway)", ErrRefused, removing, active))
 		}
 	}
+	if c.rec != nil {
+		// what changed for shoppers, staged to become facts in the log
+		// with the switch to the new catalogue
+		o.job.phase("comparing")
+		if _, err := c.stageFacts(st); err != nil {
+			return fail(err)
+		}
+	}
 	o.job.phase("committing")
 	rep.Finished = c.now().UTC()
 	removed, err := st.Commit(&rep)
 	rep.Removed = removed
 	if err != nil {
 		return rep, err
+	}
+	if err := c.recordFacts(); err != nil {
+		// they wait in the store: the next import or start records them
+		c.log.Error("record the import's changes", "err", err)
 	}
 	if removed > 0 {
 		// the stored report was written before the count was known

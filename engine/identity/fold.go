@@ -175,6 +175,11 @@ func (f *fold) setLink(kind byte, k, v string) error {
 // fold applies one event and records what it found in it.
 func (f *fold) fold(pe *project.Event) error {
 	ev := pe.Event
+	if ev.Via == model.ViaServer && ev.Email == "" && ev.AnonymousID == "" {
+		// a fact about the shop, not a person (a product back in stock):
+		// no profile; the other projections get it with no ProfileID
+		return nil
+	}
 	profileID, err := f.identify(ev)
 	if err != nil {
 		return err

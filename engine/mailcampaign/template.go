@@ -34,6 +34,7 @@ type Data struct {
 	CartItems  []string       // product ids added to the cart since the last order, newest first
 	Viewed     []string       // product ids viewed, newest first, without repeats
 	LastViewed string         // the product viewed last
+	Products   []string       // the automation's products: back in stock or cheaper (back_in_stock, price_drop)
 }
 
 // maxBlock is the most products one block shows.

@@ -25,6 +25,11 @@ const (
 	CampaignImpression = "campaign_impression"
 	CampaignClick      = "campaign_click"
 	CampaignClose      = "campaign_close"
+	// what a feed import changed (engine/catalog), recorded by Shoptrail
+	// only (Via server): props product_id, main_id (a variation's main
+	// product), title, currency, old_price and new_price (minor units)
+	ProductBackInStock = "product_back_in_stock"
+	ProductPriceDrop   = "product_price_drop"
 )
 
 // Event is one stored event: what the client sent, normalised, plus the

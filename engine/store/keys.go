@@ -29,6 +29,9 @@ import (
 //	user/<email>                        user attributes set through the Users API (JSON)
 //	adminsess/<sha256 of session id>    an admin session (JSON); expires at its absolute timeout
 //	product/<generation><product id>    product (JSON) of one catalogue generation
+//	catfact/<generation><n, 4 bytes>    a change an import found (a product back in stock, a price
+//	                                    drop): an event (JSON) waiting to be recorded in the log;
+//	                                    live once meta/catalogue reaches the generation
 //	segment/<segment id>                a segment's definition (JSON; engine/segment)
 //	mail/ (engine/mail, SpaceMail; not a projection):
 //	mail/msg/<id>                       a message of the queue (JSON); ids sort by creation time
@@ -94,6 +97,7 @@ const (
 	nsProduct    ns = "product/"
 	nsCampaign   ns = "campaign/"
 	nsSegment    ns = "segment/"
+	nsCatFact    ns = "catfact/"
 
 	nsProfile    ns = "id/profile/"
 	nsAnon       ns = "id/anon/"
@@ -187,6 +191,10 @@ func generationPrefix(gen uint64) []byte {
 }
 
 func productKey(gen uint64, id string) []byte { return append(generationPrefix(gen), id...) }
+
+func factPrefix(gen uint64) []byte { return binary.BigEndian.AppendUint64(nsCatFact.prefix(), gen) }
+
+func factKey(gen uint64, n uint32) []byte { return binary.BigEndian.AppendUint32(factPrefix(gen), n) }
 
 func eventKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nsEvent.prefix(), seq) }
 

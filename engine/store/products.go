@@ -33,7 +33,7 @@ func (s *Store) StageCatalogue() (*Staging, error) {
 		return nil, err
 	}
 	gen := cur + 1
-	if err := s.dropPrefix(generationPrefix(gen)); err != nil { // a crashed import's leftovers
+	if err := s.dropPrefix(generationPrefix(gen), factPrefix(gen)); err != nil { // a crashed import's leftovers
 		return nil, fmt.Errorf("store: stage catalogue: %w", err)
 	}
 	return &Staging{s: s, gen: gen, wb: s.newBatch(), seen: map[string]bool{}}, nil
@@ -74,7 +74,7 @@ func (st *Staging) Scan(fn func(model.Product) error) error { return st.s.ScanPr
 // Discard abandons the new generation.
 func (st *Staging) Discard() {
 	st.wb.Cancel()
-	st.s.dropPrefix(generationPrefix(st.gen))
+	st.s.dropPrefix(generationPrefix(st.gen), factPrefix(st.gen))
 }
 
 // Commit carries over the current catalogue's products missing from the new
