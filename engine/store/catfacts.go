@@ -120,7 +120,7 @@ func (s *Store) Facts(limit int) ([]Fact, error) {
 // DoneFacts deletes facts that the transaction records in the log.
 func (tx *Tx) DoneFacts(facts []Fact) error {
 	for _, f := range facts {
-		if err := tx.txn.Delete(f.key); err != nil {
+		if err := tx.delete(f.key); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,11 @@ func (tx *Tx) SetTTL(sp Space, k string, v any, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	return tx.txn.SetEntry(badger.NewEntry(sp.key(k), b).WithTTL(ttl))
+	e := badger.NewEntry(sp.key(k), b).WithTTL(ttl)
+	if tx.wb != nil { // an erasure (Store.Erase)
+		return tx.wb.SetEntry(e)
+	}
+	return tx.txn.SetEntry(e)
 }
 
 // Has reports whether a key of sp exists.
