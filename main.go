@@ -29,6 +29,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/engine/track"
 )
 
 func main() {
@@ -196,7 +197,20 @@ func feedImport(cfg config.Config, path string, force bool, log *slog.Logger, st
 		}
 		defer cat.Close()
 		cat.SetProductURLTemplate(cfg.Feed.ProductURLTemplate)
+		// what the import changes (back in stock, cheaper) goes to the
+		// log, for the automations when Shoptrail next runs
+		tr := track.New(st, track.Options{MaxPendingEvents: cfg.Ingest.MaxPendingEvents, MaxBatchEvents: cfg.Ingest.MaxBatchEvents})
+		defer tr.Close()
+		if err := cat.RecordChangesWith(tr.Record); err != nil {
+			return err
+		}
 		rep, err := cat.ImportWith(f, path, catalog.ImportOptions{Force: force})
+		for errors.Is(err, catalog.ErrBusy) {
+			// the search index is rebuilt after a crash during indexing
+			// (catalog.Open): the import waits for it
+			time.Sleep(100 * time.Millisecond)
+			rep, err = cat.ImportWith(f, path, catalog.ImportOptions{Force: force})
+		}
 		fmt.Fprintf(stdout, "%s: %s format, %d rows, %d products imported (%d variations, %d hidden or unpublished), %d skipped, %d removed; %s, delimiter %q\n",
 			path, rep.Format, rep.Rows, rep.Imported, rep.Variations, rep.Unlisted, rep.Skipped, rep.Removed, rep.Encoding, rep.Delimiter)
 		for _, w := range rep.Warnings {
