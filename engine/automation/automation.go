@@ -295,10 +295,6 @@ type timer struct {
 	Email    string    `json:"email"`
 	Products []string  `json:"products,omitempty"` // the trigger's products
 	Trigger  time.Time `json:"trigger"`            // the triggering event's time
-	// back_in_stock, price_drop: the products that changed, one per
-	// family (a main product and its variations), gathered while the
-	// timer waits
-	Changes []change `json:"changes,omitempty"`
 }
 
 type dueKey struct {

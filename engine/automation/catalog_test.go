@@ -2,14 +2,17 @@ package automation_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/app"
+	"github.com/shoptrail/shoptrail/engine/config"
 	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
+	"github.com/shoptrail/shoptrail/smtpfallback/smtptest"
 )
 
 const header = `"ID";"Product title";"Product URL";"Categories IDs";"Categories Titles";"Description";"Price";"DiscountPrice";"Photos";"Color";"Brand";"Stock";"Main"` + "\n"
@@ -201,5 +204,72 @@ func TestProductFactsFromClientsAreIgnored(t *testing.T) {
 	settle(t, a)
 	if n := queued(t, a, "v@example.com", "price_drop"); n != 0 {
 		t.Errorf("an API client's product_price_drop sent %d messages", n)
+	}
+}
+
+// Facts keep arriving while the sender mails the earlier ones (imports one
+// after another, no delay): every product reaches the person exactly once,
+// none lost between the sender's read and its delete, none twice.
+func TestPriceDropsWhileSending(t *testing.T) {
+	srv, err := smtptest.Start(smtptest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg := enginetest.Config(t)
+	cfg.Email.From = "Northpeak <hello@shop.example>"
+	cfg.Email.SMTP = config.EmailSMTP{Host: "127.0.0.1", Port: srv.Port, TLS: "none"}
+	cfg.Email.MaxPerDay = 1000
+	a := enginetest.Start(t, cfg)
+	const n = 30
+	feed := func(cheaper int) string {
+		var b strings.Builder
+		b.WriteString("ID;Title;Price;Stock\n")
+		for i := range n {
+			price := 100
+			if i < cheaper {
+				price = 90
+			}
+			fmt.Fprintf(&b, "i%02d;Item %02d;%d.00;5\n", i, i, price)
+		}
+		return b.String()
+	}
+	importFeed(t, a, feed(0))
+	put(t, a, "price_drop", map[string]any{"enabled": true, "delay": "0s", "subject": "Now cheaper", "html": `{{products .Products}}`})
+	subscribe(t, a, "v@example.com")
+	var views []map[string]any
+	for i := range n {
+		views = append(views, view("v@example.com", fmt.Sprintf("i%02d", i)))
+	}
+	events(t, a, views...)
+	a.Fold(t)
+	for k := 1; k <= n; k++ { // one more product cheaper each time
+		importFeed(t, a, feed(k))
+	}
+	settle(t, a)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		seen := map[string]int{}
+		for _, m := range to(srv, "v@example.com") {
+			for i := range n {
+				if strings.Contains(string(m.Data), fmt.Sprintf("Item %02d", i)) {
+					seen[fmt.Sprintf("Item %02d", i)]++
+				}
+			}
+		}
+		done := len(seen) == n
+		for item, k := range seen {
+			if k > 1 {
+				t.Fatalf("%s in %d messages", item, k)
+			}
+		}
+		if done {
+			t.Logf("%d products in %d messages", n, len(to(srv, "v@example.com")))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d products reached the person: %v", len(seen), n, seen)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

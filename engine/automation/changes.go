@@ -3,6 +3,7 @@ package automation
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,9 +18,10 @@ import (
 // product (or variation) that comes back in stock or gets cheaper
 // (engine/catalog); the projection finds the people with an email who
 // viewed the product (or its main product) in the 30 days before, through
-// the product's index of viewers (views.go), and gives each a timer. One
-// person's timer gathers every product that changed while it waits: one
-// message per import, not one per product. When it is due, each product is
+// the product's index of viewers (views.go), and keeps the change for each
+// (a key per person and product family) with a timer. The timer tells
+// about every change waiting for the person when it is due: one message
+// per import, not one per product. When it is due, each product is
 // checked again: still in stock (and still cheaper than before), not in
 // its cooldown for that person, not ordered by them since they viewed it.
 
@@ -42,7 +44,8 @@ func (c change) family() string {
 	return c.Product
 }
 
-// maxChanges bounds the products one timer gathers.
+// maxChanges bounds the products one message tells about; more waiting
+// at once are dropped.
 const maxChanges = 24
 
 func propInt(ev *model.Event, k string) int64 {
@@ -109,31 +112,70 @@ func (s *Service) productChanged(tx *store.Tx, ev *model.Event, now time.Time) (
 	return n, nil
 }
 
-// addChange adds a product to the profile's waiting timer of name, or sets
-// one due at due.
+// chgKey is where a change waits for the person's timer: one per product
+// family.
+func chgKey(name, profile, family string) string {
+	return chgPrefix(name, profile) + url.PathEscape(family)
+}
+
+func chgPrefix(name, profile string) string { return "chg/" + name + "/" + profile + "/" }
+
+// addChange keeps a change for the profile and sets its timer of name due
+// at due. The change is a key of its own, not part of the timer, and the
+// timer is always a new key (later than the one it replaces): the sender
+// may be reading the waiting one while this transaction commits, and it
+// deletes only the keys it read, so a change that arrives meanwhile waits
+// for the new timer instead of being lost.
 func addChange(tx *store.Tx, name, profile string, due, trigger time.Time, c change) error {
+	if err := tx.Set(sp, chgKey(name, profile, c.family()), c); err != nil {
+		return err
+	}
 	var k string
 	switch err := tx.Get(sp, pendingKey(name, profile), &k); {
 	case err == nil:
-		var t timer
-		switch err := tx.Get(sp, k, &t); {
-		case err == nil:
-			i := slices.IndexFunc(t.Changes, func(x change) bool { return x.family() == c.family() })
-			if i >= 0 || len(t.Changes) >= maxChanges {
-				return nil // the same family again (a variation and its main product): one is enough
-			}
-			t.Changes = append(t.Changes, c)
-			t.Products = append(t.Products, c.Product)
-			return tx.Set(sp, k, t)
-		case !errors.Is(err, store.ErrNotFound):
-			return err
+		if dk, err := parseDueKey(k); err == nil && !due.After(dk.at) {
+			due = dk.at.Add(time.Nanosecond)
 		}
-		// the pending key of a timer that fired: set a new one
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	email := model.ProfileEmail(profile)
-	return schedule(tx, name, profile, due, timer{Name: name, Email: email, Products: []string{c.Product}, Trigger: trigger, Changes: []change{c}})
+	return schedule(tx, name, profile, due, timer{Name: name, Email: model.ProfileEmail(profile), Trigger: trigger})
+}
+
+// waitingChanges returns the changes waiting for a profile's timer of name,
+// with their keys.
+func waitingChanges(tx *store.Tx, name, profile string) (keys []string, changes []change, err error) {
+	err = tx.Scan(sp, chgPrefix(name, profile), func(k string, v json.RawMessage) (bool, error) {
+		var c change
+		if err := json.Unmarshal(v, &c); err != nil {
+			return false, err
+		}
+		keys, changes = append(keys, k), append(changes, c)
+		return true, nil
+	})
+	return keys, changes, err
+}
+
+// moveChanges gives profile to the waiting changes of profile from (to
+// with no email: they are dropped).
+func moveChanges(tx *store.Tx, from, to string) error {
+	for _, name := range []string{BackInStock, PriceDrop} {
+		keys, changes, err := waitingChanges(tx, name, from)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if model.ProfileEmail(to) != "" {
+				if err := tx.Set(sp, chgKey(name, to, changes[i].family()), changes[i]); err != nil {
+					return err
+				}
+			}
+			if err := tx.Delete(sp, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func productCooldownKey(name, email, family string) string {
@@ -164,14 +206,18 @@ func forgetCooldowns(tx *store.Tx, email string) error {
 // stillTrue keeps the changes of a due back_in_stock or price_drop timer
 // that still hold: not in their cooldown for the person, still in stock
 // (and still cheaper than before) in the catalogue, not ordered by the
-// person since they viewed it. It returns why none is left.
-func (s *Service) stillTrue(a Automation, t timer) ([]change, string, error) {
+// person since they viewed it; at most maxChanges. It returns why none is
+// left.
+func (s *Service) stillTrue(a Automation, t timer, waiting []change) ([]change, string, error) {
 	now := s.now()
 	var keep []change
 	why := "nothing changed any more"
 	var orders []*model.Event
 	ordersRead := false
-	for _, c := range t.Changes {
+	for _, c := range waiting {
+		if len(keep) == maxChanges {
+			break
+		}
 		var last time.Time
 		err := s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, productCooldownKey(t.Name, t.Email, c.family()), &last) })
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -151,18 +151,12 @@ func (s *Service) move(tx *store.Tx, from, to string) error {
 		if t.Email = model.ProfileEmail(to); t.Email == "" {
 			continue
 		}
-		if len(t.Changes) > 0 {
-			// back_in_stock, price_drop: join a timer to has already
-			for _, c := range t.Changes {
-				if err := addChange(tx, name, to, dk.at, t.Trigger, c); err != nil {
-					return err
-				}
-			}
-			continue
-		}
 		if err := schedule(tx, name, to, dk.at, t); err != nil {
 			return err
 		}
+	}
+	if err := moveChanges(tx, from, to); err != nil {
+		return err
 	}
 	return moveViews(tx, from, to)
 }
@@ -178,6 +172,9 @@ func (s *Service) erase(tx *store.Tx, profile string) error {
 		if err := forgetCooldowns(tx, email); err != nil {
 			return err
 		}
+	}
+	if err := moveChanges(tx, profile, ""); err != nil { // to nobody: deleted
+		return err
 	}
 	return eraseViews(tx, profile)
 }
@@ -301,18 +298,30 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 	}
 	perProduct := t.Name == BackInStock || t.Name == PriceDrop
 	var changes []change
+	var chgKeys []string // the waiting changes read: deleted when done
+	if perProduct {
+		var waiting []change
+		if err := s.st.Read(func(tx *store.Tx) error {
+			var err error
+			chgKeys, waiting, err = waitingChanges(tx, t.Name, dk.prof)
+			return err
+		}); err != nil {
+			return err
+		}
+		// the cooldown is the person's and the product's, and each
+		// product is checked again (changes.go)
+		var why string
+		if changes, why, err = s.stillTrue(a, t, waiting); err != nil {
+			return err
+		} else if len(changes) == 0 && outcome == "" {
+			outcome = why
+		}
+	}
 	switch {
 	case !ok || !a.Enabled:
 		outcome = "disabled"
 	case perProduct:
-		// the cooldown is the person's and the product's, and each
-		// product is checked again (changes.go)
-		var why string
-		if changes, why, err = s.stillTrue(a, t); err != nil {
-			return err
-		} else if len(changes) == 0 {
-			outcome = why
-		}
+		// no cooldown per person alone: it is per product (above)
 	case !last.IsZero() && s.now().Sub(last) < a.Cooldown.Duration:
 		outcome = "cooldown"
 	}
@@ -356,6 +365,11 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 		// transaction), and one left pointing at a fired timer is harmless
 		if err := tx.Delete(sp, k); err != nil {
 			return err
+		}
+		for _, ck := range chgKeys {
+			if err := tx.Delete(sp, ck); err != nil {
+				return err
+			}
 		}
 		if !sent {
 			return nil
