@@ -18,7 +18,13 @@ const feed = `"ID";"Product title";"Product URL";"Categories IDs";"Categories Ti
 "p2";"City Sneaker";"https://shop.example/p2";"10";"Shoes";"";"80.00";"";"https://shop.example/p2.jpg";"Blue";"Northpeak";"3";""
 `
 
-func mailApp(t *testing.T, opts ...app.Option) (*enginetest.App, *smtptest.Server) {
+func mailApp(t testing.TB, opts ...app.Option) (*enginetest.App, *smtptest.Server) {
+	t.Helper()
+	return mailAppWith(t, nil, opts...)
+}
+
+// mailAppWith is mailApp with a change to its configuration.
+func mailAppWith(t testing.TB, edit func(*config.Config), opts ...app.Option) (*enginetest.App, *smtptest.Server) {
 	t.Helper()
 	srv, err := smtptest.Start(smtptest.Options{})
 	if err != nil {
@@ -30,19 +36,22 @@ func mailApp(t *testing.T, opts ...app.Option) (*enginetest.App, *smtptest.Serve
 	cfg.Email.SMTP = config.EmailSMTP{Host: "127.0.0.1", Port: srv.Port, TLS: "none"}
 	cfg.Email.MaxPerDay = 10
 	cfg.Sites.AllowedOrigins = []string{"https://shop.example"}
+	if edit != nil {
+		edit(&cfg)
+	}
 	a := enginetest.Start(t, cfg, opts...)
 	importFeed(t, a, feed)
 	return a, srv
 }
 
-func importFeed(t *testing.T, a *enginetest.App, f string) {
+func importFeed(t testing.TB, a *enginetest.App, f string) {
 	t.Helper()
 	if _, err := a.Catalog.ImportWith(strings.NewReader(f), "test", catalog.ImportOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func put(t *testing.T, a *enginetest.App, name string, body map[string]any) {
+func put(t testing.TB, a *enginetest.App, name string, body map[string]any) {
 	t.Helper()
 	var out map[string]any
 	if st := a.Do(t, "PUT", "/api/v1/automations/"+name, body, &out, a.Auth()...); st != 200 {
@@ -50,14 +59,14 @@ func put(t *testing.T, a *enginetest.App, name string, body map[string]any) {
 	}
 }
 
-func events(t *testing.T, a *enginetest.App, evs ...map[string]any) {
+func events(t testing.TB, a *enginetest.App, evs ...map[string]any) {
 	t.Helper()
 	if st := a.Do(t, "POST", "/api/v1/events", map[string]any{"events": evs}, nil, a.Auth()...); st != 200 {
 		t.Fatalf("events: %d", st)
 	}
 }
 
-func subscribe(t *testing.T, a *enginetest.App, email string) {
+func subscribe(t testing.TB, a *enginetest.App, email string) {
 	t.Helper()
 	if st := a.Do(t, "POST", "/api/v1/user", map[string]any{"email": email, "firstName": "Kim", "isSubscribed": true}, nil, a.Auth()...); st != 201 && st != 200 {
 		t.Fatalf("user: %d", st)
@@ -79,7 +88,7 @@ func to(srv *smtptest.Server, addr string) []smtptest.Message {
 	return out
 }
 
-func waitFor(t *testing.T, srv *smtptest.Server, addr string, n int, within time.Duration) []smtptest.Message {
+func waitFor(t testing.TB, srv *smtptest.Server, addr string, n int, within time.Duration) []smtptest.Message {
 	t.Helper()
 	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
 		if got := to(srv, addr); len(got) >= n {
@@ -94,7 +103,7 @@ func waitFor(t *testing.T, srv *smtptest.Server, addr string, n int, within time
 // settle waits until the projections have folded every event and the
 // sender has sent everything due at the clock's time: what is not queued
 // then is not sent.
-func settle(t *testing.T, a *enginetest.App) {
+func settle(t testing.TB, a *enginetest.App) {
 	t.Helper()
 	a.Fold(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -105,7 +114,7 @@ func settle(t *testing.T, a *enginetest.App) {
 }
 
 // queued counts the messages of an automation queued for an address.
-func queued(t *testing.T, a *enginetest.App, addr, automation string) int {
+func queued(t testing.TB, a *enginetest.App, addr, automation string) int {
 	t.Helper()
 	recs, err := a.Mail.List("", "", 10000)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
-	"github.com/shoptrail/shoptrail/smtpfallback/smtptest"
 )
 
 const header = `"ID";"Product title";"Product URL";"Categories IDs";"Categories Titles";"Description";"Price";"DiscountPrice";"Photos";"Color";"Brand";"Stock";"Main"` + "\n"
@@ -211,16 +210,7 @@ func TestProductFactsFromClientsAreIgnored(t *testing.T) {
 // after another, no delay): every product reaches the person exactly once,
 // none lost between the sender's read and its delete, none twice.
 func TestPriceDropsWhileSending(t *testing.T) {
-	srv, err := smtptest.Start(smtptest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cfg := enginetest.Config(t)
-	cfg.Email.From = "Northpeak <hello@shop.example>"
-	cfg.Email.SMTP = config.EmailSMTP{Host: "127.0.0.1", Port: srv.Port, TLS: "none"}
-	cfg.Email.MaxPerDay = 1000
-	a := enginetest.Start(t, cfg)
+	a, srv := mailAppWith(t, func(c *config.Config) { c.Email.MaxPerDay = 1000 })
 	const n = 30
 	feed := func(cheaper int) string {
 		var b strings.Builder
