@@ -56,8 +56,12 @@ import (
 //	autom/due/<unix ns, 16 hex>/<name>/<profile>  a durable timer: a message due (JSON)
 //	autom/pending/<name>/<profile>      the due/ key of a profile's waiting timer (exit conditions cancel it)
 //	autom/last/<name>/<email>           when the automation last mailed email (cooldown)
+//	autom/last/<name>/<email>/<product> back_in_stock, price_drop: the cooldown per person and product
+//	autom/chg/<name>/<profile>/<product>  back_in_stock, price_drop: a change waiting for the profile's timer
 //	proj/emailreports/                  counts of campaigns and automations (engine/mailcampaign)
-//	proj/automations/v/<profile>/<product>  product views per person (browse abandonment); 30 days
+//	proj/automations/v/<profile>/<product>  product views per person: count, last time; 30 days
+//	proj/automations/pv/<product>/<unix ns, 16 hex>/<profile>  a product's recent viewers with an email, by time; 30 days
+//	proj/automations/pvn/<product>      how many pv/ keys a product has, and the oldest
 //
 // Projections, derived from the log; each owns its namespaces, which a
 // rebuild of it drops (see Space):
