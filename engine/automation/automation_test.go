@@ -268,24 +268,45 @@ func TestAbandonedCartRealTime(t *testing.T) {
 
 // segment_entered: a person who enters the segment gets the message.
 func TestSegmentEntered(t *testing.T) {
-	a, srv := mailApp(t)
+	clock := enginetest.NewClock()
+	a, srv := mailApp(t, app.WithClock(clock.Now))
 	var seg struct{ ID string }
 	if st := a.Do(t, "POST", "/api/v1/segments", `{"name":"Bergen","conditions":[{"attribute":"city","op":"eq","value":"Bergen"}]}`, &seg, a.Auth()...); st != 201 {
 		t.Fatalf("segment: %d", st)
 	}
-	put(t, a, "segment_entered", map[string]any{"enabled": true, "segment": seg.ID, "subject": "Hello Bergen", "html": `<p>Velkommen {{.FirstName}}</p>`})
+	put(t, a, "segment_entered", map[string]any{"enabled": true, "segment": seg.ID, "delay": "2h", "subject": "Hello Bergen", "html": `<p>Velkommen {{.FirstName}}</p>`})
 	if st := a.Do(t, "POST", "/api/v1/user", map[string]any{"email": "b@example.com", "firstName": "Bo", "city": "Bergen", "isSubscribed": true}, nil, a.Auth()...); st != 201 {
 		t.Fatalf("user: %d", st)
 	}
 	if st := a.Do(t, "POST", "/api/v1/user", map[string]any{"email": "o@example.com", "firstName": "Ola", "city": "Oslo", "isSubscribed": true}, nil, a.Auth()...); st != 201 {
 		t.Fatalf("user: %d", st)
 	}
+	// the segment records b@'s entry, and the automations fold it: a timer
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		settle(t, a)
+		v, err := a.Automations.Get("segment_entered")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Pending == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers waiting, want 1", v.Pending)
+		}
+	}
+	clock.Advance(2*time.Hour - time.Minute)
+	settle(t, a)
+	if n := queued(t, a, "b@example.com", "segment_entered"); n != 0 {
+		t.Fatal("the message came before its 2 h delay")
+	}
+	clock.Advance(2 * time.Minute)
+	settle(t, a)
 	m := waitFor(t, srv, "b@example.com", 1, 15*time.Second)
 	if !strings.Contains(string(m[0].Data), "Velkommen Bo") {
 		t.Errorf("message: %s", m[0].Data)
 	}
-	time.Sleep(time.Second)
-	if n := len(to(srv, "o@example.com")); n != 0 {
+	if n := queued(t, a, "o@example.com", "segment_entered"); n != 0 {
 		t.Errorf("someone outside the segment got %d messages", n)
 	}
 }
