@@ -297,17 +297,20 @@ func (c *Catalog) importLocked(r io.Reader, rep feed.Report, o ImportOptions) (f
 	if err != nil {
 		return rep, err
 	}
-	if err := c.recordFacts(); err != nil {
-		// they wait in the store: the next import or start records them
-		c.log.Error("record the import's changes", "err", err)
-	}
 	if removed > 0 {
 		// the stored report was written before the count was known
 		c.st.SaveFeedReport(rep)
 	}
 	o.job.phase("indexing")
-	if err := c.reindex(st.Generation(), true, o.job); err != nil {
-		return rep, fmt.Errorf("catalog: index: %w", err)
+	ierr := c.reindex(st.Generation(), true, o.job)
+	// the changes go to the log once the products are searchable: they
+	// wait in the store meanwhile, and after a crash until the next start
+	o.job.phase("recording")
+	if err := c.recordFacts(); err != nil {
+		c.log.Error("record the import's changes", "err", err)
+	}
+	if ierr != nil {
+		return rep, fmt.Errorf("catalog: index: %w", ierr)
 	}
 	c.log.Info("feed imported", "source", rep.Source, "imported", rep.Imported, "skipped", rep.Skipped, "removed", removed)
 	return rep, nil

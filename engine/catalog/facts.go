@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -14,8 +15,9 @@ import (
 // also committed in the same transaction.
 type Recorder func(ctx context.Context, evs []*model.Event, also func(tx *store.Tx) error) error
 
-// factChunk is how many facts one Record carries: one transaction.
-const factChunk = 256
+// factChunk is how many facts one Record carries: one transaction
+// (halved if Badger finds it too big).
+const factChunk = 1000
 
 // RecordChangesWith makes imports record what they change in the event log
 // (model.ProductBackInStock, model.ProductPriceDrop, for the automations)
@@ -100,9 +102,10 @@ func (c *Catalog) recordFacts() error {
 	}
 	c.factsMu.Lock()
 	defer c.factsMu.Unlock()
-	total := 0
+	total, chunk := 0, factChunk
+	var last *store.Fact
 	for {
-		facts, err := c.st.Facts(factChunk)
+		facts, err := c.st.Facts(last, chunk)
 		if err != nil || len(facts) == 0 {
 			if total > 0 {
 				c.log.Info("catalogue changes recorded", "facts", total)
@@ -113,9 +116,15 @@ func (c *Catalog) recordFacts() error {
 		for i, f := range facts {
 			evs[i] = f.Event
 		}
-		if err := c.rec(context.Background(), evs, func(tx *store.Tx) error { return tx.DoneFacts(facts) }); err != nil {
+		err = c.rec(context.Background(), evs, func(tx *store.Tx) error { return tx.DoneFacts(facts) })
+		switch {
+		case errors.Is(err, store.ErrTooBig) && chunk > 1:
+			chunk /= 2
+			continue
+		case err != nil:
 			return fmt.Errorf("catalog: record the import's changes: %w", err)
 		}
 		total += len(facts)
+		last = &facts[len(facts)-1]
 	}
 }

@@ -124,7 +124,7 @@ func TestImportRecordsChangesOnce(t *testing.T) {
 	if got := logged(t, st); got["product_price_drop b"] != 1 {
 		t.Fatalf("recorded although the recorder failed: %v", got)
 	}
-	waiting, err := st.Facts(100)
+	waiting, err := st.Facts(nil, 100)
 	if err != nil || len(waiting) != 1 {
 		t.Fatalf("%d facts waiting, want 1 (%v)", len(waiting), err)
 	}
@@ -171,7 +171,7 @@ func TestStagedFactsAreNotLive(t *testing.T) {
 		return s
 	}
 	s := stage()
-	if f, err := st.Facts(10); err != nil || len(f) != 0 {
+	if f, err := st.Facts(nil, 10); err != nil || len(f) != 0 {
 		t.Fatalf("a staged generation's facts are live: %d %v", len(f), err)
 	}
 	s.Discard()
@@ -179,7 +179,7 @@ func TestStagedFactsAreNotLive(t *testing.T) {
 	if _, err := s.Commit(map[string]string{}); err != nil {
 		t.Fatal(err)
 	}
-	if f, err := st.Facts(10); err != nil || len(f) != 1 {
+	if f, err := st.Facts(nil, 10); err != nil || len(f) != 1 {
 		t.Fatalf("%d facts after the switch, want 1 (%v)", len(f), err)
 	}
 }

@@ -33,7 +33,7 @@ type Job struct {
 
 // Progress is how far a job is.
 type Progress struct {
-	Phase      string `json:"phase"` // reading, linking (shop exports), checking, comparing, committing, indexing, done
+	Phase      string `json:"phase"` // reading, linking (shop exports), checking, comparing, committing, indexing, recording, done
 	Bytes      int64  `json:"bytes"` // of the feed read so far
 	TotalBytes int64  `json:"total_bytes,omitempty"`
 	Rows       int64  `json:"rows"` // products read so far

@@ -85,10 +85,13 @@ type Fact struct {
 	Event *model.Event
 }
 
-// Facts returns up to limit facts waiting to be recorded, oldest first:
-// those of the current catalogue and of earlier ones (a crash before they
-// were recorded), not those of a generation still being staged.
-func (s *Store) Facts(limit int) ([]Fact, error) {
+// Facts returns up to limit facts waiting to be recorded, oldest first,
+// after the fact after (nil: from the first): those of the current
+// catalogue and of earlier ones (a crash before they were recorded), not
+// those of a generation still being staged. A caller going through many
+// passes the last fact it got, so that it does not walk again over the
+// ones it deleted.
+func (s *Store) Facts(after *Fact, limit int) ([]Fact, error) {
 	var out []Fact
 	err := s.db.View(func(txn *badger.Txn) error {
 		cur, err := getUint64(txn, keyCatalogue)
@@ -101,7 +104,12 @@ func (s *Store) Facts(limit int) ([]Fact, error) {
 		pfx := nsCatFact.prefix()
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: 100})
 		defer it.Close()
-		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+		if after != nil {
+			it.Seek(append(append([]byte{}, after.key...), 0))
+		} else {
+			it.Rewind()
+		}
+		for ; it.Valid() && len(out) < limit; it.Next() {
 			k := it.Item().KeyCopy(nil)
 			if len(k) != len(pfx)+12 || binary.BigEndian.Uint64(k[len(pfx):]) > cur {
 				break // a staged generation's: not live yet
