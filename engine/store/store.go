@@ -273,6 +273,11 @@ func (b *batch) Set(k, v []byte) error {
 	return b.wb.Set(k, v)
 }
 
+func (b *batch) SetEntry(e *badger.Entry) error {
+	defer b.s.writing()()
+	return b.wb.SetEntry(e)
+}
+
 func (b *batch) Delete(k []byte) error {
 	defer b.s.writing()()
 	return b.wb.Delete(k)
