@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,6 +44,13 @@ const maxBlock = 12
 type Template struct {
 	html *template.Template
 	text *template.Template // nil: made from the HTML
+}
+
+// escaping reports whether err is html/template's: a value where it cannot
+// be escaped safely.
+func escaping(err error) bool {
+	var e *template.Error
+	return errors.As(err, &e)
 }
 
 // funcs is the whole function set templates may call: no environment, no
@@ -85,10 +93,63 @@ func ParseTemplate(htmlSrc, textSrc string) (*Template, error) {
 	return t, nil
 }
 
+// reTemplateErr finds where a text/template or html/template error is:
+// "template: html:3: ...", "html/template:html:3:12: ...".
+var reTemplateErr = regexp.MustCompile(`^(?:html/)?template: ?(?:html|text|block)(?::(\d+))?(?::(\d+))?: ?`)
+
+// cleanErr writes a template error for a person: where it is as "line N"
+// (and column) of the HTML or text, then what is wrong.
 func cleanErr(err error) string {
 	s := err.Error()
-	s = strings.TrimPrefix(s, "template: ")
-	return s
+	for {
+		// an escaping error wraps the parse error's prefix in its own
+		m := reTemplateErr.FindStringSubmatch(s)
+		if m == nil {
+			break
+		}
+		s = s[len(m[0]):]
+		if m[1] != "" {
+			where := "line " + m[1]
+			if m[2] != "" {
+				where += ", column " + m[2]
+			}
+			return where + ": " + s
+		}
+	}
+	if strings.HasPrefix(s, "ends in a non-text context") {
+		return "the template ends inside a tag, an attribute or a comment: close it"
+	}
+	return strings.TrimPrefix(s, "template: ")
+}
+
+// CheckTemplate parses an email's HTML and text like ParseTemplate, and
+// renders them once for an empty profile without the catalogue, which finds
+// what html/template only sees when it runs: a value in a place it cannot
+// escape safely (inside a <script>, an unquoted attribute...). Errors other
+// than those of escaping are left for the real recipients (an empty profile
+// lacks the data a template may rightly require).
+func CheckTemplate(htmlSrc, textSrc string) (*Template, error) {
+	t, err := ParseTemplate(htmlSrc, textSrc)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range []struct {
+		field string
+		t     *template.Template
+	}{{"html", t.html}, {"text", t.text}} {
+		if part.t == nil {
+			continue
+		}
+		c, err := part.t.Clone()
+		if err != nil {
+			return nil, err
+		}
+		err = c.Funcs(funcs(&renderer{text: part.field == "text"})).Execute(io.Discard, Data{Custom: map[string]any{}})
+		if err != nil && (escaping(err) || strings.Contains(err.Error(), "can't evaluate field")) {
+			return nil, &model.FieldError{Field: part.field, Message: cleanErr(err)}
+		}
+	}
+	return t, nil
 }
 
 // Render executes the template for one recipient. The HTML is escaped by

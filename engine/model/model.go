@@ -151,11 +151,12 @@ const (
 	ScopeSegmentsR      = "segments:read"
 	ScopeSegmentsW      = "segments:write"
 	ScopeEmailWrite     = "email:write" // email campaigns and automations
+	ScopeEmailRead      = "email:read"  // read saved email templates
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW, ScopeEmailWrite}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW, ScopeEmailWrite, ScopeEmailRead}
 }
 
 // HasScope reports whether the key grants scope.
