@@ -173,7 +173,7 @@ func TestTemplateAPIBadInput(t *testing.T) {
 	if st := a.Do(t, "POST", "/api/v1/email-campaigns", map[string]any{"name": "N", "subject": "S", "html": "<p>x</p>", "template": unknown, "segment": "x"}, &out, a.Auth()...); st != 400 || out.Error.Field != "template" {
 		t.Errorf("html and template: %d %+v", st, out)
 	}
-	// scopes: email:read reads, email:write writes
+	// scopes: email:read reads, email:write writes (and reads)
 	reader, k, _ := apikey.New("reader", []string{model.ScopeEmailRead}, time.Now())
 	a.Store.PutAPIKey(k)
 	writer, k2, _ := apikey.New("writer", []string{model.ScopeEmailWrite}, time.Now())
@@ -184,8 +184,13 @@ func TestTemplateAPIBadInput(t *testing.T) {
 	if st := a.Do(t, "POST", "/api/v1/email-templates", ok(), nil, "Authorization", "Bearer "+reader); st != 403 {
 		t.Errorf("email:read creates: %d, want 403", st)
 	}
-	if st := a.Do(t, "GET", "/api/v1/email-templates", nil, nil, "Authorization", "Bearer "+writer); st != 403 {
-		t.Errorf("email:write without email:read lists: %d, want 403", st)
+	if st := a.Do(t, "GET", "/api/v1/email-templates", nil, nil, "Authorization", "Bearer "+writer); st != 200 {
+		t.Errorf("email:write (which includes email:read) lists: %d", st)
+	}
+	other, k3, _ := apikey.New("other", []string{model.ScopeEmailSend}, time.Now())
+	a.Store.PutAPIKey(k3)
+	if st := a.Do(t, "GET", "/api/v1/email-templates", nil, nil, "Authorization", "Bearer "+other); st != 403 {
+		t.Errorf("email:send lists: %d, want 403", st)
 	}
 	if st := a.Do(t, "GET", "/api/v1/email-templates", nil, nil); st != 401 {
 		t.Errorf("no key: %d, want 401", st)
