@@ -137,30 +137,32 @@ func (s *Server) saveEmailCampaignForm(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// cancelEmailCampaignForm is POST /email/campaigns/{id}/cancel.
-func (s *Server) cancelEmailCampaignForm(w http.ResponseWriter, r *http.Request) error {
+// campaignFormAction is the shape of the campaign page's buttons that
+// change a campaign and go back to the list: the service (503 while it is
+// off), the change, its error mapped as the API maps it, then a redirect.
+func (s *Server) campaignFormAction(w http.ResponseWriter, r *http.Request, change func(svc *mailcampaign.Service, id string) error, done string) error {
 	svc, err := s.mailCampaigns()
 	if err != nil {
 		return err
 	}
-	if _, err := svc.Cancel(r.PathValue("id")); err != nil {
+	if err := change(svc, r.PathValue("id")); err != nil {
 		return mailCampaignError(err)
 	}
-	http.Redirect(w, r, "/email/campaigns?m=cancelled", http.StatusSeeOther)
+	http.Redirect(w, r, done, http.StatusSeeOther)
 	return nil
+}
+
+// cancelEmailCampaignForm is POST /email/campaigns/{id}/cancel.
+func (s *Server) cancelEmailCampaignForm(w http.ResponseWriter, r *http.Request) error {
+	return s.campaignFormAction(w, r, func(svc *mailcampaign.Service, id string) error {
+		_, err := svc.Cancel(id)
+		return err
+	}, "/email/campaigns?m=cancelled")
 }
 
 // deleteEmailCampaignForm is POST /email/campaigns/{id}/delete.
 func (s *Server) deleteEmailCampaignForm(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	if err := svc.Delete(r.PathValue("id")); err != nil {
-		return mailCampaignError(err)
-	}
-	http.Redirect(w, r, "/email/campaigns?m=deleted", http.StatusSeeOther)
-	return nil
+	return s.campaignFormAction(w, r, func(svc *mailcampaign.Service, id string) error { return svc.Delete(id) }, "/email/campaigns?m=deleted")
 }
 
 // testEmailCampaignForm is POST /email/campaigns/{id}/test.

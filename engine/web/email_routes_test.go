@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,28 @@ func TestEmailCampaignRoutesErrorBehaviour(t *testing.T) {
 		{"save automation: not json", "PUT", "/api/v1/automations/welcome", `{`, 400, "invalid_json", "body"},
 		{"save automation: unknown", "PUT", "/api/v1/automations/nope", `{"enabled":false}`, 404, "not_found", "name"},
 	})
+
+	// the admin page's cancel and delete buttons
+	d5, d6 := draft(), draft()
+	a.Do(t, "POST", base+"/"+d5+"/send", `{"send_at":"`+later+`"}`, nil, a.Auth()...)
+	c := signedIn(t, a)
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		location   string
+	}{
+		{"delete scheduled", "/email/campaigns/" + d5 + "/delete", 409, ""},
+		{"cancel", "/email/campaigns/" + d5 + "/cancel", 303, "/email/campaigns?m=cancelled"},
+		{"cancel again", "/email/campaigns/" + d5 + "/cancel", 409, ""},
+		{"cancel unknown", "/email/campaigns/" + unknown + "/cancel", 404, ""},
+		{"delete draft", "/email/campaigns/" + d6 + "/delete", 303, "/email/campaigns?m=deleted"},
+		{"delete gone", "/email/campaigns/" + d6 + "/delete", 404, ""},
+	} {
+		resp, page := c.do("POST", tc.path, url.Values{}, "Origin", a.AdminURL, "Sec-Fetch-Site", "same-origin")
+		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location {
+			t.Errorf("%s: %d %q, want %d %q (%.200s)", tc.name, resp.StatusCode, resp.Header.Get("Location"), tc.status, tc.location, page)
+		}
+	}
 }
 
 // TestCampaignReportAttributedEndToEnd: a campaign is sent; its recipient
