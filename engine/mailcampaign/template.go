@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -40,10 +41,20 @@ type Data struct {
 // maxBlock is the most products one block shows.
 const maxBlock = 12
 
-// Template is a parsed email: subject, HTML and text.
+// Template is a parsed email: subject, HTML and text. Render may be called
+// from several goroutines.
 type Template struct {
 	html *template.Template
 	text *template.Template // nil: made from the HTML
+
+	// bound are clones of html and text whose functions call r, made by
+	// the first Render: html/template escapes a template when it first
+	// runs, and cloning afresh for each recipient redid that each time
+	// (BenchmarkRender: 45 µs of CPU a message, 21 µs bound once). mu
+	// serialises their use.
+	mu    sync.Mutex
+	r     *renderer
+	bound [2]*template.Template
 }
 
 // escaping reports whether err is html/template's: a value where it cannot
@@ -156,13 +167,27 @@ func CheckTemplate(htmlSrc, textSrc string) (*Template, error) {
 // html/template (a profile's "<script>" name stays text); the text part is
 // written when the template has none.
 func (t *Template) Render(p Products, d Data) (htmlOut, textOut string, err error) {
-	r := &renderer{cat: p, d: d}
-	var b bytes.Buffer
-	h, err := t.html.Clone()
-	if err != nil {
-		return "", "", err
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.r == nil {
+		r := &renderer{}
+		for i, src := range []*template.Template{t.html, t.text} {
+			if src == nil {
+				continue
+			}
+			c, err := src.Clone()
+			if err != nil {
+				return "", "", err
+			}
+			t.bound[i] = c.Funcs(funcs(r))
+		}
+		t.r = r
 	}
-	if err := h.Funcs(funcs(r)).Execute(&b, d); err != nil {
+	// the bound functions read *t.r: this recipient's from now on
+	*t.r = renderer{cat: p, d: d}
+	defer func() { *t.r = renderer{} }() // keep no recipient's data
+	var b bytes.Buffer
+	if err := t.bound[0].Execute(&b, d); err != nil {
 		return "", "", &model.FieldError{Field: "html", Message: cleanErr(err)}
 	}
 	htmlOut = b.String()
@@ -170,12 +195,8 @@ func (t *Template) Render(p Products, d Data) (htmlOut, textOut string, err erro
 		return htmlOut, TextFromHTML(htmlOut), nil
 	}
 	b.Reset()
-	r.text = true
-	tt, err := t.text.Clone()
-	if err != nil {
-		return "", "", err
-	}
-	if err := tt.Funcs(funcs(r)).Execute(&b, d); err != nil {
+	t.r.text = true
+	if err := t.bound[1].Execute(&b, d); err != nil {
 		return "", "", &model.FieldError{Field: "text", Message: cleanErr(err)}
 	}
 	return htmlOut, html.UnescapeString(b.String()), nil
