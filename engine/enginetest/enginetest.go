@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -57,10 +58,13 @@ func NewApp(t testing.TB, edit ...func(*config.Config)) *App {
 
 // Logger logs to the test's log with -v, nowhere otherwise.
 func Logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn // shown when the test fails: why a request got a 500
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		level = slog.LevelInfo
 	}
-	return slog.New(slog.DiscardHandler)
+	w := &testWriter{t: t}
+	t.Cleanup(w.end) // registered before the app's, so it runs after them
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // Start runs the app with cfg until the test ends.
@@ -171,9 +175,27 @@ func (a *App) Fold(t testing.TB) {
 	}
 }
 
-type testWriter struct{ t testing.TB }
+// testWriter logs through t until the test ends, then to stderr: a
+// goroutine that outlives the test must not log through it (testing
+// panics).
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
 
 func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return os.Stderr.Write(p)
+	}
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
+}
+
+func (w *testWriter) end() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
 }

@@ -328,7 +328,7 @@ func (s *Store) dropStaleCatalogues() error {
 	if err != nil || len(stale) == 0 {
 		return err
 	}
-	return s.db.DropPrefix(stale...)
+	return s.dropPrefix(stale...)
 }
 
 // Size returns the bytes of Badger's LSM tree and of its value log.

@@ -35,7 +35,7 @@ func (s *Store) Append(evs []*model.Event, also func(tx *Tx) error) (dup []bool,
 
 func (s *Store) appendChunk(evs []*model.Event, dup []bool, also func(tx *Tx) error) error {
 	var next uint64
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		next = s.nextSeq
 		seen := make(map[string]struct{}, len(evs))
 		for i, ev := range evs {

@@ -22,7 +22,7 @@ func (s *Store) Catalogue() (uint64, error) { return s.uint64OrZero(keyCatalogue
 type Staging struct {
 	s    *Store
 	gen  uint64
-	wb   *badger.WriteBatch
+	wb   *batch
 	seen map[string]bool
 }
 
@@ -33,10 +33,10 @@ func (s *Store) StageCatalogue() (*Staging, error) {
 		return nil, err
 	}
 	gen := cur + 1
-	if err := s.db.DropPrefix(generationPrefix(gen)); err != nil { // a crashed import's leftovers
+	if err := s.dropPrefix(generationPrefix(gen)); err != nil { // a crashed import's leftovers
 		return nil, fmt.Errorf("store: stage catalogue: %w", err)
 	}
-	return &Staging{s: s, gen: gen, wb: s.db.NewWriteBatch(), seen: map[string]bool{}}, nil
+	return &Staging{s: s, gen: gen, wb: s.newBatch(), seen: map[string]bool{}}, nil
 }
 
 // Put adds a product to the new generation.
@@ -55,7 +55,7 @@ func (st *Staging) Flush() error {
 	if err := st.wb.Flush(); err != nil {
 		return fmt.Errorf("store: write catalogue: %w", err)
 	}
-	st.wb = st.s.db.NewWriteBatch()
+	st.wb = st.s.newBatch()
 	return nil
 }
 
@@ -74,7 +74,7 @@ func (st *Staging) Scan(fn func(model.Product) error) error { return st.s.ScanPr
 // Discard abandons the new generation.
 func (st *Staging) Discard() {
 	st.wb.Cancel()
-	st.s.db.DropPrefix(generationPrefix(st.gen))
+	st.s.dropPrefix(generationPrefix(st.gen))
 }
 
 // Commit carries over the current catalogue's products missing from the new
@@ -118,7 +118,7 @@ func (st *Staging) Commit(report any) (removed int, err error) {
 		return 0, fmt.Errorf("store: switch catalogue: %w", err)
 	}
 	if cur > 0 {
-		if err := s.db.DropPrefix(generationPrefix(cur)); err != nil {
+		if err := s.dropPrefix(generationPrefix(cur)); err != nil {
 			s.log.Warn("drop the previous catalogue", "err", err)
 		}
 	}

@@ -16,7 +16,7 @@ type Tx struct {
 	txn *badger.Txn
 	// wb, when set, takes the writes instead of txn: an erasure reads a
 	// snapshot and deletes more than one transaction can hold.
-	wb      *badger.WriteBatch
+	wb      *batch
 	deleted int // events deleted from the log
 }
 
@@ -44,7 +44,7 @@ func (s *Store) Read(fn func(tx *Tx) error) error {
 // caller must keep the projections from writing meanwhile (engine/project
 // runs it between folds). It returns how many events fn deleted from the log.
 func (s *Store) Erase(fn func(tx *Tx) error) (events int, err error) {
-	wb := s.db.NewWriteBatch()
+	wb := s.newBatch()
 	defer wb.Cancel()
 	tx := &Tx{wb: wb}
 	err = s.db.View(func(txn *badger.Txn) error {
@@ -124,7 +124,7 @@ func (s *Store) DropProjection(name string, spaces ...Space) error {
 		pfx = append(pfx, []byte(sp.prefix))
 	}
 	if len(pfx) > 0 {
-		if err := s.db.DropPrefix(pfx...); err != nil {
+		if err := s.dropPrefix(pfx...); err != nil {
 			return fmt.Errorf("store: drop projection %s: %w", name, err)
 		}
 		// DropPrefix leaves no deletions an incremental backup could

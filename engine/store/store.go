@@ -49,6 +49,13 @@ type Store struct {
 
 	closeMu sync.RWMutex // Close waits for running backups (Backup, Ping hold it to read)
 	closed  bool
+
+	// drops keeps writes and DropPrefix apart: while Badger drops a
+	// prefix it refuses every write (ErrBlockedWrites), which answered
+	// the events, API calls and sign-ins that arrived during a feed import
+	// or a projection rebuild with a 500. Writes hold it to read while
+	// they hand their entries to Badger; a drop holds it to write.
+	drops sync.RWMutex
 }
 
 // badgerOptions are chosen from measurements on a 2-core machine (make
@@ -226,8 +233,57 @@ func getUint64(txn *badger.Txn, k []byte) (uint64, error) {
 func uint64Bytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // update runs fn in a read-write transaction. Conflict detection is off
-// (see badgerOptions and Lock), so there is nothing to retry.
-func (s *Store) update(fn func(txn *badger.Txn) error) error { return s.db.Update(fn) }
+// (see badgerOptions and Lock), so there is nothing to retry. A drop
+// waits for the commit, not for fn: fn may write through update again.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	defer s.writing()()
+	return txn.Commit()
+}
+
+// writing holds off DropPrefix until the returned func is called.
+func (s *Store) writing() func() {
+	s.drops.RLock()
+	return s.drops.RUnlock
+}
+
+// dropPrefix drops keys once the writes being committed are in, and keeps
+// new ones waiting until it is done (see Store.drops).
+func (s *Store) dropPrefix(prefixes ...[]byte) error {
+	s.drops.Lock()
+	defer s.drops.Unlock()
+	return s.db.DropPrefix(prefixes...)
+}
+
+// batch is a Badger WriteBatch whose writes wait for a running drop: a
+// batch commits as it fills, inside Set and Delete.
+type batch struct {
+	s  *Store
+	wb *badger.WriteBatch
+}
+
+func (s *Store) newBatch() *batch { return &batch{s: s, wb: s.db.NewWriteBatch()} }
+
+func (b *batch) Set(k, v []byte) error {
+	defer b.s.writing()()
+	return b.wb.Set(k, v)
+}
+
+func (b *batch) Delete(k []byte) error {
+	defer b.s.writing()()
+	return b.wb.Delete(k)
+}
+
+func (b *batch) Flush() error {
+	defer b.s.writing()()
+	return b.wb.Flush()
+}
+
+func (b *batch) Cancel() { b.wb.Cancel() }
 
 // uint64OrZero reads a counter-like key: 0 when it was never written.
 func (s *Store) uint64OrZero(k []byte) (uint64, error) {
