@@ -13,10 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/track"
 )
 
 var (
@@ -146,4 +149,31 @@ func BenchmarkIngestWrk(b *testing.B) {
 		b.ReportMetric(ratios[len(ratios)/2], "median-ratio")
 		b.ReportMetric(loader[len(loader)/2], "wrk-cores")
 	}
+}
+
+// BenchmarkReceive is the part of a single-event /t request after HTTP:
+// decoding, validation, enrichment and the group commit to Badger, from 32
+// goroutines at once (so commits are shared as under wrk's 32
+// connections). ns/op is CPU and waiting per event; allocs/op does not
+// depend on the machine's load.
+func BenchmarkReceive(b *testing.B) {
+	a := enginetest.NewApp(b)
+	var seq atomic.Uint64
+	b.SetParallelism(16) // × GOMAXPROCS 2 = 32
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := track.Request{Via: model.ViaBrowser, UserAgent: enginetest.BrowserUA}
+			if err := track.DecodeBatch(single(seq.Add(1)), &req); err != nil {
+				b.Error(err)
+				return
+			}
+			res, err := a.Tracker.Receive(&req)
+			if err != nil || res.Accepted != 1 {
+				b.Errorf("receive: %+v, %v", res.Response, err)
+				return
+			}
+		}
+	})
 }

@@ -159,7 +159,12 @@ func (s Sites) Visit(pageURL, referrer string) (model.Traffic, bool) {
 	var q url.Values
 	var pageHost string
 	if page != nil {
-		q = page.Query()
+		// the query is parsed only when it may hold tags: most page views
+		// with a referrer are from the shop's own pages, untagged (a
+		// percent-escaped name may still spell utm_ once decoded)
+		if mayBeTagged(pageURL) || strings.Contains(page.RawQuery, "%") {
+			q = page.Query()
+		}
 		pageHost = hostOf(page)
 	}
 	var refHost string

@@ -63,6 +63,10 @@ func TestVisit(t *testing.T) {
 		{"fbclid alone is not paid", "https://shop.example/?fbclid=x", "", true, "facebook", "referral", OrganicSocial},
 		{"msclkid", "https://shop.example/?msclkid=x", "https://www.bing.com/", true, "bing", "cpc", PaidSearch},
 		{"utm_source only", "https://shop.example/?utm_source=partner", "", true, "partner", "(not set)", Unassigned},
+		// with a referrer the query is parsed only when it may hold tags
+		{"untagged query, internal referrer", "https://shop.example/p/1?color=white&size=42", "https://shop.example/c/shoes", false, "", "", ""},
+		{"escaped utm name, internal referrer", "https://shop.example/p?%75tm_source=news&utm%5Fmedium=email", "https://shop.example/", true, "news", "email", Email},
+		{"gclid, internal referrer", "https://shop.example/p?gclid=x", "https://shop.example/", true, "google", "cpc", PaidSearch},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, ok := sites.Visit(tt.url, tt.ref)

@@ -127,13 +127,23 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*[]byte, err
 	if n := int(r.ContentLength); n > cap(buf) {
 		buf = make([]byte, 0, n+1) // +1: room to see EOF without growing
 	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
+	// net/http reads no more than a Content-Length; without one (chunked)
+	// MaxBytesReader counts, and closes the connection past limit. The
+	// check in the loop is for bodies that are neither.
+	var rd io.Reader = r.Body
+	if r.ContentLength < 0 {
+		rd = http.MaxBytesReader(w, r.Body, limit)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			*b = buf
+			return b, &http.MaxBytesError{Limit: limit}
+		}
 		if err == io.EOF {
 			break
 		}
