@@ -152,8 +152,65 @@ type Sites struct {
 // page view did not arrive from outside: no UTM tags, no click id, and no
 // referrer from another site.
 func (s Sites) Visit(pageURL, referrer string) (model.Traffic, bool) {
+	if !mayBeTagged(pageURL) && (referrer == "" || sameSite(pageURL, referrer)) {
+		// the common cases, decided without parsing: no referrer, or the
+		// shop's own page (as visit decides them)
+		return model.Traffic{}, false
+	}
+	return s.visit(pageURL, referrer)
+}
+
+// sameSite reports whether two plainly written http(s) URLs have the same
+// host, but for a leading "www.". false means only that it takes parsing.
+func sameSite(a, b string) bool {
+	ha, ok := plainHost(a)
+	if !ok {
+		return false
+	}
+	hb, ok := plainHost(b)
+	return ok && strings.TrimPrefix(ha, "www.") == strings.TrimPrefix(hb, "www.")
+}
+
+// plainHost returns the host of an http(s) URL that url.Parse reads
+// without fail and whose host it returns as written: printable ASCII
+// without escapes, and a host of lower-case letters, digits, dots and
+// dashes (no user, port or IPv6 address). ok is false for any other URL.
+func plainHost(u string) (host string, ok bool) {
+	rest, ok := strings.CutPrefix(u, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(u, "http://"); !ok {
+			return "", false
+		}
+	}
+	end := -1
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if c <= ' ' || c >= 0x7f || c == '%' {
+			return "", false
+		}
+		if end < 0 {
+			switch {
+			case c == '/' || c == '?' || c == '#':
+				end = i
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.' && i > 0 && rest[i-1] != '.':
+			default:
+				return "", false
+			}
+		}
+	}
+	if end < 0 {
+		end = len(rest)
+	}
+	if end == 0 || rest[end-1] == '.' {
+		return "", false
+	}
+	return rest[:end], true
+}
+
+// visit is Visit, parsing both URLs.
+func (s Sites) visit(pageURL, referrer string) (model.Traffic, bool) {
 	if referrer == "" && !mayBeTagged(pageURL) {
-		return model.Traffic{}, false // the common case, decided without parsing
+		return model.Traffic{}, false
 	}
 	page, _ := url.Parse(pageURL)
 	var q url.Values

@@ -79,3 +79,27 @@ func TestVisit(t *testing.T) {
 		})
 	}
 }
+
+// TestVisitShortcut: Visit decides the shop's own pages without parsing;
+// its answer is the parsing one's for every pair.
+func TestVisitShortcut(t *testing.T) {
+	sites := Sites{Own: []string{"shop.example"}, Excluded: []string{"paypal.com"}}
+	urls := []string{
+		"", "https://shop.example/", "https://shop.example", "http://shop.example/p?x=1", "https://www.shop.example/p#f",
+		"https://SHOP.example/", "https://shop.example./", "https://shop.example:443/", "https://u@shop.example/",
+		"https://[::1]/", "https://shop..example/", "https://.shop.example/", "https://shop.example/a%20b",
+		"https://shop.example/%zz", "https://shop.example/a b", "https://shop.example/\x7f", "https://shop.example/é",
+		"https://other.example/", "https://www.google.com/", "https://l.facebook.com/l.php", "android-app://com.google.android.gm/",
+		"https://shop.example/?utm_source=x", "https://shop.example/?%75tm_source=x", "https://shop.example/?gclid=1",
+		"https://www.paypal.com/x", "https://blog.shop.example/", "ftp://shop.example/", "https:///p", "https://-/",
+	}
+	for _, page := range urls {
+		for _, ref := range urls {
+			got, gotOK := sites.Visit(page, ref)
+			want, wantOK := sites.visit(page, ref)
+			if got != want || gotOK != wantOK {
+				t.Errorf("Visit(%q, %q) = %+v, %v; parsing gives %+v, %v", page, ref, got, gotOK, want, wantOK)
+			}
+		}
+	}
+}
