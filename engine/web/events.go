@@ -48,6 +48,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) erro
 	case err != nil: // cut short, or slower than the body deadline
 		return errorf(http.StatusBadRequest, "invalid_body", "body", "the body could not be read: "+err.Error())
 	}
+	defer s.admitted(int64(len(*body)), time.Now())
 	req := track.Request{Via: via, UserAgent: r.UserAgent()}
 	if err := track.DecodeBatch(*body, &req); err != nil {
 		var be *track.BodyError
