@@ -282,13 +282,23 @@ func mayBeTagged(u string) bool {
 	if strings.Contains(q, "utm_") {
 		return true
 	}
-	for _, c := range clickIDs {
-		if strings.Contains(q, c.param+"=") {
+	for _, p := range clickIDParams {
+		if strings.Contains(q, p) {
 			return true
 		}
 	}
 	return false
 }
+
+// clickIDParams are the click ids as they start a query parameter, "gclid=":
+// made once, not for every page view.
+var clickIDParams = func() []string {
+	var out []string
+	for _, c := range clickIDs {
+		out = append(out, c.param+"=")
+	}
+	return out
+}()
 
 // DirectTraffic is the traffic of a visit with no known origin.
 func DirectTraffic() model.Traffic {
