@@ -9,6 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +29,49 @@ import (
 var (
 	loadFor     = flag.Duration("load.for", 4*time.Second, "how long each decision load runs")
 	loadClients = flag.Int("load.clients", 32, "concurrent keep-alive clients")
+	loadProfile = flag.String("load.profile", "", "write CPU, allocation, mutex and block profiles of the decision load alone into this directory (cpu.out, and allocs/mutex/block as -before.out and -after.out, for pprof -base)")
 )
+
+// profileLoad profiles what runs while load runs: a CPU profile, and the
+// allocation, mutex and block profiles before and after it.
+func profileLoad(b *testing.B, dir string, load func()) {
+	if dir == "" {
+		load()
+		return
+	}
+	runtime.SetMutexProfileFraction(5)
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	defer runtime.SetMutexProfileFraction(0)
+	defer runtime.SetBlockProfileRate(0)
+	write := func(name, when string) {
+		f, err := os.Create(filepath.Join(dir, name+"-"+when+".out"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	for _, n := range []string{"allocs", "mutex", "block"} {
+		write(n, "before")
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu.out"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	load()
+	pprof.StopCPUProfile()
+	runtime.GC() // the allocation profile is as of the last GC
+	for _, n := range []string{"allocs", "mutex", "block"} {
+		write(n, "after")
+	}
+}
 
 // halfVIP is a segment answer for the benchmark: every other shopper is in
 // "vip" (engine/segment's real membership reads Badger as well).
@@ -146,7 +192,9 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	for b.Loop() {
 		bareRPS, _, bare99 := get(b, *loadFor, func(n uint64) string { return bareURL + "a=x" })
-		rps, p50, p99 := get(b, *loadFor, decide)
+		var rps float64
+		var p50, p99 time.Duration
+		profileLoad(b, *loadProfile, func() { rps, p50, p99 = get(b, *loadFor, decide) })
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		b.ReportMetric(bareRPS, "bare-req/s")
 		b.ReportMetric(ms(bare99), "bare-p99-ms")

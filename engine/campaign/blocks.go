@@ -38,8 +38,13 @@ var cards = template.Must(template.New("cards").Funcs(template.FuncMap{
 // the catalogue has none).
 func (s *Service) Render(content, productID string) string {
 	parts, blocks := Blocks(content)
+	return s.renderParts(parts, blocks, productID)
+}
+
+// renderParts is Render of content that Blocks split.
+func (s *Service) renderParts(parts []string, blocks []Block, productID string) string {
 	if len(blocks) == 0 {
-		return content
+		return parts[0]
 	}
 	var b strings.Builder
 	for i, blk := range blocks {
