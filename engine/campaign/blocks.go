@@ -71,9 +71,9 @@ type cachedBlock struct {
 func (s *Service) block(blk Block, productID string) string {
 	key := canonicalBlock(blk) + "\x00" + productID
 	now := s.o.Now()
-	s.blocksMu.Lock()
+	s.blocksMu.RLock()
 	c, ok := s.blocks[key]
-	s.blocksMu.Unlock()
+	s.blocksMu.RUnlock()
 	if ok && now.Before(c.expires) {
 		return c.html
 	}

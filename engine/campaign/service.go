@@ -46,7 +46,7 @@ type Service struct {
 	mu   sync.Mutex // serialises writes with the snapshot they leave
 	snap atomic.Pointer[snapshot]
 
-	blocksMu sync.Mutex
+	blocksMu sync.RWMutex           // every decision with a block reads; a render a minute writes
 	blocks   map[string]cachedBlock // rendered product blocks (blocks.go)
 }
 
