@@ -61,22 +61,19 @@ type Shown struct {
 // AppendJSON appends sh's JSON, the same as json.Marshal writes. A Shown
 // that Decide made had the rest encoded when its campaign was saved: only
 // the content is encoded here.
-func (sh *Shown) AppendJSON(b []byte) []byte {
+func (sh *Shown) AppendJSON(b []byte) ([]byte, error) {
 	rest := *sh
 	rest.HTML, rest.enc = "", nil
 	if sh.enc == nil || rest != sh.enc.shown {
 		j, err := json.Marshal(sh)
-		if err != nil { // it has no field that can fail
-			panic(err)
-		}
-		return append(b, j...)
+		return append(b, j...), err
 	}
 	b = append(b, sh.enc.pre...)
 	if sh.HTML != "" {
 		b = append(b, `,"html":`...)
 		b = model.AppendJSONString(b, sh.HTML)
 	}
-	return append(b, sh.enc.post...)
+	return append(b, sh.enc.post...), nil
 }
 
 // mobileUA are what the user agents of phones contain.

@@ -87,7 +87,7 @@ func TestDecisionsSeeWholeSaves(t *testing.T) {
 						t.Errorf("version %d, step %d shows %+v", n, gi, sh)
 					}
 					enc, _ := json.Marshal(sh)
-					if got := sh.AppendJSON(nil); string(got) != string(enc) {
+					if got, err := sh.AppendJSON(nil); err != nil || string(got) != string(enc) {
 						t.Errorf("encoded %s, the fields say %s", got, enc)
 					}
 				}

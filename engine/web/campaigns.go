@@ -219,7 +219,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	out.Need = len(out.Show) > 0 || out.Preview != nil
 	buf := decisionBufs.Get().(*[]byte)
 	defer decisionBufs.Put(buf)
-	*buf = out.appendJSON((*buf)[:0])
+	var err error
+	if *buf, err = out.appendJSON((*buf)[:0]); err != nil {
+		return err
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -246,7 +249,7 @@ type decision struct {
 
 // appendJSON appends d's JSON and a newline, the same as a json.Encoder
 // writes, without reflection: every page view of the shop asks for one.
-func (d *decision) appendJSON(b []byte) []byte {
+func (d *decision) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"css":`...)
 	b = model.AppendJSONString(b, d.CSS)
 	b = append(b, `,"show":`...)
@@ -258,7 +261,10 @@ func (d *decision) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = d.Show[i].AppendJSON(b)
+			var err error
+			if b, err = d.Show[i].AppendJSON(b); err != nil {
+				return b, err
+			}
 		}
 		b = append(b, ']')
 	}
@@ -275,7 +281,7 @@ func (d *decision) appendJSON(b []byte) []byte {
 	b = strconv.AppendBool(b, d.Need)
 	b = append(b, `,"r":`...)
 	b = model.AppendJSONString(b, d.Renderer)
-	return append(b, "}\n"...)
+	return append(b, "}\n"...), nil
 }
 
 // rendererAsset is the campaign renderer, served at a content-hashed URL,

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/shoptrail/shoptrail/engine/campaign"
@@ -25,8 +26,14 @@ func TestDecisionAppendJSON(t *testing.T) {
 		if err := json.NewEncoder(&want).Encode(d); err != nil {
 			t.Fatal(err)
 		}
-		if got := d.appendJSON(nil); string(got) != want.String() {
-			t.Fatalf("appendJSON\n got %s\nwant %s", got, want.String())
+		if got, err := d.appendJSON(nil); err != nil || string(got) != want.String() {
+			t.Fatalf("appendJSON (%v)\n got %s\nwant %s", err, got, want.String())
 		}
+	}
+	// what encoding/json cannot write is an error, not a panic or a
+	// broken answer (validation keeps NaN out of stored triggers)
+	bad := decision{Show: []campaign.Shown{{Mode: "popup", Trigger: &campaign.Trigger{Kind: "delay", Value: math.NaN()}}}}
+	if _, err := bad.appendJSON(nil); err == nil {
+		t.Fatal("a NaN trigger value was encoded")
 	}
 }
