@@ -170,8 +170,18 @@ func ProfileOf(tx *store.Tx, anonymousID string) string {
 // after a group whose goal the shopper reached), whose conditions hold and
 // whose caps are not reached, with its variation.
 func (s *Service) Decide(req Request) (Decision, error) {
+	return s.DecideAppend(req, nil)
+}
+
+// DecideAppend is Decide with what to show appended to show[:0]: a caller
+// that decides often reuses one buffer (a Shown is some 150 bytes, and up
+// to every group of every active campaign may show).
+func (s *Service) DecideAppend(req Request, show []Shown) (Decision, error) {
+	if show == nil {
+		show = []Shown{}
+	}
 	sn := s.snap.Load()
-	d := Decision{Hide: sn.hide, CSS: sn.css, Show: []Shown{}}
+	d := Decision{Hide: sn.hide, CSS: sn.css, Show: show[:0]}
 	if d.Hide == nil {
 		d.Hide = []string{}
 	}
@@ -186,7 +196,6 @@ func (s *Service) Decide(req Request) (Decision, error) {
 		if err != nil {
 			return err
 		}
-		d.Show = make([]Shown, 0, len(sn.active))
 		for _, c := range sn.active {
 			for gi := range c.Groups {
 				if sh, ok := s.decideGroup(p, c, gi); ok {

@@ -208,7 +208,13 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if out.Preview == nil {
-		d, err := s.campaigns.Decide(req)
+		show := shownBufs.Get().(*[]campaign.Shown)
+		defer func() {
+			clear(*show) // keeps no campaign's content alive
+			shownBufs.Put(show)
+		}()
+		d, err := s.campaigns.DecideAppend(req, *show)
+		*show = d.Show
 		if err != nil {
 			return err
 		}
@@ -234,6 +240,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 	}
 	return nil
 }
+
+// shownBufs are the buffers decisions are made in.
+var shownBufs = sync.Pool{New: func() any { s := make([]campaign.Shown, 0, 16); return &s }}
 
 // decisionBufs are the buffers decisions are encoded in.
 var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
