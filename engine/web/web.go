@@ -97,6 +97,9 @@ func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Ser
 		s.limiter = newLimiter(cfg.HTTP.RateLimit, cfg.HTTP.RateBurst, now)
 	}
 	s.proxies, _ = parseProxies(cfg.HTTP.TrustedProxies) // checked by config.Validate
+	if d.Campaigns != nil && cfg.Campaigns.Enabled {
+		rendererAsset() // compressed now, not while the first decisions wait
+	}
 	return s
 }
 
