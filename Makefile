@@ -88,6 +88,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzText -fuzztime=$(FUZZTIME) ./engine/redact/
 	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=$(FUZZTIME) ./engine/mail/
 	$(GO) test -run='^$$' -fuzz=FuzzSanitise -fuzztime=$(FUZZTIME) ./engine/campaign/
+	$(GO) test -run='^$$' -fuzz=FuzzShownAppendJSON -fuzztime=$(FUZZTIME) ./engine/campaign/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./engine/segment/
 
 clean:

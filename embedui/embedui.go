@@ -20,7 +20,7 @@ var templates embed.FS
 var static embed.FS
 
 // Pages are the admin pages, each parsed with the layout.
-var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "product", "settings", "install", "attribution", "attribution_orders", "email", "email_settings", "campaigns", "campaign", "campaign_report", "segments", "segment", "segment_edit", "email_campaigns", "email_campaign", "email_campaign_report", "email_automations"}
+var Pages = []string{"setup", "login", "dashboard", "users", "user", "products", "product", "settings", "install", "attribution", "attribution_orders", "email", "email_settings", "campaigns", "campaign", "campaign_report", "segments", "segment", "segment_edit", "email_campaigns", "email_campaign", "email_campaign_report", "email_automations", "email_templates", "email_template"}
 
 // Parse parses every page at startup; a test executes each one. funcs adds
 // to the template functions (the engine's: "money" formats minor units of a

@@ -232,7 +232,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return fail(err)
 	}
 	a.MailCampaigns = mailcampaign.New(mailcampaign.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
-		MaxPerDay: cfg.Email.MaxPerDay, Logger: log.With("component", "mailcampaign")})
+		MaxPerDay: cfg.Email.MaxPerDay, Lookback: cfg.Tracking.Lookback.Duration, Logger: log.With("component", "mailcampaign")})
 	if a.Automations, err = automation.New(automation.Options{Store: st, Segments: a.Segments, Products: a.Catalog,
 		Cap: a.MailCampaigns, Now: o.now, Logger: log.With("component", "automation")}); err != nil {
 		return fail(err)

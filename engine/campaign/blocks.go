@@ -38,8 +38,13 @@ var cards = template.Must(template.New("cards").Funcs(template.FuncMap{
 // the catalogue has none).
 func (s *Service) Render(content, productID string) string {
 	parts, blocks := Blocks(content)
+	return s.renderParts(parts, blocks, productID)
+}
+
+// renderParts is Render of content that Blocks split.
+func (s *Service) renderParts(parts []string, blocks []Block, productID string) string {
 	if len(blocks) == 0 {
-		return content
+		return parts[0]
 	}
 	var b strings.Builder
 	for i, blk := range blocks {
@@ -66,9 +71,9 @@ type cachedBlock struct {
 func (s *Service) block(blk Block, productID string) string {
 	key := canonicalBlock(blk) + "\x00" + productID
 	now := s.o.Now()
-	s.blocksMu.Lock()
+	s.blocksMu.RLock()
 	c, ok := s.blocks[key]
-	s.blocksMu.Unlock()
+	s.blocksMu.RUnlock()
 	if ok && now.Before(c.expires) {
 		return c.html
 	}

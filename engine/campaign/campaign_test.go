@@ -3,7 +3,9 @@ package campaign
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,8 +140,8 @@ func TestPickIsStableAndSplits(t *testing.T) {
 	n := map[string]int{}
 	for i := range 20000 {
 		p := fmt.Sprintf("u:shopper%d@example.com", i)
-		v := pick(vs, p, "c1", 0)
-		if pick(vs, p, "c1", 0).Name != v.Name {
+		v := vs[pick(vs, p, "c1", 0)]
+		if vs[pick(vs, p, "c1", 0)].Name != v.Name {
 			t.Fatal("not stable")
 		}
 		n[v.Name]++
@@ -151,12 +153,48 @@ func TestPickIsStableAndSplits(t *testing.T) {
 	same := 0
 	for i := range 2000 {
 		p := fmt.Sprintf("a:%d", i)
-		if pick(vs, p, "c1", 0).Name == pick(vs, p, "c1", 1).Name {
+		if pick(vs, p, "c1", 0) == pick(vs, p, "c1", 1) {
 			same++
 		}
 	}
 	if same > 1300 { // independent: 0.3²+0.7² = 58 %
 		t.Fatalf("groups 0 and 1 agree for %d of 2000 shoppers", same)
+	}
+}
+
+// pickFNV is pick as it was written first, with hash/fnv: shoppers keep
+// their variations across versions, so pick must give the same buckets.
+func pickFNV(vs []Variation, profile, campaignID string, group int) int {
+	h := fnv.New64a()
+	h.Write([]byte(profile))
+	h.Write([]byte{0})
+	h.Write([]byte(campaignID))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.Itoa(group)))
+	x := h.Sum64()
+	x ^= x >> 29
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 32
+	bucket := int(x % 10000)
+	acc := 0
+	for i, v := range vs {
+		acc += v.Weight * 100
+		if bucket < acc {
+			return i
+		}
+	}
+	return len(vs) - 1
+}
+
+func TestPickIsFNV(t *testing.T) {
+	vs := []Variation{{Name: "A", Weight: 10}, {Name: "B", Weight: 25}, {Name: "C", Weight: 15}, {Name: "D", Weight: 50}}
+	for i := range 20000 {
+		p := fmt.Sprintf("u:shopper%d@example.com\x00ü", i)
+		c := strconv.Itoa(i % 97)
+		g := i % 13 * (i % 5)
+		if got, want := pick(vs, p, c, g), pickFNV(vs, p, c, g); got != want {
+			t.Fatalf("pick(%q, %q, %d) = %d, hash/fnv gives %d", p, c, g, got, want)
+		}
 	}
 }
 

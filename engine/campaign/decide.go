@@ -1,10 +1,9 @@
 package campaign
 
 import (
+	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +36,10 @@ type Decision struct {
 	// Hide are the selectors of every active campaign's placement: the
 	// head script hides them on the next page until its decision is in.
 	Hide []string `json:"hide"`
-	Show []Shown  `json:"show"`
+	// CSS is the rule that hides them (HideCSS), from the same campaigns
+	// as Show.
+	CSS  string  `json:"css"`
+	Show []Shown `json:"show"`
 }
 
 // Shown is one group's content to show.
@@ -52,10 +54,40 @@ type Shown struct {
 	Trigger    *Trigger `json:"trig,omitempty"`
 	Goal       string   `json:"goal"`
 	PerSession int      `json:"cap,omitempty"`
+
+	enc *compiledShown // its JSON but the content, when Decide made it
 }
 
-// mobileUA matches the user agents of phones.
-var mobileUA = regexp.MustCompile(`Mobi|Android|iPhone|iPod|IEMobile|Opera Mini`)
+// AppendJSON appends sh's JSON, the same as json.Marshal writes. A Shown
+// that Decide made had the rest encoded when its campaign was saved: only
+// the content is encoded here.
+func (sh *Shown) AppendJSON(b []byte) ([]byte, error) {
+	rest := *sh
+	rest.HTML, rest.enc = "", nil
+	if sh.enc == nil || rest != sh.enc.shown {
+		j, err := json.Marshal(sh)
+		return append(b, j...), err
+	}
+	b = append(b, sh.enc.pre...)
+	if sh.HTML != "" {
+		b = append(b, `,"html":`...)
+		b = model.AppendJSONString(b, sh.HTML)
+	}
+	return append(b, sh.enc.post...), nil
+}
+
+// mobileUA are what the user agents of phones contain.
+var mobileUA = []string{"Mobi", "Android", "iPhone", "iPod", "IEMobile", "Opera Mini"}
+
+// isMobile reports whether a user agent is a phone's.
+func isMobile(ua string) bool {
+	for _, m := range mobileUA {
+		if strings.Contains(ua, m) {
+			return true
+		}
+	}
+	return false
+}
 
 // page is what conditions read about the page view, worked out once.
 type page struct {
@@ -73,6 +105,27 @@ type page struct {
 	tx         *store.Tx
 	sites      func() channel.Sites
 	knowsVisit bool // channel, source, refHost and visitor are worked out
+	segments   []segmentAnswer
+}
+
+// segmentAnswer is whether the shopper is in a segment, asked once per
+// decision however many campaigns ask it.
+type segmentAnswer struct {
+	id  string
+	in  bool
+	err error
+}
+
+// inSegment answers whether the page's shopper is in segment id.
+func (s *Service) inSegment(p *page, id string) (bool, error) {
+	for _, a := range p.segments {
+		if a.id == id {
+			return a.in, a.err
+		}
+	}
+	in, err := s.o.Segments.IsMember(p.profile, id)
+	p.segments = append(p.segments, segmentAnswer{id, in, err})
+	return in, err
 }
 
 // visit works out this session's traffic and whether the shopper is new,
@@ -117,8 +170,18 @@ func ProfileOf(tx *store.Tx, anonymousID string) string {
 // after a group whose goal the shopper reached), whose conditions hold and
 // whose caps are not reached, with its variation.
 func (s *Service) Decide(req Request) (Decision, error) {
+	return s.DecideAppend(req, nil)
+}
+
+// DecideAppend is Decide with what to show appended to show[:0]: a caller
+// that decides often reuses one buffer (a Shown is some 150 bytes, and up
+// to every group of every active campaign may show).
+func (s *Service) DecideAppend(req Request, show []Shown) (Decision, error) {
+	if show == nil {
+		show = []Shown{}
+	}
 	sn := s.snap.Load()
-	d := Decision{Hide: sn.hide, Show: []Shown{}}
+	d := Decision{Hide: sn.hide, CSS: sn.css, Show: show[:0]}
 	if d.Hide == nil {
 		d.Hide = []string{}
 	}
@@ -157,7 +220,7 @@ func (s *Service) newPage(tx *store.Tx, req Request) (*page, error) {
 		p.pageType = PageTypeOf(req.URL)
 	}
 	p.device = "desktop"
-	if mobileUA.MatchString(req.UserAgent) {
+	if isMobile(req.UserAgent) {
 		p.device = "mobile"
 	}
 	return p, nil
@@ -187,16 +250,15 @@ func PageTypeOf(raw string) string {
 }
 
 func (s *Service) decideGroup(p *page, c *compiled, gi int) (Shown, bool) {
-	g := c.Groups[gi]
-	key := groupKey(c.ID, gi)
-	st := p.shopper.Groups[key]
+	g := &c.Groups[gi]
+	st := p.shopper.Groups[c.keys[gi]]
 	if gi > 0 {
-		prev := groupKey(c.ID, gi-1)
+		prev := c.keys[gi-1]
 		if !p.shopper.Groups[prev].reached(c.Groups[gi-1].Goal) && !slices.Contains(p.req.Goals, prev) {
 			return Shown{}, false
 		}
 	}
-	sessImpr := p.req.SessionCounts[key]
+	sessImpr := p.req.SessionCounts[c.keys[gi]]
 	userImpr := 0
 	if st != nil {
 		userImpr = st.Impressions
@@ -215,47 +277,61 @@ func (s *Service) decideGroup(p *page, c *compiled, gi int) (Shown, bool) {
 			return Shown{}, false
 		}
 	}
-	v := pick(g.Variations, p.profile, c.ID, gi)
-	if st != nil && st.Variation != "" && st.Variation != v.Name {
+	vi := pick(g.Variations, p.profile, c.ID, gi)
+	if st != nil && st.Variation != "" && st.Variation != g.Variations[vi].Name {
 		// sticky: what the shopper saw before a login (the anonymous
 		// profile's history moved to the user's) stays, unless the
 		// variation was removed or turned down to weight 0
 		if i := slices.IndexFunc(g.Variations, func(x Variation) bool { return x.Name == st.Variation }); i >= 0 && g.Variations[i].Weight > 0 {
-			v = g.Variations[i]
+			vi = i
 		}
 	}
-	out := Shown{Campaign: c.ID, Group: gi, Variation: v.Name, Control: v.Control, Selector: g.Placement.Selector,
-		Mode: g.Placement.Mode, Trigger: g.Trigger, Goal: g.Goal, PerSession: g.Limits.PerSession}
-	if !v.Control {
-		out.HTML = s.Render(v.HTML, p.req.ProductID)
+	cs := c.vars[gi][vi]
+	out := cs.shown
+	out.enc = cs
+	if !out.Control {
+		out.HTML = s.renderParts(cs.parts, cs.blocks, p.req.ProductID)
 	}
 	return out, true
 }
 
-// pick assigns a variation: a stable hash of (shopper, campaign, group)
-// into 10 000 buckets split by weight. A shopper who already saw a
-// variation keeps it (decideGroup), so a login does not switch it.
-func pick(vs []Variation, profile, campaignID string, group int) Variation {
-	h := fnv.New64a()
-	h.Write([]byte(profile))
-	h.Write([]byte{0})
-	h.Write([]byte(campaignID))
-	h.Write([]byte{0})
-	h.Write([]byte(strconv.Itoa(group)))
+// pick assigns a variation (its index): a stable hash of (shopper,
+// campaign, group) into 10 000 buckets split by weight. A shopper who
+// already saw a variation keeps it (decideGroup), so a login does not
+// switch it.
+func pick(vs []Variation, profile, campaignID string, group int) int {
+	// FNV-1a (64 bit) of profile, 0, campaignID, 0, the group in decimal
+	var num [20]byte
+	x := fnv1a(fnvOffset, profile)
+	x = (x ^ 0) * fnvPrime
+	x = fnv1a(x, campaignID)
+	x = (x ^ 0) * fnvPrime
+	for _, c := range strconv.AppendInt(num[:0], int64(group), 10) {
+		x = (x ^ uint64(c)) * fnvPrime
+	}
 	// fnv's low bits mix poorly for similar inputs: fold the high half in
-	x := h.Sum64()
 	x ^= x >> 29
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 32
 	bucket := int(x % 10000)
 	acc := 0
-	for _, v := range vs {
+	for i, v := range vs {
 		acc += v.Weight * 100
 		if bucket < acc {
-			return v
+			return i
 		}
 	}
-	return vs[len(vs)-1]
+	return len(vs) - 1
+}
+
+// FNV-1a, 64 bit (hash/fnv without its allocations).
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+func fnv1a(x uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		x = (x ^ uint64(s[i])) * fnvPrime
+	}
+	return x
 }
 
 func (s *Service) holds(p *page, cd compiledCond, sessImpr, userImpr int) bool {
@@ -292,7 +368,7 @@ func (s *Service) holds(p *page, cd compiledCond, sessImpr, userImpr int) bool {
 		if s.o.Segments == nil {
 			return false
 		}
-		in, err := s.o.Segments.IsMember(p.profile, v)
+		in, err := s.inSegment(p, v)
 		if err != nil {
 			return false
 		}

@@ -31,10 +31,15 @@ if(!s.pvw){send("campaign_impression",i);count(i);if(i.goal==="shown")goal(i)}},
 watch=function(){if(M||!w.MutationObserver)return;M=new MutationObserver(function(){for(var j=0;j<A.length;j++){var i=A[j];
 if(i.armed&&!i.done)show(i);else if(i.done&&i.sel&&!i.ctl)place(i)}});
 M.observe(d.documentElement,{childList:true,subtree:true})},
-arm=function(i){var t=i.trig||{},k=t.kind,go=function(){i.armed=1;show(i)};
+arm=function(i){var t=i.trig||{},k=t.kind,go=function(){if(i.gone)return;i.armed=1;show(i)};
 if(k==="delay")setTimeout(go,t.value*1e3);
 else if(k==="scroll"){var f=function(){var h=d.documentElement,p=(w.scrollY+w.innerHeight)/Math.max(1,h.scrollHeight)*100;if(p>=t.value){w.removeEventListener("scroll",f);go()}};w.addEventListener("scroll",f,{passive:true});f()}
-else if(k==="exit_intent"){var x=function(e){if(e.clientY<=0&&!e.relatedTarget){d.removeEventListener("mouseout",x);go()}};d.addEventListener("mouseout",x)}
+else if(k==="exit_intent"){var S=[],
+off=function(){d.removeEventListener("mouseout",x);w.removeEventListener("scroll",y);d.removeEventListener("visibilitychange",v)},
+x=function(e){if(e.clientY<=0&&!e.relatedTarget){off();go()}},
+y=function(){var n=w.scrollY,t=Date.now(),m=n,j;S.push([t,n]);while(S[0][0]<t-250)S.shift();for(j=0;j<S.length;j++)m=Math.max(m,S[j][1]);if(m-n>=120){off();go()}},
+v=function(){if(d.visibilityState==="hidden"){off();go()}};
+d.addEventListener("mouseout",x);if(w.matchMedia&&w.matchMedia("(pointer:coarse)").matches){w.addEventListener("scroll",y,{passive:true});d.addEventListener("visibilitychange",v)}}
 else go()},
 clear=function(keep){A=A.filter(function(i){if(keep[K(i)+"|"+i.v]&&i.done&&(!i.n||i.n.isConnected))return 1;
 if(i.n&&i.n.parentNode){if(i.mode==="replace"&&i.orig!=null){i.n.parentNode.innerHTML=i.orig}else i.n.parentNode.removeChild(i.n)}i.gone=1;return 0})},

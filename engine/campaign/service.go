@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +46,7 @@ type Service struct {
 	mu   sync.Mutex // serialises writes with the snapshot they leave
 	snap atomic.Pointer[snapshot]
 
-	blocksMu sync.Mutex
+	blocksMu sync.RWMutex           // every decision with a block reads; a render a minute writes
 	blocks   map[string]cachedBlock // rendered product blocks (blocks.go)
 }
 
@@ -53,12 +55,28 @@ type snapshot struct {
 	active []*compiled
 	known  map[string]bool // every campaign id, for the projection
 	hide   []string        // selectors of the active campaigns' placements
+	css    string          // HideCSS(hide)
 }
 
-// compiled is an active campaign with its conditions parsed.
+// compiled is an active campaign with its conditions parsed and what its
+// decisions need worked out once: the groups' keys in the shopper state,
+// the variations' product blocks and the JSON of what they show.
 type compiled struct {
 	Campaign
-	conds [][]compiledCond // per group
+	conds [][]compiledCond   // per group
+	keys  []string           // per group: groupKey(ID, group)
+	vars  [][]*compiledShown // per group, per variation
+}
+
+// compiledShown is one variation as decisions show it: the Shown without
+// the content, its JSON around the content, and the content split at its
+// product blocks.
+type compiledShown struct {
+	shown  Shown
+	pre    []byte // the JSON object up to where "html" goes
+	post   []byte // and from there to its end
+	parts  []string
+	blocks []Block
 }
 
 type compiledCond struct {
@@ -115,13 +133,26 @@ func (s *Service) reload() error {
 	if err != nil {
 		return fmt.Errorf("campaign: load: %w", err)
 	}
+	sn.css = HideCSS(sn.hide)
 	s.snap.Store(sn)
 	return nil
 }
 
 func compile(c Campaign) (*compiled, error) {
 	cc := &compiled{Campaign: c}
-	for _, g := range c.Groups {
+	for gi, g := range c.Groups {
+		cc.keys = append(cc.keys, groupKey(c.ID, gi))
+		var vars []*compiledShown
+		for _, v := range g.Variations {
+			cs, err := compileShown(Shown{Campaign: c.ID, Group: gi, Variation: v.Name, Control: v.Control,
+				Selector: g.Placement.Selector, Mode: g.Placement.Mode, Trigger: g.Trigger, Goal: g.Goal,
+				PerSession: g.Limits.PerSession}, v)
+			if err != nil {
+				return nil, err
+			}
+			vars = append(vars, cs)
+		}
+		cc.vars = append(cc.vars, vars)
 		var conds []compiledCond
 		for _, cd := range g.Conditions {
 			k := compiledCond{Condition: cd}
@@ -154,6 +185,44 @@ func compile(c Campaign) (*compiled, error) {
 		cc.conds = append(cc.conds, conds)
 	}
 	return cc, nil
+}
+
+// htmlMark stands for the content while the rest of a Shown is encoded.
+const htmlMark = "\x00"
+
+// compileShown encodes sh (what a decision shows of v) once, with
+// encoding/json, around the place of the content, which is filled per
+// decision (product blocks depend on the page).
+func compileShown(sh Shown, v Variation) (*compiledShown, error) {
+	cs := &compiledShown{shown: sh}
+	if !v.Control {
+		cs.parts, cs.blocks = Blocks(v.HTML)
+	}
+	sh.HTML = htmlMark
+	b, err := json.Marshal(sh)
+	if err != nil {
+		return nil, err
+	}
+	// a quote inside a JSON string is escaped, so this is the field
+	field := []byte(`,"html":"\u0000"`)
+	i := bytes.Index(b, field)
+	if i < 0 {
+		return nil, fmt.Errorf("campaign: encode %s/%d/%s: no html field", sh.Campaign, sh.Group, sh.Variation)
+	}
+	cs.pre, cs.post = b[:i], b[i+len(field):]
+	return cs, nil
+}
+
+// HideCSS is the rule that hides selectors until the decision is in: one
+// rule per selector, so that a selector a browser does not understand
+// drops only its own rule. Selectors were checked on save: no braces or <.
+func HideCSS(sels []string) string {
+	var b strings.Builder
+	for _, sel := range sels {
+		b.WriteString(sel)
+		b.WriteString("{opacity:0!important}")
+	}
+	return b.String()
 }
 
 // wildcardRE turns a pattern with * into a regular expression.

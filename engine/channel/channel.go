@@ -152,14 +152,76 @@ type Sites struct {
 // page view did not arrive from outside: no UTM tags, no click id, and no
 // referrer from another site.
 func (s Sites) Visit(pageURL, referrer string) (model.Traffic, bool) {
+	if !mayBeTagged(pageURL) && (referrer == "" || sameSite(pageURL, referrer)) {
+		// the common cases, decided without parsing: no referrer, or the
+		// shop's own page (as visit decides them)
+		return model.Traffic{}, false
+	}
+	return s.visit(pageURL, referrer)
+}
+
+// sameSite reports whether two plainly written http(s) URLs have the same
+// host, but for a leading "www.". false means only that it takes parsing.
+func sameSite(a, b string) bool {
+	ha, ok := plainHost(a)
+	if !ok {
+		return false
+	}
+	hb, ok := plainHost(b)
+	return ok && strings.TrimPrefix(ha, "www.") == strings.TrimPrefix(hb, "www.")
+}
+
+// plainHost returns the host of an http(s) URL that url.Parse reads
+// without fail and whose host it returns as written: printable ASCII
+// without escapes, and a host of lower-case letters, digits, dots and
+// dashes (no user, port or IPv6 address). ok is false for any other URL.
+func plainHost(u string) (host string, ok bool) {
+	rest, ok := strings.CutPrefix(u, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(u, "http://"); !ok {
+			return "", false
+		}
+	}
+	end := -1
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if c <= ' ' || c >= 0x7f || c == '%' {
+			return "", false
+		}
+		if end < 0 {
+			switch {
+			case c == '/' || c == '?' || c == '#':
+				end = i
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.' && i > 0 && rest[i-1] != '.':
+			default:
+				return "", false
+			}
+		}
+	}
+	if end < 0 {
+		end = len(rest)
+	}
+	if end == 0 || rest[end-1] == '.' {
+		return "", false
+	}
+	return rest[:end], true
+}
+
+// visit is Visit, parsing both URLs.
+func (s Sites) visit(pageURL, referrer string) (model.Traffic, bool) {
 	if referrer == "" && !mayBeTagged(pageURL) {
-		return model.Traffic{}, false // the common case, decided without parsing
+		return model.Traffic{}, false
 	}
 	page, _ := url.Parse(pageURL)
 	var q url.Values
 	var pageHost string
 	if page != nil {
-		q = page.Query()
+		// the query is parsed only when it may hold tags: most page views
+		// with a referrer are from the shop's own pages, untagged (a
+		// percent-escaped name may still spell utm_ once decoded)
+		if mayBeTagged(pageURL) || strings.Contains(page.RawQuery, "%") {
+			q = page.Query()
+		}
 		pageHost = hostOf(page)
 	}
 	var refHost string
@@ -220,13 +282,23 @@ func mayBeTagged(u string) bool {
 	if strings.Contains(q, "utm_") {
 		return true
 	}
-	for _, c := range clickIDs {
-		if strings.Contains(q, c.param+"=") {
+	for _, p := range clickIDParams {
+		if strings.Contains(q, p) {
 			return true
 		}
 	}
 	return false
 }
+
+// clickIDParams are the click ids as they start a query parameter, "gclid=":
+// made once, not for every page view.
+var clickIDParams = func() []string {
+	var out []string
+	for _, c := range clickIDs {
+		out = append(out, c.param+"=")
+	}
+	return out
+}()
 
 // DirectTraffic is the traffic of a visit with no known origin.
 func DirectTraffic() model.Traffic {

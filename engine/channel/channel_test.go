@@ -63,6 +63,10 @@ func TestVisit(t *testing.T) {
 		{"fbclid alone is not paid", "https://shop.example/?fbclid=x", "", true, "facebook", "referral", OrganicSocial},
 		{"msclkid", "https://shop.example/?msclkid=x", "https://www.bing.com/", true, "bing", "cpc", PaidSearch},
 		{"utm_source only", "https://shop.example/?utm_source=partner", "", true, "partner", "(not set)", Unassigned},
+		// with a referrer the query is parsed only when it may hold tags
+		{"untagged query, internal referrer", "https://shop.example/p/1?color=white&size=42", "https://shop.example/c/shoes", false, "", "", ""},
+		{"escaped utm name, internal referrer", "https://shop.example/p?%75tm_source=news&utm%5Fmedium=email", "https://shop.example/", true, "news", "email", Email},
+		{"gclid, internal referrer", "https://shop.example/p?gclid=x", "https://shop.example/", true, "google", "cpc", PaidSearch},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, ok := sites.Visit(tt.url, tt.ref)
@@ -73,5 +77,29 @@ func TestVisit(t *testing.T) {
 				t.Errorf("got %s / %s → %s, want %s / %s → %s", tr.Source, tr.Medium, tr.Channel, tt.source, tt.medium, tt.chn)
 			}
 		})
+	}
+}
+
+// TestVisitShortcut: Visit decides the shop's own pages without parsing;
+// its answer is the parsing one's for every pair.
+func TestVisitShortcut(t *testing.T) {
+	sites := Sites{Own: []string{"shop.example"}, Excluded: []string{"paypal.com"}}
+	urls := []string{
+		"", "https://shop.example/", "https://shop.example", "http://shop.example/p?x=1", "https://www.shop.example/p#f",
+		"https://SHOP.example/", "https://shop.example./", "https://shop.example:443/", "https://u@shop.example/",
+		"https://[::1]/", "https://shop..example/", "https://.shop.example/", "https://shop.example/a%20b",
+		"https://shop.example/%zz", "https://shop.example/a b", "https://shop.example/\x7f", "https://shop.example/é",
+		"https://other.example/", "https://www.google.com/", "https://l.facebook.com/l.php", "android-app://com.google.android.gm/",
+		"https://shop.example/?utm_source=x", "https://shop.example/?%75tm_source=x", "https://shop.example/?gclid=1",
+		"https://www.paypal.com/x", "https://blog.shop.example/", "ftp://shop.example/", "https:///p", "https://-/",
+	}
+	for _, page := range urls {
+		for _, ref := range urls {
+			got, gotOK := sites.Visit(page, ref)
+			want, wantOK := sites.visit(page, ref)
+			if got != want || gotOK != wantOK {
+				t.Errorf("Visit(%q, %q) = %+v, %v; parsing gives %+v, %v", page, ref, got, gotOK, want, wantOK)
+			}
+		}
 	}
 }

@@ -206,7 +206,8 @@ type Ingest struct {
 	MaxBatchEvents   int `toml:"max_batch_events"`
 	// MaxInflightBytes bounds the request bodies being ingested at once
 	// (Content-Length, or 1 MiB without one); past it, requests are
-	// refused with 503 before their body is read. 0: no bound.
+	// refused with 503 before their body is read (the bound shrinks while
+	// admitted requests are slow: engine/web/admit.go). 0: no bound.
 	MaxInflightBytes int64 `toml:"max_inflight_bytes"`
 }
 

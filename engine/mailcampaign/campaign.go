@@ -52,12 +52,15 @@ type FieldError = model.FieldError
 
 // Campaign is an email campaign.
 type Campaign struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Subject   string    `json:"subject"`
-	Preheader string    `json:"preheader,omitempty"`
-	HTML      string    `json:"html"`
-	Text      string    `json:"text,omitempty"` // "" : made from the HTML
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Subject   string `json:"subject"`
+	Preheader string `json:"preheader,omitempty"`
+	HTML      string `json:"html"`
+	Text      string `json:"text,omitempty"` // "" : made from the HTML
+	// Template is the saved template the campaign uses: HTML and Text stay
+	// empty until sending starts, when they become a copy of it.
+	Template  string    `json:"template,omitempty"`
 	Segment   string    `json:"segment"`
 	Status    string    `json:"status"`
 	SendAt    time.Time `json:"send_at,omitzero"`
@@ -88,7 +91,10 @@ type Input struct {
 	Preheader string `json:"preheader"`
 	HTML      string `json:"html"`
 	Text      string `json:"text"`
-	Segment   string `json:"segment"`
+	// Template is a saved template's id, instead of HTML and Text; its
+	// subject and preheader are the defaults of the campaign's.
+	Template string `json:"template"`
+	Segment  string `json:"segment"`
 	// SendAt schedules the campaign (RFC 3339); with Send it is sent now.
 	SendAt *time.Time `json:"send_at"`
 	Send   bool       `json:"send"`
@@ -117,9 +123,12 @@ type Options struct {
 	// and automations per UTC day (0: no cap).
 	MaxPerDay int
 	// Chunk is how many recipients one step queues (default 500).
-	Chunk  int
-	Now    func() time.Time
-	Logger *slog.Logger
+	Chunk int
+	// Lookback is the attribution lookback ([tracking] lookback) of the
+	// paths the report credits (0: attribution.MaxLookback).
+	Lookback time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Service keeps campaigns and sends them.
@@ -163,11 +172,34 @@ func validID(id string) bool {
 	return err == nil
 }
 
-// validate checks the input and returns the parsed template.
+// validate checks the input; a saved template gives the subject and
+// preheader their defaults.
 func (s *Service) validate(in *Input) error {
 	in.Name = strings.TrimSpace(in.Name)
 	in.Subject = strings.TrimSpace(in.Subject)
 	in.Preheader = strings.TrimSpace(in.Preheader)
+	in.Template = strings.TrimSpace(in.Template)
+	if in.Template != "" {
+		if in.HTML != "" || in.Text != "" {
+			return &FieldError{Field: "template", Message: "give html (and text) or a template, not both"}
+		}
+		t, err := s.GetTemplate(in.Template)
+		if errors.Is(err, ErrTemplateNotFound) {
+			return &FieldError{Field: "template", Message: "no such template"}
+		} else if err != nil {
+			return err
+		}
+		if in.Subject == "" {
+			in.Subject = t.Subject
+		}
+		if in.Preheader == "" {
+			in.Preheader = t.Preheader
+		}
+		// checked here for the other fields' sake; the copy is taken
+		// when sending starts
+		in.HTML, in.Text = t.HTML, t.Text
+		defer func() { in.HTML, in.Text = "", "" }()
+	}
 	switch {
 	case in.Name == "":
 		return &FieldError{Field: "name", Message: "is required"}
@@ -180,7 +212,7 @@ func (s *Service) validate(in *Input) error {
 	case len(in.Preheader) > MaxPreheader || !oneLine(in.Preheader):
 		return &FieldError{Field: "preheader", Message: fmt.Sprintf("must be one line of at most %d bytes", MaxPreheader)}
 	case strings.TrimSpace(in.HTML) == "":
-		return &FieldError{Field: "html", Message: "is required"}
+		return &FieldError{Field: "html", Message: "is required (or a saved template's id in template)"}
 	case len(in.HTML) > mail.MaxBody || !utf8.ValidString(in.HTML):
 		return &FieldError{Field: "html", Message: fmt.Sprintf("must be valid UTF-8 of at most %d bytes", mail.MaxBody)}
 	case len(in.Text) > mail.MaxBody || !utf8.ValidString(in.Text):
@@ -188,7 +220,7 @@ func (s *Service) validate(in *Input) error {
 	case in.Segment == "":
 		return &FieldError{Field: "segment", Message: "is required: the segment whose members get the campaign"}
 	}
-	if _, err := ParseTemplate(in.HTML, in.Text); err != nil {
+	if _, err := CheckTemplate(in.HTML, in.Text); err != nil {
 		return err
 	}
 	if _, err := s.o.Segments.Get(in.Segment); errors.Is(err, segment.ErrNotFound) {
@@ -208,7 +240,7 @@ func (s *Service) validate(in *Input) error {
 func oneLine(s string) bool { return utf8.ValidString(s) && !strings.ContainsAny(s, "\r\n\x00") }
 
 func (c *Campaign) apply(in Input, now time.Time) {
-	c.Name, c.Subject, c.Preheader, c.HTML, c.Text, c.Segment = in.Name, in.Subject, in.Preheader, in.HTML, in.Text, in.Segment
+	c.Name, c.Subject, c.Preheader, c.HTML, c.Text, c.Template, c.Segment = in.Name, in.Subject, in.Preheader, in.HTML, in.Text, in.Template, in.Segment
 	c.UpdatedAt = now
 	c.Status, c.SendAt = Draft, time.Time{}
 	switch {
@@ -237,6 +269,9 @@ func (s *Service) Create(in Input) (Campaign, error) {
 		if n >= MaxCampaigns {
 			return &FieldError{Field: "name", Message: fmt.Sprintf("at most %d campaigns; delete old drafts", MaxCampaigns)}
 		}
+		if err := templateExists(tx, c.Template); err != nil {
+			return err
+		}
 		return tx.Set(Space, "c/"+c.ID, c)
 	})
 	if err == nil {
@@ -250,12 +285,12 @@ func (s *Service) Update(id string, in Input) (Campaign, error) {
 	if err := s.validate(&in); err != nil {
 		return Campaign{}, err
 	}
-	return s.change(id, func(c *Campaign) error {
+	return s.changeTx(id, func(tx *store.Tx, c *Campaign) error {
 		if c.Status != Draft && c.Status != Scheduled {
 			return ErrState
 		}
 		c.apply(in, s.now().UTC())
-		return nil
+		return templateExists(tx, c.Template)
 	})
 }
 
@@ -303,8 +338,27 @@ func (s *Service) Delete(id string) error {
 	return err
 }
 
+// templateExists checks, in the transaction that saves a campaign, that
+// the template it names was not deleted meanwhile.
+func templateExists(tx *store.Tx, id string) error {
+	if id == "" {
+		return nil
+	}
+	if ok, err := tx.Has(Space, templateKey(id)); err != nil {
+		return err
+	} else if !ok {
+		return &FieldError{Field: "template", Message: "no such template"}
+	}
+	return nil
+}
+
 // change runs a read-modify-write of a campaign under the service's lock.
 func (s *Service) change(id string, fn func(c *Campaign) error) (Campaign, error) {
+	return s.changeTx(id, func(_ *store.Tx, c *Campaign) error { return fn(c) })
+}
+
+// changeTx is change with the transaction, for what fn reads besides.
+func (s *Service) changeTx(id string, fn func(tx *store.Tx, c *Campaign) error) (Campaign, error) {
 	if !validID(id) {
 		return Campaign{}, ErrNotFound
 	}
@@ -317,7 +371,7 @@ func (s *Service) change(id string, fn func(c *Campaign) error) (Campaign, error
 		} else if err != nil {
 			return err
 		}
-		if err := fn(&c); err != nil {
+		if err := fn(tx, &c); err != nil {
 			return err
 		}
 		if c.Status == "" {

@@ -3,10 +3,13 @@ package mailcampaign
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/attribution"
+	"github.com/shoptrail/shoptrail/engine/channel"
 	"github.com/shoptrail/shoptrail/engine/mail"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
@@ -52,6 +55,51 @@ type Report struct {
 	Days []Day `json:"days"`
 	// Attribution says how orders were counted.
 	Attribution string `json:"attribution"`
+	// Attributed are the orders of the 7 days after the send credited to
+	// the email by the attribution models (nil before sending starts).
+	Attributed *Attributed `json:"attributed,omitempty"`
+}
+
+// AttributedModels are the models a campaign's report credits it with.
+var AttributedModels = []attribution.Model{attribution.LastNonDirect, attribution.Linear}
+
+// Attributed is what the attribution models credit a campaign with: the
+// orders placed within AttributionWindow after sending started whose path
+// (the touchpoints of the lookback before the order) holds a visit from
+// one of the campaign's tagged links (channel Email, utm_campaign its id).
+type Attributed struct {
+	From    time.Time               `json:"from"`
+	To      time.Time               `json:"to"`
+	Orders  int64                   `json:"orders"`  // orders with the email on their path
+	Revenue map[string]int64        `json:"revenue"` // their total, minor units by currency
+	Models  map[string]ModelRevenue `json:"models"`  // by model: last_non_direct, linear
+}
+
+// ModelRevenue is one model's credit to the email.
+type ModelRevenue struct {
+	Orders  float64          `json:"orders"`  // fractions of orders
+	Revenue map[string]int64 `json:"revenue"` // minor units by currency, saturating
+}
+
+// attributed credits a campaign that started sending.
+func (s *Service) attributed(c Campaign) (*Attributed, error) {
+	if c.Started.IsZero() {
+		return nil, nil
+	}
+	from := c.Started
+	q := attribution.TouchQuery{From: from, To: from.Add(AttributionWindow), Lookback: s.o.Lookback, Models: AttributedModels,
+		Match: func(t attribution.Touch) bool {
+			return t.Channel == channel.Email && t.Campaign == c.ID && !t.Time.Before(from)
+		}}
+	tc, err := attribution.CreditTouches(s.st, q)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attributed{From: q.From.UTC(), To: q.To.UTC(), Orders: tc.Orders, Revenue: tc.Value, Models: map[string]ModelRevenue{}}
+	for m, mc := range tc.Models {
+		a.Models[string(m)] = ModelRevenue{Orders: math.Round(mc.Orders*10000) / 10000, Revenue: mc.Minor}
+	}
+	return a, nil
 }
 
 // Day is one day of the chart.
@@ -413,6 +461,11 @@ func (s *Service) Report(id string) (Report, error) {
 	}
 	c.HTML, c.Text = "", ""
 	st, links, days, err := TagReport(s.st, CampaignTag(id))
-	return Report{Campaign: c, Stats: st, TopLinks: links, Days: days,
-		Attribution: "orders within 7 days of a click in the email (last email click)"}, err
+	if err != nil {
+		return Report{}, err
+	}
+	att, err := s.attributed(c)
+	return Report{Campaign: c, Stats: st, TopLinks: links, Days: days, Attributed: att,
+		Attribution: "orders and revenue: orders within 7 days of a click in the email (last email click); attributed: orders within 7 days after the send " +
+			"whose path holds a visit from the email, credited by the last_non_direct and linear models"}, err
 }

@@ -86,9 +86,20 @@ func (s *Service) step(ctx context.Context, id string) error {
 	}
 	switch {
 	case c.Status == Scheduled:
-		_, err := s.change(id, func(c *Campaign) error {
+		_, err := s.changeTx(id, func(tx *store.Tx, c *Campaign) error {
 			if c.Status != Scheduled {
 				return nil
+			}
+			if c.Template != "" && c.HTML == "" {
+				// the campaign keeps its own copy from now on: editing the
+				// template changes no campaign sent or sending
+				var t SavedTemplate
+				if err := getTemplate(tx, c.Template, &t); err != nil {
+					c.Status, c.Finished = Cancelled, s.now().UTC()
+					c.Progress.LastError = "its template is gone: " + err.Error()
+					return nil
+				}
+				c.HTML, c.Text = t.HTML, t.Text
 			}
 			c.Status, c.Started, c.Progress = Sending, s.now().UTC(), Progress{Phase: phaseRecipients}
 			return nil
@@ -347,6 +358,25 @@ func (s *Service) Preview(in Input, email string) (htmlOut, textOut string, err 
 	return withPreheader(h, in.Preheader), text, err
 }
 
+// Body returns a campaign's HTML and text: its own, or while it has not
+// started sending, its template's.
+func (s *Service) Body(c Campaign) (htmlSrc, textSrc string, err error) {
+	if c.HTML != "" || c.Template == "" {
+		return c.HTML, c.Text, nil
+	}
+	t, err := s.GetTemplate(c.Template)
+	return t.HTML, t.Text, err
+}
+
+// PreviewCampaign renders a campaign for the profile of email.
+func (s *Service) PreviewCampaign(c Campaign, email string) (htmlOut, textOut string, err error) {
+	h, t, err := s.Body(c)
+	if err != nil {
+		return "", "", err
+	}
+	return s.Preview(Input{HTML: h, Text: t, Preheader: c.Preheader}, email)
+}
+
 // TestSend sends a campaign's message, rendered for the profile of as (or
 // to's own), to any address; it is transactional (not counted in reports,
 // no subscription needed) and marked "[test]".
@@ -354,7 +384,7 @@ func (s *Service) TestSend(ctx context.Context, c Campaign, to, as string) (mail
 	if as == "" {
 		as = to
 	}
-	h, text, err := s.Preview(Input{HTML: c.HTML, Text: c.Text, Preheader: c.Preheader}, as)
+	h, text, err := s.PreviewCampaign(c, as)
 	if err != nil {
 		return mail.Record{}, err
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/shoptrail/shoptrail/engine/catalog"
 	"github.com/shoptrail/shoptrail/engine/model"
@@ -40,10 +42,27 @@ type Data struct {
 // maxBlock is the most products one block shows.
 const maxBlock = 12
 
-// Template is a parsed email: subject, HTML and text.
+// Template is a parsed email: subject, HTML and text. Render may be called
+// from several goroutines.
 type Template struct {
 	html *template.Template
 	text *template.Template // nil: made from the HTML
+
+	// bound are clones of html and text whose functions call r, made by
+	// the first Render: html/template escapes a template when it first
+	// runs, and cloning afresh for each recipient redid that each time
+	// (BenchmarkRender: 45 µs of CPU a message, 21 µs bound once). mu
+	// serialises their use.
+	mu    sync.Mutex
+	r     *renderer
+	bound [2]*template.Template
+}
+
+// escaping reports whether err is html/template's: a value where it cannot
+// be escaped safely.
+func escaping(err error) bool {
+	var e *template.Error
+	return errors.As(err, &e)
 }
 
 // funcs is the whole function set templates may call: no environment, no
@@ -86,23 +105,90 @@ func ParseTemplate(htmlSrc, textSrc string) (*Template, error) {
 	return t, nil
 }
 
+// reTemplateErr finds where a text/template or html/template error is:
+// "template: html:3: ...", "html/template:html:3:12: ...".
+var reTemplateErr = regexp.MustCompile(`^(?:html/)?template: ?(?:html|text|block)(?::(\d+))?(?::(\d+))?: ?`)
+
+// cleanErr writes a template error for a person: where it is as "line N"
+// (and column) of the HTML or text, then what is wrong.
 func cleanErr(err error) string {
 	s := err.Error()
-	s = strings.TrimPrefix(s, "template: ")
-	return s
+	for {
+		// an escaping error wraps the parse error's prefix in its own
+		m := reTemplateErr.FindStringSubmatch(s)
+		if m == nil {
+			break
+		}
+		s = s[len(m[0]):]
+		if m[1] != "" {
+			where := "line " + m[1]
+			if m[2] != "" {
+				where += ", column " + m[2]
+			}
+			return where + ": " + s
+		}
+	}
+	if strings.HasPrefix(s, "ends in a non-text context") {
+		return "the template ends inside a tag, an attribute or a comment: close it"
+	}
+	return strings.TrimPrefix(s, "template: ")
+}
+
+// CheckTemplate parses an email's HTML and text like ParseTemplate, and
+// renders them once for an empty profile without the catalogue, which finds
+// what html/template only sees when it runs: a value in a place it cannot
+// escape safely (inside a <script>, an unquoted attribute...). Errors other
+// than those of escaping are left for the real recipients (an empty profile
+// lacks the data a template may rightly require).
+func CheckTemplate(htmlSrc, textSrc string) (*Template, error) {
+	t, err := ParseTemplate(htmlSrc, textSrc)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range []struct {
+		field string
+		t     *template.Template
+	}{{"html", t.html}, {"text", t.text}} {
+		if part.t == nil {
+			continue
+		}
+		c, err := part.t.Clone()
+		if err != nil {
+			return nil, err
+		}
+		err = c.Funcs(funcs(&renderer{text: part.field == "text"})).Execute(io.Discard, Data{Custom: map[string]any{}})
+		if err != nil && (escaping(err) || strings.Contains(err.Error(), "can't evaluate field")) {
+			return nil, &model.FieldError{Field: part.field, Message: cleanErr(err)}
+		}
+	}
+	return t, nil
 }
 
 // Render executes the template for one recipient. The HTML is escaped by
 // html/template (a profile's "<script>" name stays text); the text part is
 // written when the template has none.
 func (t *Template) Render(p Products, d Data) (htmlOut, textOut string, err error) {
-	r := &renderer{cat: p, d: d}
-	var b bytes.Buffer
-	h, err := t.html.Clone()
-	if err != nil {
-		return "", "", err
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.r == nil {
+		r := &renderer{}
+		for i, src := range []*template.Template{t.html, t.text} {
+			if src == nil {
+				continue
+			}
+			c, err := src.Clone()
+			if err != nil {
+				return "", "", err
+			}
+			t.bound[i] = c.Funcs(funcs(r))
+		}
+		t.r = r
 	}
-	if err := h.Funcs(funcs(r)).Execute(&b, d); err != nil {
+	// the bound functions read *t.r: this recipient's from now on
+	*t.r = renderer{cat: p, d: d}
+	defer func() { *t.r = renderer{} }() // keep no recipient's data
+	var b bytes.Buffer
+	if err := t.bound[0].Execute(&b, d); err != nil {
 		return "", "", &model.FieldError{Field: "html", Message: cleanErr(err)}
 	}
 	htmlOut = b.String()
@@ -110,12 +196,8 @@ func (t *Template) Render(p Products, d Data) (htmlOut, textOut string, err erro
 		return htmlOut, TextFromHTML(htmlOut), nil
 	}
 	b.Reset()
-	r.text = true
-	tt, err := t.text.Clone()
-	if err != nil {
-		return "", "", err
-	}
-	if err := tt.Funcs(funcs(r)).Execute(&b, d); err != nil {
+	t.r.text = true
+	if err := t.bound[1].Execute(&b, d); err != nil {
 		return "", "", &model.FieldError{Field: "text", Message: cleanErr(err)}
 	}
 	return htmlOut, html.UnescapeString(b.String()), nil

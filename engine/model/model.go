@@ -156,16 +156,19 @@ const (
 	ScopeSegmentsR      = "segments:read"
 	ScopeSegmentsW      = "segments:write"
 	ScopeEmailWrite     = "email:write" // email campaigns and automations
+	ScopeEmailRead      = "email:read"  // read saved email templates (email:write includes it)
 )
 
 // AllScopes returns every scope, the default for a new key.
 func AllScopes() []string {
-	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW, ScopeEmailWrite}
+	return []string{ScopeEventsWrite, ScopeEventsRead, ScopeUsersRead, ScopeUsersWrite, ScopeProducts, ScopeFeedWrite, ScopeReports, ScopeEmailSend, ScopeCampaignsRead, ScopeCampaignsWrite, ScopeSegmentsR, ScopeSegmentsW, ScopeEmailWrite, ScopeEmailRead}
 }
 
 // HasScope reports whether the key grants scope.
 func (k APIKey) HasScope(scope string) bool {
-	return slices.Contains(k.Scopes, scope)
+	// email:write includes email:read (which came later: keys made before
+	// it keep reading what they may write)
+	return slices.Contains(k.Scopes, scope) || (scope == ScopeEmailRead && slices.Contains(k.Scopes, ScopeEmailWrite))
 }
 
 // Product is one product of the shop's feed. A variation (a colour, a size)

@@ -51,6 +51,7 @@ import (
 //	mcamp/c/<campaign id>               an email campaign with its progress (JSON)
 //	mcamp/r/<campaign id>/<email>       a recipient of the list fixed when sending started
 //	mcamp/cap/<YYYY-MM-DD>/<email>      marketing messages to email that UTC day; expires after 48 h
+//	mcamp/t/<template id>               a saved email template (JSON)
 //	autom/ (engine/automation, SpaceAutomations; not a projection):
 //	autom/def/<name>                    an automation's settings (JSON)
 //	autom/due/<unix ns, 16 hex>/<name>/<profile>  a durable timer: a message due (JSON)

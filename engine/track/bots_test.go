@@ -1,7 +1,9 @@
 package track
 
 import (
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -57,4 +59,52 @@ func TestCleanUserAgent(t *testing.T) {
 	if got := cleanUserAgent("a\xffb"); got != "a\uFFFDb" {
 		t.Errorf("cleanUserAgent(invalid) = %q", got)
 	}
+}
+
+// TestUserAgentCache: the cached answer is IsBot's and cleanUserAgent's
+// for every value, also when values collide in the cache and many
+// goroutines ask at once (run with -race).
+func TestUserAgentCache(t *testing.T) {
+	var uas []string
+	for i := range 3000 { // more values than slots: collisions replace entries
+		uas = append(uas, "Mozilla/5.0 (X11; Linux x86_64) Chrome/"+strconv.Itoa(i)+".0 Safari/537.36")
+		if i%7 == 0 {
+			uas = append(uas, "Mozilla/5.0 (compatible; Googlebot/"+strconv.Itoa(i)+"; +http://www.google.com/bot.html)")
+		}
+	}
+	uas = append(uas, "", " ", "a\xffb", strings.Repeat("é", 400), strings.Repeat("x", maxCachedUA+1)+"bingbot")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for round := range 3 {
+				for i := range uas {
+					ua := uas[(i*(g+1)+round)%len(uas)]
+					clean, bot := userAgent(ua)
+					if want := IsBot(ua); bot != want {
+						t.Errorf("userAgent(%.60q): bot %v, IsBot says %v", ua, bot, want)
+						return
+					}
+					if want := cleanUserAgent(ua); clean != want {
+						t.Errorf("userAgent(%.60q): %.60q, cleanUserAgent says %.60q", ua, clean, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func BenchmarkUserAgent(b *testing.B) {
+	const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	b.Run("uncached", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = cleanUserAgent(ua), IsBot(ua)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			userAgent(ua)
+		}
+	})
 }

@@ -53,13 +53,11 @@ func DecodeBatch(body []byte, r *Request) error {
 		body, r.Repaired = repairUTF8(body)
 	}
 	// The fast path: the whole batch at once, without reflection when it
-	// has the usual shape.
-	if json.Valid(body) {
-		if fastDecode(body, &r.Batch) {
-			return nil
-		}
-		r.Batch = wire.Batch{}
+	// has the usual shape (and is valid JSON).
+	if fastDecode(body, &r.Batch) {
+		return nil
 	}
+	r.Batch = wire.Batch{}
 	err := json.Unmarshal(body, &r.Batch)
 	if err == nil {
 		return nil

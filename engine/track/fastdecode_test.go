@@ -2,8 +2,10 @@ package track
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
@@ -23,18 +25,24 @@ var fastDecodeSeeds = []string{
 }
 
 // FuzzFastDecode holds fastDecode to encoding/json: whatever it decodes,
-// it decodes exactly as json.Unmarshal does.
+// it decodes exactly as json.Unmarshal does, and only valid JSON.
 func FuzzFastDecode(f *testing.F) {
 	for _, s := range fastDecodeSeeds {
 		f.Add(s)
 	}
+	for _, s := range fastDecodeInvalid {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		if !json.Valid([]byte(body)) {
-			return
+		if !utf8.ValidString(body) {
+			return // DecodeBatch repairs it first
 		}
 		var fast wire.Batch
 		if !fastDecode([]byte(body), &fast) {
 			return
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("fastDecode accepted invalid JSON: %q", body)
 		}
 		var slow wire.Batch
 		if err := json.Unmarshal([]byte(body), &slow); err != nil {
@@ -44,6 +52,36 @@ func FuzzFastDecode(f *testing.F) {
 			t.Fatalf("%s\nfast %#v\nslow %#v", body, fast, slow)
 		}
 	})
+}
+
+// fastDecodeInvalid are bodies of the usual shape made invalid JSON in
+// the places fastDecode skips over or reads itself.
+var fastDecodeInvalid = []string{
+	`{"events":[{"type":"x"}]} x`, `{"events":[{"type":"x"}]}}`, `{"events":[{"type":"x"}]},`,
+	`{"events":[{"type":"x","props":{"a":01}}]}`, `{"events":[{"type":"x","props":{"a":[1,}}}]}`,
+	`{"events":[{"type":"x","props":{"a":tru}}]}`, `{"events":[{"type":"x","props":{"a":"b` + "\x01" + `"}}]}`,
+	`{"events":[{"type":"x` + "\n" + `y"}]}`, `{"events":[{"type":"x"}],"other":[1 2]}`, `{"events":[{"type":"x"}],"other":{"a"}}`,
+	`{"events":[{"type":"x","extra":nul}]}`, `{"events":[{"type":"x","props":{"a":"\q"}}]}`, `{"events":[{"type":"x","props":{"a":1"b":2}}]}`,
+	`{"events":[{"type":"x","props":{"a":-}}]}`, `{"events":[{"type":"x","props":{"a":}}]}`, `{"events":[{"type":"x","props":{"a":1.}}]}`,
+}
+
+// Invalid JSON never takes the fast path, so DecodeBatch reports it as
+// encoding/json does.
+func TestFastDecodeRefusesInvalidJSON(t *testing.T) {
+	for _, s := range fastDecodeInvalid {
+		if json.Valid([]byte(s)) {
+			t.Fatalf("test case is valid JSON: %s", s)
+		}
+		var b wire.Batch
+		if fastDecode([]byte(s), &b) {
+			t.Errorf("fastDecode accepted %q", s)
+		}
+		var r Request
+		var be *BodyError
+		if err := DecodeBatch([]byte(s), &r); !errors.As(err, &be) || be.Field != "body" {
+			t.Errorf("DecodeBatch(%q) = %v, want a body error", s, err)
+		}
+	}
 }
 
 func TestFastDecodeTakesTheUsualShape(t *testing.T) {

@@ -153,7 +153,7 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 	var ua string
 	var bot bool
 	if via == model.ViaBrowser {
-		ua, bot = cleanUserAgent(r.UserAgent), IsBot(r.UserAgent)
+		ua, bot = userAgent(r.UserAgent)
 	}
 	vfr := t.vfr.Load()
 	evs := make([]*model.Event, 0, len(b.Events)+1)
@@ -184,7 +184,7 @@ func (t *Tracker) Receive(r *Request) (Result, error) {
 			// context.userAgent; the SDK's own is not the shopper's
 			se := &seg.events[i]
 			if se.userAgent != "" {
-				ev.UserAgent, ev.Bot = cleanUserAgent(se.userAgent), IsBot(se.userAgent)
+				ev.UserAgent, ev.Bot = userAgent(se.userAgent)
 			}
 			ev.DerivedFrom = se.derived
 		}

@@ -41,17 +41,29 @@ func (s *Server) segmentList() []segment.View {
 	return list
 }
 
+func (s *Server) templateList() []mailcampaign.SavedTemplate {
+	if s.mailCamps == nil {
+		return nil
+	}
+	list, _ := s.mailCamps.ListTemplates()
+	return list
+}
+
 // campaignForm reads the compose form.
 func campaignForm(r *http.Request) mailcampaign.Input {
 	in := mailcampaign.Input{Name: r.PostFormValue("name"), Subject: r.PostFormValue("subject"), Preheader: r.PostFormValue("preheader"),
-		HTML: r.PostFormValue("html"), Text: r.PostFormValue("text"), Segment: r.PostFormValue("segment")}
+		HTML: r.PostFormValue("html"), Text: r.PostFormValue("text"), Segment: r.PostFormValue("segment"), Template: r.PostFormValue("template")}
+	if in.Template != "" {
+		// a saved template replaces what the HTML and text boxes hold
+		in.HTML, in.Text = "", ""
+	}
 	return in
 }
 
 // composeCampaign renders the compose page with a campaign (and the error
 // that kept it from being saved).
 func (s *Server) composeCampaign(w http.ResponseWriter, r *http.Request, status int, c mailcampaign.Campaign, fail error) error {
-	data := map[string]any{"Campaign": c, "Segments": s.segmentList(), "As": r.URL.Query().Get("as")}
+	data := map[string]any{"Campaign": c, "Segments": s.segmentList(), "Templates": s.templateList(), "As": r.URL.Query().Get("as")}
 	var fe *model.FieldError
 	switch {
 	case fail == nil:
@@ -102,7 +114,7 @@ func (s *Server) saveEmailCampaignForm(w http.ResponseWriter, r *http.Request) e
 	case "schedule":
 		at, err := time.ParseInLocation("2006-01-02T15:04", r.PostFormValue("send_at"), time.Local)
 		if err != nil {
-			c := mailcampaign.Campaign{ID: r.PathValue("id"), Name: in.Name, Subject: in.Subject, Preheader: in.Preheader, HTML: in.HTML, Text: in.Text, Segment: in.Segment}
+			c := mailcampaign.Campaign{ID: r.PathValue("id"), Name: in.Name, Subject: in.Subject, Preheader: in.Preheader, HTML: in.HTML, Text: in.Text, Template: in.Template, Segment: in.Segment}
 			return s.composeCampaign(w, r, http.StatusBadRequest, c, &model.FieldError{Field: "send_at", Message: "pick a date and time"})
 		}
 		in.SendAt = &at
@@ -114,7 +126,7 @@ func (s *Server) saveEmailCampaignForm(w http.ResponseWriter, r *http.Request) e
 		c, err = svc.Create(in)
 	}
 	if err != nil {
-		failed := mailcampaign.Campaign{ID: r.PathValue("id"), Name: in.Name, Subject: in.Subject, Preheader: in.Preheader, HTML: in.HTML, Text: in.Text, Segment: in.Segment, Status: mailcampaign.Draft}
+		failed := mailcampaign.Campaign{ID: r.PathValue("id"), Name: in.Name, Subject: in.Subject, Preheader: in.Preheader, HTML: in.HTML, Text: in.Text, Template: in.Template, Segment: in.Segment, Status: mailcampaign.Draft}
 		return s.composeCampaign(w, r, http.StatusBadRequest, failed, err)
 	}
 	if c.Status == mailcampaign.Scheduled {
@@ -125,30 +137,32 @@ func (s *Server) saveEmailCampaignForm(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
-// cancelEmailCampaignForm is POST /email/campaigns/{id}/cancel.
-func (s *Server) cancelEmailCampaignForm(w http.ResponseWriter, r *http.Request) error {
+// campaignFormAction is the shape of the campaign page's buttons that
+// change a campaign and go back to the list: the service (503 while it is
+// off), the change, its error mapped as the API maps it, then a redirect.
+func (s *Server) campaignFormAction(w http.ResponseWriter, r *http.Request, change func(svc *mailcampaign.Service, id string) error, done string) error {
 	svc, err := s.mailCampaigns()
 	if err != nil {
 		return err
 	}
-	if _, err := svc.Cancel(r.PathValue("id")); err != nil {
+	if err := change(svc, r.PathValue("id")); err != nil {
 		return mailCampaignError(err)
 	}
-	http.Redirect(w, r, "/email/campaigns?m=cancelled", http.StatusSeeOther)
+	http.Redirect(w, r, done, http.StatusSeeOther)
 	return nil
+}
+
+// cancelEmailCampaignForm is POST /email/campaigns/{id}/cancel.
+func (s *Server) cancelEmailCampaignForm(w http.ResponseWriter, r *http.Request) error {
+	return s.campaignFormAction(w, r, func(svc *mailcampaign.Service, id string) error {
+		_, err := svc.Cancel(id)
+		return err
+	}, "/email/campaigns?m=cancelled")
 }
 
 // deleteEmailCampaignForm is POST /email/campaigns/{id}/delete.
 func (s *Server) deleteEmailCampaignForm(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	if err := svc.Delete(r.PathValue("id")); err != nil {
-		return mailCampaignError(err)
-	}
-	http.Redirect(w, r, "/email/campaigns?m=deleted", http.StatusSeeOther)
-	return nil
+	return s.campaignFormAction(w, r, func(svc *mailcampaign.Service, id string) error { return svc.Delete(id) }, "/email/campaigns?m=deleted")
 }
 
 // testEmailCampaignForm is POST /email/campaigns/{id}/test.
@@ -185,7 +199,14 @@ func (s *Server) emailCampaignPreview(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return mailCampaignError(err)
 	}
-	h, _, err := svc.Preview(mailcampaign.Input{HTML: c.HTML, Text: c.Text, Preheader: c.Preheader}, strings.ToLower(strings.TrimSpace(r.URL.Query().Get("as"))))
+	h, _, err := svc.PreviewCampaign(c, strings.ToLower(strings.TrimSpace(r.URL.Query().Get("as"))))
+	return writePreview(w, h, err)
+}
+
+// writePreview writes a rendered email alone (or why it does not render),
+// for a page's sandboxed frame. Its own CSP lets the email's inline styles
+// and images show and runs no script.
+func writePreview(w http.ResponseWriter, h string, err error) error {
 	if err != nil {
 		h = "<p>This template does not render: " + htmlEscape(err.Error()) + "</p>"
 	}

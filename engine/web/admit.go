@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -11,14 +12,41 @@ import (
 
 // inflight is a semaphore counted in request body bytes: the ingestion
 // requests being read, decoded, validated and committed at once.
+//
+// Its window, what it admits now, is limit at most and shrinks while the
+// server is slow: a fixed budget did not shrink when the CPU did (other
+// work on the machine, eager clients' refused bodies), and then the
+// admitted requests queued for seconds. Each admitted request reports how
+// long the server took for it after its body arrived (observe); one that
+// took longer than admitTarget cuts the window by a quarter (at most once
+// per admitTarget, so one slow burst counts once), and answers under half
+// of it open the window again, a little each (AIMD, as TCP's congestion
+// window). The window never goes below a quarter of limit, where the
+// committer still has batches to overlap with decoding.
 type inflight struct {
-	limit int64
-	used  atomic.Int64
+	limit  int64
+	used   atomic.Int64
+	window atomic.Int64
+
+	mu      sync.Mutex // serialises cuts
+	lastCut time.Time
 }
 
-// tryAcquire reserves n bytes, or reports false when they do not fit.
+// admitTarget is the server's time for an admitted request that the
+// window aims under: well inside the 500 ms p99 the overload goal allows.
+const admitTarget = 200 * time.Millisecond
+
+func newInflight(limit int64) *inflight {
+	f := &inflight{limit: limit}
+	f.window.Store(limit)
+	return f
+}
+
+// tryAcquire reserves n bytes, or reports false when they do not fit the
+// window. A request is admitted when nothing else is in flight, whatever
+// its size: bodies are at most limit, and the window can be smaller.
 func (f *inflight) tryAcquire(n int64) bool {
-	if f.used.Add(n) > f.limit {
+	if used := f.used.Add(n); used > f.window.Load() && used != n {
 		f.used.Add(-n)
 		return false
 	}
@@ -26,6 +54,33 @@ func (f *inflight) tryAcquire(n int64) bool {
 }
 
 func (f *inflight) release(n int64) { f.used.Add(-n) }
+
+// observe adapts the window to how long the server took for an admitted
+// request of n bytes, from its body's arrival to its answer.
+func (f *inflight) observe(n int64, took time.Duration, now time.Time) {
+	w := f.window.Load()
+	switch {
+	case took > admitTarget:
+		f.mu.Lock()
+		if now.Sub(f.lastCut) >= admitTarget {
+			f.lastCut = now
+			f.window.Store(max(f.limit/4, w-w/4))
+		}
+		f.mu.Unlock()
+	case took < admitTarget/2 && w < f.limit:
+		// a lost race with a cut or another opening is left at that
+		f.window.CompareAndSwap(w, min(f.limit, w+max(n/4, 1<<10)))
+	}
+}
+
+// admitted reports an admitted request's time after its body was read
+// (since); ingestion handlers defer it once the body is read.
+func (s *Server) admitted(n int64, since time.Time) {
+	if s.inflight != nil {
+		now := time.Now()
+		s.inflight.observe(n, now.Sub(since), now)
+	}
+}
 
 // bodyDeadline is how long an admitted request may take to send its body:
 // a slow sender must not hold its reservation for the server's whole
@@ -63,7 +118,7 @@ func (s *Server) admitUpTo(limit int64, next handlerFunc) handlerFunc {
 			// connection: BenchmarkIngestOverload found that cheaper than
 			// closing it and having the client dial again.
 			return errorf(http.StatusServiceUnavailable, "overloaded", "",
-				"the server is busy storing other events ("+strconv.FormatInt(s.inflight.limit>>10, 10)+" KiB of requests in flight); retry after 1 second")
+				"the server is busy storing other events ("+strconv.FormatInt(s.inflight.window.Load()>>10, 10)+" KiB of requests in flight); retry after 1 second")
 		}
 		defer s.inflight.release(n)
 		if n > 0 {

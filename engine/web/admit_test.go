@@ -10,7 +10,7 @@ import (
 // The byte semaphore never lets more than its limit in, however many
 // requests race for it.
 func TestInflightUnderConcurrency(t *testing.T) {
-	f := &inflight{limit: 100}
+	f := newInflight(100)
 	var in, peak, admitted, refused atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 16 {
@@ -34,5 +34,82 @@ func TestInflightUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if peak.Load() > 100 || f.used.Load() != 0 || admitted.Load() == 0 || refused.Load() == 0 {
 		t.Fatalf("peak %d of 100, used %d, admitted %d, refused %d", peak.Load(), f.used.Load(), admitted.Load(), refused.Load())
+	}
+}
+
+// The window shrinks while admitted requests are slow, by a quarter at most
+// once per admitTarget, never below a quarter of the limit, and opens
+// again with fast answers; a request is admitted when nothing else is in
+// flight, however small the window.
+func TestInflightWindowAdapts(t *testing.T) {
+	const limit = 8 << 20
+	f := newInflight(limit)
+	now := time.Unix(1_700_000_000, 0)
+	slow, fast := admitTarget+time.Millisecond, admitTarget/4
+	f.observe(1<<20, slow, now)
+	if w := f.window.Load(); w != limit*3/4 {
+		t.Fatalf("after one slow answer: window %d, want %d", w, limit*3/4)
+	}
+	f.observe(1<<20, slow, now.Add(admitTarget/2)) // the same burst
+	if w := f.window.Load(); w != limit*3/4 {
+		t.Fatalf("a second slow answer within admitTarget cut again: window %d", w)
+	}
+	for i := range 50 {
+		now = now.Add(admitTarget)
+		f.observe(1<<20, slow, now.Add(time.Duration(i)))
+	}
+	if w := f.window.Load(); w != limit/4 {
+		t.Fatalf("after many slow answers: window %d, want the floor %d", w, limit/4)
+	}
+	// a fresh 3 MiB request is admitted while nothing else is in flight,
+	// a second one is not
+	if !f.tryAcquire(3<<20) || f.tryAcquire(3<<20) {
+		t.Fatalf("one request at a time past the window: used %d, window %d", f.used.Load(), f.window.Load())
+	}
+	f.release(3 << 20)
+	for range 1000 {
+		f.observe(1<<20, fast, now)
+	}
+	if w := f.window.Load(); w != limit {
+		t.Fatalf("after fast answers: window %d, want the limit %d", w, limit)
+	}
+	f.observe(1<<20, admitTarget*3/4, now) // neither fast nor slow
+	if w := f.window.Load(); w != limit {
+		t.Fatalf("an answer between half and the target moved the window to %d", w)
+	}
+}
+
+// Cuts and openings from many goroutines (run with -race) keep the window
+// within [limit/4, limit], and the semaphore within the window's bound.
+func TestInflightWindowUnderConcurrency(t *testing.T) {
+	const limit = 1 << 20
+	f := newInflight(limit)
+	var wg sync.WaitGroup
+	var over atomic.Int64
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 2000 {
+				n := int64(1 << 14)
+				if f.tryAcquire(n) {
+					if f.used.Load() > limit {
+						over.Add(1)
+					}
+					f.release(n)
+				}
+				took := admitTarget / 8
+				if (g+i)%3 == 0 {
+					took = admitTarget * 2
+				}
+				f.observe(n, took, time.Now())
+				if w := f.window.Load(); w < limit/4 || w > limit {
+					t.Errorf("window %d out of [%d, %d]", w, limit/4, limit)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if over.Load() > 0 || f.used.Load() != 0 {
+		t.Fatalf("%d times over the limit; %d bytes still reserved", over.Load(), f.used.Load())
 	}
 }

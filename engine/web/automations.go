@@ -33,46 +33,26 @@ func automationError(err error) error {
 
 // listAutomations is GET /api/v1/automations.
 func (s *Server) listAutomations(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.automations()
-	if err != nil {
-		return err
-	}
-	list, err := svc.List()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"automations": list})
-	return nil
+	return serveJSON(w, s.automations, automationError, http.StatusOK, func(svc *automation.Service) (any, error) {
+		list, err := svc.List()
+		return map[string]any{"automations": list}, err
+	})
 }
 
 // getAutomation is GET /api/v1/automations/{name}.
 func (s *Server) getAutomation(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.automations()
-	if err != nil {
-		return err
-	}
-	v, err := svc.Get(r.PathValue("name"))
-	if err != nil {
-		return automationError(err)
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return serveJSON(w, s.automations, automationError, http.StatusOK, func(svc *automation.Service) (any, error) {
+		return svc.Get(r.PathValue("name"))
+	})
 }
 
 // putAutomation is PUT /api/v1/automations/{name}.
 func (s *Server) putAutomation(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.automations()
-	if err != nil {
-		return err
-	}
-	var in automation.Input
-	if err := decodeStrict(w, r, maxCampaignBody, &in, "enabled, delay, cooldown, subject, html, text, segment"); err != nil {
-		return err
-	}
-	a, err := svc.Save(r.PathValue("name"), in)
-	if err != nil {
-		return automationError(err)
-	}
-	writeJSON(w, http.StatusOK, a)
-	return nil
+	return serveJSON(w, s.automations, automationError, http.StatusOK, func(svc *automation.Service) (any, error) {
+		var in automation.Input
+		if err := decodeStrict(w, r, maxCampaignBody, &in, "enabled, delay, cooldown, subject, html, text, segment"); err != nil {
+			return nil, err
+		}
+		return svc.Save(r.PathValue("name"), in)
+	})
 }

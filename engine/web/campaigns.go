@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/campaign"
 	"github.com/shoptrail/shoptrail/engine/live"
+	"github.com/shoptrail/shoptrail/engine/model"
 	tracker "github.com/shoptrail/shoptrail/tracker-wasm"
 )
 
@@ -207,17 +208,44 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if out.Preview == nil {
-		d, err := s.campaigns.Decide(req)
+		show := shownBufs.Get().(*[]campaign.Shown)
+		defer func() {
+			clear(*show) // keeps no campaign's content alive
+			shownBufs.Put(show)
+		}()
+		d, err := s.campaigns.DecideAppend(req, *show)
+		*show = d.Show
 		if err != nil {
 			return err
 		}
-		out.Show = d.Show
+		out.Show, out.CSS = d.Show, d.CSS
+	} else {
+		out.CSS = campaign.HideCSS(s.campaigns.Hide())
 	}
-	out.CSS = hideCSS(s.campaigns.Hide())
 	out.Need = len(out.Show) > 0 || out.Preview != nil
-	writeJSON(w, http.StatusOK, out)
+	buf := decisionBufs.Get().(*[]byte)
+	defer decisionBufs.Put(buf)
+	var err error
+	if *buf, err = out.appendJSON((*buf)[:0]); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(*buf)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(*buf) // an error here means the client left
+	if cap(*buf) > 64<<10 {
+		*buf = make([]byte, 0, 8<<10) // a rare big answer is not kept
+	}
 	return nil
 }
+
+// shownBufs are the buffers decisions are made in.
+var shownBufs = sync.Pool{New: func() any { s := make([]campaign.Shown, 0, 16); return &s }}
+
+// decisionBufs are the buffers decisions are encoded in.
+var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // decision is the answer of /c/decide.
 type decision struct {
@@ -226,6 +254,43 @@ type decision struct {
 	Preview  *previewInfo     `json:"preview,omitempty"`
 	Need     bool             `json:"n"`
 	Renderer string           `json:"r"`
+}
+
+// appendJSON appends d's JSON and a newline, the same as a json.Encoder
+// writes, without reflection: every page view of the shop asks for one.
+func (d *decision) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"css":`...)
+	b = model.AppendJSONString(b, d.CSS)
+	b = append(b, `,"show":`...)
+	if d.Show == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range d.Show {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = d.Show[i].AppendJSON(b); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, ']')
+	}
+	if d.Preview != nil {
+		b = append(b, `,"preview":{"token":`...)
+		b = model.AppendJSONString(b, d.Preview.Token)
+		if d.Preview.ProductID != "" {
+			b = append(b, `,"pid":`...)
+			b = model.AppendJSONString(b, d.Preview.ProductID)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"n":`...)
+	b = strconv.AppendBool(b, d.Need)
+	b = append(b, `,"r":`...)
+	b = model.AppendJSONString(b, d.Renderer)
+	return append(b, "}\n"...), nil
 }
 
 // rendererAsset is the campaign renderer, served at a content-hashed URL,
@@ -246,18 +311,6 @@ func (s *Server) serveRenderer(w http.ResponseWriter, r *http.Request) error {
 type previewInfo struct {
 	Token     string `json:"token"`
 	ProductID string `json:"pid,omitempty"`
-}
-
-// hideCSS is the rule that hides the active campaigns' targets: one rule
-// per selector, so that a selector a browser does not understand drops
-// only its own rule. Selectors were checked on save: no braces or <.
-func hideCSS(sels []string) string {
-	var b strings.Builder
-	for _, sel := range sels {
-		b.WriteString(sel)
-		b.WriteString("{opacity:0!important}")
-	}
-	return b.String()
 }
 
 // Preview over WebSocket ------------------------------------------------

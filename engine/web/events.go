@@ -48,6 +48,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, via string) erro
 	case err != nil: // cut short, or slower than the body deadline
 		return errorf(http.StatusBadRequest, "invalid_body", "body", "the body could not be read: "+err.Error())
 	}
+	defer s.admitted(int64(len(*body)), time.Now())
 	req := track.Request{Via: via, UserAgent: r.UserAgent()}
 	if err := track.DecodeBatch(*body, &req); err != nil {
 		var be *track.BodyError
@@ -127,13 +128,23 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*[]byte, err
 	if n := int(r.ContentLength); n > cap(buf) {
 		buf = make([]byte, 0, n+1) // +1: room to see EOF without growing
 	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
+	// net/http reads no more than a Content-Length; without one (chunked)
+	// MaxBytesReader counts, and closes the connection past limit. The
+	// check in the loop is for bodies that are neither.
+	var rd io.Reader = r.Body
+	if r.ContentLength < 0 {
+		rd = http.MaxBytesReader(w, r.Body, limit)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			*b = buf
+			return b, &http.MaxBytesError{Limit: limit}
+		}
 		if err == io.EOF {
 			break
 		}

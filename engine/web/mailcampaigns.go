@@ -27,12 +27,38 @@ func (s *Server) mailCampaigns() (*mailcampaign.Service, error) {
 	return s.mailCamps, nil
 }
 
+// serveJSON is the shape of the email API's handlers: get the service
+// (503 while it is off), run fn, map its error with mapErr, and write what
+// it returns as JSON with status (204: no body). fn decodes the request
+// itself, so each route keeps its own body and limits.
+func serveJSON[S any](w http.ResponseWriter, service func() (S, error), mapErr func(error) error, status int, fn func(svc S) (any, error)) error {
+	svc, err := service()
+	if err != nil {
+		return err
+	}
+	v, err := fn(svc)
+	if err != nil {
+		return mapErr(err)
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return nil
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
 // mailCampaignError maps engine/mailcampaign's errors to answers.
 func mailCampaignError(err error) error {
 	var fe *model.FieldError
+	var inUse *mailcampaign.InUseError
 	switch {
 	case errors.Is(err, mailcampaign.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", "id", "no such email campaign")
+	case errors.Is(err, mailcampaign.ErrTemplateNotFound):
+		return errorf(http.StatusNotFound, "not_found", "id", "no such email template")
+	case errors.As(err, &inUse):
+		return errorf(http.StatusConflict, "in_use", "id", inUse.Error())
 	case errors.Is(err, mailcampaign.ErrState):
 		return errorf(http.StatusConflict, "wrong_status", "status", err.Error())
 	case errors.Is(err, mail.ErrNotConfigured):
@@ -73,189 +99,134 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any, kn
 	return nil
 }
 
-const campaignFields = "name, subject, preheader, html, text, segment, send_at, send"
+const campaignFields = "name, subject, preheader, html, text, template, segment, send_at, send"
+
+// campaignAPI runs an email campaigns (or templates) API handler.
+func (s *Server) campaignAPI(w http.ResponseWriter, status int, fn func(svc *mailcampaign.Service) (any, error)) error {
+	return serveJSON(w, s.mailCampaigns, mailCampaignError, status, fn)
+}
 
 // createMailCampaign is POST /api/v1/email-campaigns.
 func (s *Server) createMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	var in mailcampaign.Input
-	if err := decodeStrict(w, r, maxCampaignBody, &in, campaignFields); err != nil {
-		return err
-	}
-	c, err := svc.Create(in)
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusCreated, c)
-	return nil
+	return s.campaignAPI(w, http.StatusCreated, func(svc *mailcampaign.Service) (any, error) {
+		var in mailcampaign.Input
+		if err := decodeStrict(w, r, maxCampaignBody, &in, campaignFields); err != nil {
+			return nil, err
+		}
+		return svc.Create(in)
+	})
 }
 
 // listMailCampaigns is GET /api/v1/email-campaigns.
 func (s *Server) listMailCampaigns(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	list, err := svc.List()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaigns": list})
-	return nil
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		list, err := svc.List()
+		return map[string]any{"campaigns": list}, err
+	})
 }
 
 // getMailCampaign is GET /api/v1/email-campaigns/{id}.
 func (s *Server) getMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	c, err := svc.Get(r.PathValue("id"))
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		return svc.Get(r.PathValue("id"))
+	})
 }
 
 // updateMailCampaign is PUT /api/v1/email-campaigns/{id}.
 func (s *Server) updateMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	var in mailcampaign.Input
-	if err := decodeStrict(w, r, maxCampaignBody, &in, campaignFields); err != nil {
-		return err
-	}
-	c, err := svc.Update(r.PathValue("id"), in)
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		var in mailcampaign.Input
+		if err := decodeStrict(w, r, maxCampaignBody, &in, campaignFields); err != nil {
+			return nil, err
+		}
+		return svc.Update(r.PathValue("id"), in)
+	})
 }
 
 // deleteMailCampaign is DELETE /api/v1/email-campaigns/{id}.
 func (s *Server) deleteMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	if err := svc.Delete(r.PathValue("id")); err != nil {
-		return mailCampaignError(err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.campaignAPI(w, http.StatusNoContent, func(svc *mailcampaign.Service) (any, error) {
+		return nil, svc.Delete(r.PathValue("id"))
+	})
 }
 
 // sendMailCampaign is POST /api/v1/email-campaigns/{id}/send with an
 // optional {"send_at": "..."}.
 func (s *Server) sendMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	var req struct {
-		SendAt *time.Time `json:"send_at"`
-	}
-	if r.ContentLength != 0 {
-		if err := decodeStrict(w, r, 4<<10, &req, "send_at"); err != nil {
-			return err
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		var req struct {
+			SendAt *time.Time `json:"send_at"`
 		}
-	}
-	at := time.Time{}
-	if req.SendAt != nil {
-		at = *req.SendAt
-	}
-	c, err := svc.Schedule(r.PathValue("id"), at)
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+		if r.ContentLength != 0 {
+			if err := decodeStrict(w, r, 4<<10, &req, "send_at"); err != nil {
+				return nil, err
+			}
+		}
+		at := time.Time{}
+		if req.SendAt != nil {
+			at = *req.SendAt
+		}
+		return svc.Schedule(r.PathValue("id"), at)
+	})
 }
 
 // cancelMailCampaign is POST /api/v1/email-campaigns/{id}/cancel.
 func (s *Server) cancelMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	c, err := svc.Cancel(r.PathValue("id"))
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		return svc.Cancel(r.PathValue("id"))
+	})
 }
 
-// testMailCampaign is POST /api/v1/email-campaigns/{id}/test with
-// {"to": address, "as": profile email (optional)}.
+// testRequest is the body of a test send: {"to": address, "as": profile
+// email (optional)}.
+type testRequest struct {
+	To string `json:"to"`
+	As string `json:"as"`
+}
+
+// testMailCampaign is POST /api/v1/email-campaigns/{id}/test.
 func (s *Server) testMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	var req struct {
-		To string `json:"to"`
-		As string `json:"as"`
-	}
-	if err := decodeStrict(w, r, 4<<10, &req, "to, as"); err != nil {
-		return err
-	}
-	c, err := svc.Get(r.PathValue("id"))
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	if strings.TrimSpace(req.To) == "" {
-		return invalid("to", "is required")
-	}
-	rec, err := svc.TestSend(r.Context(), c, req.To, req.As)
-	if err != nil {
-		return mailError(mailCampaignError(err))
-	}
-	writeJSON(w, http.StatusAccepted, rec)
-	return nil
+	return s.campaignAPI(w, http.StatusAccepted, func(svc *mailcampaign.Service) (any, error) {
+		var req testRequest
+		if err := decodeStrict(w, r, 4<<10, &req, "to, as"); err != nil {
+			return nil, err
+		}
+		c, err := svc.Get(r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(req.To) == "" {
+			return nil, invalid("to", "is required")
+		}
+		rec, err := svc.TestSend(r.Context(), c, req.To, req.As)
+		if err != nil {
+			return nil, mailError(mailCampaignError(err))
+		}
+		return rec, nil
+	})
 }
 
 // previewMailCampaign is POST /api/v1/email-campaigns/preview: renders
 // {html, text, preheader} for the profile "as" (optional).
 func (s *Server) previewMailCampaign(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	var req struct {
-		HTML      string `json:"html"`
-		Text      string `json:"text"`
-		Preheader string `json:"preheader"`
-		As        string `json:"as"`
-	}
-	if err := decodeStrict(w, r, maxCampaignBody, &req, "html, text, preheader, as"); err != nil {
-		return err
-	}
-	h, text, err := svc.Preview(mailcampaign.Input{HTML: req.HTML, Text: req.Text, Preheader: req.Preheader}, strings.ToLower(strings.TrimSpace(req.As)))
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"html": h, "text": text})
-	return nil
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		var req struct {
+			HTML      string `json:"html"`
+			Text      string `json:"text"`
+			Preheader string `json:"preheader"`
+			As        string `json:"as"`
+		}
+		if err := decodeStrict(w, r, maxCampaignBody, &req, "html, text, preheader, as"); err != nil {
+			return nil, err
+		}
+		h, text, err := svc.Preview(mailcampaign.Input{HTML: req.HTML, Text: req.Text, Preheader: req.Preheader}, strings.ToLower(strings.TrimSpace(req.As)))
+		return map[string]string{"html": h, "text": text}, err
+	})
 }
 
 // mailCampaignReport is GET /api/v1/email-campaigns/{id}/report.
 func (s *Server) mailCampaignReport(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.mailCampaigns()
-	if err != nil {
-		return err
-	}
-	rep, err := svc.Report(r.PathValue("id"))
-	if err != nil {
-		return mailCampaignError(err)
-	}
-	writeJSON(w, http.StatusOK, rep)
-	return nil
+	return s.campaignAPI(w, http.StatusOK, func(svc *mailcampaign.Service) (any, error) {
+		return svc.Report(r.PathValue("id"))
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/track"
@@ -43,6 +44,7 @@ func (s *Server) segmentAPI(call string) handlerFunc {
 		if err != nil {
 			return err
 		}
+		defer s.admitted(int64(len(*body)), time.Now())
 		req := track.Request{Via: model.ViaAPI}
 		err = track.DecodeSegment(call, *body, &req)
 		var be *track.BodyError

@@ -53,7 +53,9 @@ func TestSegmentsAPI(t *testing.T) {
 	if st := a.Do(t, "POST", "/api/v1/segments", fbRule, &created, a.Auth()...); st != http.StatusCreated {
 		t.Fatalf("create: %d", st)
 	}
-	if created.ID == "" || created.Name != "Visitors from Facebook" || !created.Building {
+	// building, or built already: over an empty log it may end before
+	// the answer is written
+	if created.ID == "" || created.Name != "Visitors from Facebook" {
 		t.Fatalf("created %+v", created)
 	}
 	waitBuilt(t, a, created.ID)

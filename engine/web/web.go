@@ -91,12 +91,15 @@ func New(cfg config.Config, d Deps, log *slog.Logger, now func() time.Time) *Ser
 		pipeline: d.Pipeline, live: d.Settings, assets: d.Assets, log: log, now: now, liveDone: make(chan struct{}),
 		campaigns: d.Campaigns, preview: d.Preview, metrics: d.Metrics, version: d.Version, backupToken: d.BackupToken}
 	if n := cfg.Ingest.MaxInflightBytes; n > 0 {
-		s.inflight = &inflight{limit: n}
+		s.inflight = newInflight(n)
 	}
 	if cfg.HTTP.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.HTTP.RateLimit, cfg.HTTP.RateBurst, now)
 	}
 	s.proxies, _ = parseProxies(cfg.HTTP.TrustedProxies) // checked by config.Validate
+	if d.Campaigns != nil && cfg.Campaigns.Enabled {
+		rendererAsset() // compressed now, not while the first decisions wait
+	}
 	return s
 }
 
