@@ -208,7 +208,8 @@ func TestProductFactsFromClientsAreIgnored(t *testing.T) {
 
 // Facts keep arriving while the sender mails the earlier ones (imports one
 // after another, no delay): every product reaches the person exactly once,
-// none lost between the sender's read and its delete, none twice.
+// none lost between the sender's read and its delete, none twice, also
+// when more are waiting than one message shows.
 func TestPriceDropsWhileSending(t *testing.T) {
 	a, srv := mailAppWith(t, func(c *config.Config) { c.Email.MaxPerDay = 1000 })
 	const n = 30
@@ -241,8 +242,10 @@ func TestPriceDropsWhileSending(t *testing.T) {
 	for {
 		seen := map[string]int{}
 		for _, m := range to(srv, "v@example.com") {
+			// quoted-printable: a long line is broken with "=" at its end
+			data := strings.NewReplacer("=\r\n", "", "=\n", "").Replace(string(m.Data))
 			for i := range n {
-				if strings.Contains(string(m.Data), fmt.Sprintf("Item %02d", i)) {
+				if strings.Contains(data, fmt.Sprintf("Item %02d", i)) {
 					seen[fmt.Sprintf("Item %02d", i)]++
 				}
 			}

@@ -44,9 +44,9 @@ func (c change) family() string {
 	return c.Product
 }
 
-// maxChanges bounds the products one message tells about; more waiting
-// at once are dropped.
-const maxChanges = 24
+// maxChanges bounds the products one message tells about: what a products
+// block shows. More waiting at once go in the next message.
+const maxChanges = 12
 
 func propInt(ev *model.Event, k string) int64 {
 	var v int64
@@ -206,22 +206,19 @@ func forgetCooldowns(tx *store.Tx, email string) error {
 // stillTrue keeps the changes of a due back_in_stock or price_drop timer
 // that still hold: not in their cooldown for the person, still in stock
 // (and still cheaper than before) in the catalogue, not ordered by the
-// person since they viewed it; at most maxChanges. It returns why none is
-// left.
-func (s *Service) stillTrue(a Automation, t timer, waiting []change) ([]change, string, error) {
+// person since they viewed it; at most maxChanges. later lists the
+// indexes in waiting of those that hold but did not fit: they wait for the
+// next message. It returns why none is left.
+func (s *Service) stillTrue(a Automation, t timer, waiting []change) (keep []change, later []int, why string, err error) {
 	now := s.now()
-	var keep []change
-	why := "nothing changed any more"
+	why = "nothing changed any more"
 	var orders []*model.Event
 	ordersRead := false
-	for _, c := range waiting {
-		if len(keep) == maxChanges {
-			break
-		}
+	for i, c := range waiting {
 		var last time.Time
 		err := s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, productCooldownKey(t.Name, t.Email, c.family()), &last) })
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		if !last.IsZero() && now.Sub(last) < a.Cooldown.Duration {
 			why = "cooldown"
@@ -235,7 +232,7 @@ func (s *Service) stillTrue(a Automation, t timer, waiting []change) ([]change, 
 				continue
 			}
 			if err != nil {
-				return nil, "", err
+				return nil, nil, "", err
 			}
 			cur := it.EffectivePrice()
 			if !it.InStock() || !it.Published() {
@@ -255,7 +252,7 @@ func (s *Service) stillTrue(a Automation, t timer, waiting []change) ([]change, 
 		}
 		if !ordersRead {
 			if orders, err = s.orders(t.Email); err != nil {
-				return nil, "", err
+				return nil, nil, "", err
 			}
 			ordersRead = true
 		}
@@ -263,9 +260,13 @@ func (s *Service) stillTrue(a Automation, t timer, waiting []change) ([]change, 
 			why = "ordered"
 			continue
 		}
+		if len(keep) == maxChanges {
+			later = append(later, i)
+			continue
+		}
 		keep = append(keep, c)
 	}
-	return keep, why, nil
+	return keep, later, why, nil
 }
 
 // orders returns a person's order events.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/mail"
@@ -298,7 +299,8 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 	}
 	perProduct := t.Name == BackInStock || t.Name == PriceDrop
 	var changes []change
-	var chgKeys []string // the waiting changes read: deleted when done
+	var chgKeys []string   // the waiting changes read: deleted when done
+	var laterKeys []string // those that did not fit in the message
 	if perProduct {
 		var waiting []change
 		if err := s.st.Read(func(tx *store.Tx) error {
@@ -311,10 +313,16 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 		// the cooldown is the person's and the product's, and each
 		// product is checked again (changes.go)
 		var why string
-		if changes, why, err = s.stillTrue(a, t, waiting); err != nil {
+		var later []int
+		if changes, later, why, err = s.stillTrue(a, t, waiting); err != nil {
 			return err
 		} else if len(changes) == 0 && outcome == "" {
 			outcome = why
+		}
+		// those that did not fit wait for a message of their own
+		for i := len(later) - 1; i >= 0; i-- {
+			laterKeys = append(laterKeys, chgKeys[later[i]])
+			chgKeys = slices.Delete(chgKeys, later[i], later[i]+1)
 		}
 	}
 	switch {
@@ -369,6 +377,19 @@ func (s *Service) fire(ctx context.Context, k string, t timer) error {
 		for _, ck := range chgKeys {
 			if err := tx.Delete(sp, ck); err != nil {
 				return err
+			}
+		}
+		switch {
+		case sent && len(laterKeys) > 0:
+			// the next message, at once
+			if err := schedule(tx, t.Name, dk.prof, s.now().UTC(), timer{Name: t.Name, Email: t.Email, Trigger: t.Trigger}); err != nil {
+				return err
+			}
+		case !sent:
+			for _, ck := range laterKeys {
+				if err := tx.Delete(sp, ck); err != nil {
+					return err
+				}
 			}
 		}
 		if !sent {
