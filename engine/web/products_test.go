@@ -219,7 +219,9 @@ func TestProductFeedAndSearch(t *testing.T) {
 
 func TestTogetherAndUnknownProducts(t *testing.T) {
 	a := enginetest.NewApp(t)
-	a.Do(t, "POST", "/api/v1/feed/import", sampleFeed(t), nil, a.Auth()...)
+	if st, _ := importJob(t, a, sampleFeed(t), ""); st != 202 { // the import runs as a job: wait for its end
+		t.Fatalf("import: %d", st)
+	}
 	view := func(id, anon, sess, product string) map[string]any {
 		return map[string]any{"id": id, "type": "product_view", "anonymous_id": anon, "session_id": sess,
 			"url": "https://shop.example/p/" + product, "props": map[string]any{"product_id": product}}
