@@ -95,6 +95,7 @@ func (s *Service) Projection() *project.Projection {
 		Erase:   s.eraseProfile,
 		Reset:   func() { s.moved, s.builds = nil, nil },
 		Tick:    s.tick,
+		Eager:   true,
 	}
 }
 
