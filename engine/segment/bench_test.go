@@ -37,6 +37,24 @@ var sources = []struct {
 	{4, "partner", "Affiliates"}, {3, "display", "Display"}, {2, "bing", "Organic Search"},
 }
 
+// hundred returns the i-th of the benchmarks' segments: visits per
+// channel, categories viewed, orders and spend, windows of 1 to 90 days.
+func hundred(i int) string {
+	r := []string{
+		`{"event":"visit_from_referrer","where":[{"prop":"channel","value":"%s"}],"within":"%dh"}`,
+		`{"event":"product_view","where":[{"prop":"category","value":"c%d"}],"count":{"op":"gte","value":2},"within":"%dh"}`,
+		`{"orders":{"op":"gte","value":%d},"within":"%dh"}`,
+		`{"spent":{"op":"gte","value":%d,"currency":"EUR"},"within":"%dh"}`,
+	}[i%4]
+	var cond string
+	if i%4 == 0 {
+		cond = fmt.Sprintf(r, sources[i%len(sources)].channel, 24*(1+i%90))
+	} else {
+		cond = fmt.Sprintf(r, i%40, 24*(1+i%90))
+	}
+	return fmt.Sprintf(`{"name":"s%d","conditions":[%s]}`, i, cond)
+}
+
 // generateShop writes a shop's log into st like the attribution benchmark's:
 // shoppers (a third known by email) visiting over 180 days from a mix of
 // channels (with a visit_from_referrer event for visits from outside),
@@ -266,20 +284,7 @@ func BenchmarkSegments(b *testing.B) {
 
 		// 100 segments
 		for i := range 99 {
-			r := []string{
-				`{"event":"visit_from_referrer","where":[{"prop":"channel","value":"%s"}],"within":"%dh"}`,
-				`{"event":"product_view","where":[{"prop":"category","value":"c%d"}],"count":{"op":"gte","value":2},"within":"%dh"}`,
-				`{"orders":{"op":"gte","value":%d},"within":"%dh"}`,
-				`{"spent":{"op":"gte","value":%d,"currency":"EUR"},"within":"%dh"}`,
-			}[i%4]
-			var cond string
-			switch i % 4 {
-			case 0:
-				cond = fmt.Sprintf(r, sources[i%len(sources)].channel, 24*(1+i%90))
-			default:
-				cond = fmt.Sprintf(r, i%40, 24*(1+i%90))
-			}
-			api("POST", "/api/v1/segments", fmt.Sprintf(`{"name":"s%d","conditions":[%s]}`, i, cond), &v)
+			api("POST", "/api/v1/segments", hundred(i), &v)
 		}
 		var list struct{ Segments []view }
 		t0 = time.Now()

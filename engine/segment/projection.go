@@ -93,9 +93,12 @@ func (s *Service) Projection() *project.Projection {
 		Fold:    s.fold,
 		Move:    s.move,
 		Erase:   s.eraseProfile,
-		Reset:   func() { s.moved, s.builds = nil, nil },
-		Tick:    s.tick,
-		Eager:   true,
+		Reset: func() {
+			s.moved, s.builds, s.merges = nil, nil, nil
+			s.idx.Store(newIndex()) // built again
+		},
+		Tick:  s.tick,
+		Eager: true,
 	}
 }
 
@@ -410,6 +413,7 @@ func putChanges(tx *store.Tx, cs []change) error {
 // fold counts a run of events and re-evaluates, for each profile, the
 // segments that mention the events' types or the attributes they changed.
 func (s *Service) fold(run *project.Run) error {
+	s.indexFold(run)
 	moved := s.moved
 	if len(s.defs.Load().segs) == 0 && len(moved) == 0 {
 		return nil
@@ -446,6 +450,26 @@ func (s *Service) fold(run *project.Run) error {
 	return nil
 }
 
+// indexFold gives the preview index the fold's merges and events once the
+// fold is committed.
+func (s *Service) indexFold(run *project.Run) {
+	merges := s.merges
+	var evs []pev
+	for i := range run.Events {
+		ev := &run.Events[i]
+		if !ev.Bot && ev.ProfileID != "" && ev.Type != Entered && ev.Type != Exited {
+			evs = append(evs, pev{ev.ProfileID, ev.Event})
+		}
+	}
+	x := s.idx.Load()
+	run.AfterCommit(func() {
+		s.merges = s.merges[len(merges):]
+		x.mu.Lock()
+		x.fold(merges, evs)
+		x.mu.Unlock()
+	})
+}
+
 // moved is a merge that the next fold re-evaluates: the profile merged
 // into, and since when the merged-away profile was in its segments.
 type moved struct {
@@ -457,6 +481,7 @@ type moved struct {
 // end, and the next fold evaluates every segment for to (a member of a
 // segment from was in keeps from's since).
 func (s *Service) move(tx *store.Tx, from, to string) error {
+	s.merges = append(s.merges, [2]string{from, to})
 	var fr record
 	switch err := tx.Get(sp, "p/"+from, &fr); {
 	case errors.Is(err, store.ErrNotFound):
@@ -595,6 +620,10 @@ func (s *Service) eraseProfile(tx *store.Tx, profile string) error {
 func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err error) {
 	defs := s.defs.Load()
 	tx := run.Tx
+	// the preview index: profiles merges changed
+	if did, err := s.idx.Load().rereadStep(tx, run.AfterCommit); err != nil || did {
+		return did, 0, err
+	}
 	builds, err := s.cachedBuilds(tx)
 	if err != nil {
 		return false, 0, err
@@ -686,7 +715,9 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 		}
 	}
 	if !building {
-		return false, wait, nil
+		// the preview index, last
+		done, err := s.idx.Load().buildStep(tx, run.AfterCommit)
+		return !done, wait, err
 	}
 	done, err := s.buildStep(tx, defs, builds)
 	if err != nil {
