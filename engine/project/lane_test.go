@@ -119,3 +119,45 @@ func TestTheFastLaneRunsAheadWhileIngestionIsBusy(t *testing.T) {
 		t.Errorf("after the lanes joined: slow %v fast %v", a["type/product_view"], b["type/product_view"])
 	}
 }
+
+// Events committed while the runner folds a backlog it reads from the log
+// do not continue what it read ahead: it must not take them for the next
+// ones (it once skipped the rest of the backlog that way, when a merge had
+// ended a run before the end of what it read).
+func TestEventsCommittedWhileFoldingABacklogSkipNothing(t *testing.T) {
+	st := enginetest.NewStore(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(i int) *model.Event {
+		ev := &model.Event{ID: fmt.Sprint("k", i), Type: model.PageView, Via: model.ViaAPI, AnonymousID: fmt.Sprint("b", i/40),
+			SessionID: fmt.Sprint("s", i/40), Time: at.Add(time.Duration(i) * time.Second), ReceivedAt: at}
+		if i%40 == 20 { // a merge ends a run before the end of what was read
+			ev.Email = fmt.Sprintf("u%d@example.com", i/40)
+		}
+		return ev
+	}
+	const backlog = 8_000
+	for i := 0; i < backlog; i += 1000 {
+		var evs []*model.Event
+		for j := i; j < i+1000; j++ {
+			evs = append(evs, mk(j))
+		}
+		if _, err := st.Append(evs, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := start(t, st, nil, counter("toy", 1))
+	for status(r.Runner, "toy").Checkpoint == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// it is folding what it read ahead: one more event arrives
+	n := backlog + 1
+	evs := []*model.Event{mk(backlog)}
+	if _, err := st.Append(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.Committed(evs)
+	r.wait(t)
+	if got := count(t, st, "toy", "type/"+model.PageView); got != n {
+		t.Errorf("folded %d page views of %d", got, n)
+	}
+}

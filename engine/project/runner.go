@@ -199,7 +199,9 @@ func (r *Runner) Committed(evs []*model.Event) {
 		return
 	}
 	r.mu.Lock()
-	if len(r.recent)+len(evs) > maxRecent {
+	// recent holds a run of consecutive events: ones that do not continue
+	// it (the runner read ahead in the log meanwhile) replace it
+	if len(r.recent)+len(evs) > maxRecent || (len(r.recent) > 0 && r.recent[len(r.recent)-1].Seq+1 != evs[0].Seq) {
 		r.recent = nil
 	}
 	r.recent = append(r.recent, evs...)
@@ -444,7 +446,10 @@ func (r *Runner) next(cp uint64, max int) ([]*model.Event, error) {
 	}
 	r.recent = r.recent[i:]
 	if len(r.recent) > 0 && r.recent[0].Seq == cp+1 {
-		n := min(max, len(r.recent))
+		n := 1
+		for n < min(max, len(r.recent)) && r.recent[n].Seq == r.recent[n-1].Seq+1 {
+			n++
+		}
 		evs := slices.Clone(r.recent[:n])
 		r.mu.Unlock()
 		return evs, nil
