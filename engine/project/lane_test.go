@@ -130,12 +130,12 @@ func TestEventsCommittedWhileFoldingABacklogSkipNothing(t *testing.T) {
 	mk := func(i int) *model.Event {
 		ev := &model.Event{ID: fmt.Sprint("k", i), Type: model.PageView, Via: model.ViaAPI, AnonymousID: fmt.Sprint("b", i/40),
 			SessionID: fmt.Sprint("s", i/40), Time: at.Add(time.Duration(i) * time.Second), ReceivedAt: at}
-		if i%40 == 20 { // a merge ends a run before the end of what was read
+		if i%400 == 20 { // a merge ends a run before the end of what was read
 			ev.Email = fmt.Sprintf("u%d@example.com", i/40)
 		}
 		return ev
 	}
-	const backlog = 8_000
+	const backlog = 6_000
 	for i := 0; i < backlog; i += 1000 {
 		var evs []*model.Event
 		for j := i; j < i+1000; j++ {

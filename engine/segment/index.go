@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -17,28 +19,36 @@ import (
 // reading and decoding the events of the rule's types from the log (11 s
 // for 30 000 shoppers; minutes for a million).
 //
-// Per event type, a column of (profile number, time, fields): the fields
-// are the event's props and traffic fields (without the click id), interned
-// — a where condition is tested once per distinct set of fields, not once
-// per event. The url, the referrer and the click id are left out (nearly
-// one distinct value per event): a rule that tests them is previewed from
-// the log as before. So is a rule over a type whose distinct fields
-// outgrew maxFieldBytes (free-text props).
+// Per event type, a column of (profile number, time, fields), 12 bytes an
+// event: the fields are the event's props and traffic fields (without the
+// click id), interned — a where condition is tested once per distinct set
+// of fields, not once per event. The url, the referrer and the click id
+// are left out (nearly one distinct value per event): a rule that tests
+// them is previewed from the log as before.
 //
-// The projection keeps it current: its folds append events, merges alias a
-// profile to the one it merged into, and it is built at start (and after
-// an erasure or a failure, which forget it) profile by profile in the
-// projection's background work (Tick), between folds, so that the build
-// and the folds never both count an event: a fold appends the events of
-// the profiles the build has passed, the build reads the others'.
+// The projection keeps it current: its folds append events, a merge drops
+// both profiles' events and reads the merged profile's again, and it is
+// built at start (and after an erasure or a failure, which forget it)
+// profile by profile in the projection's background work (Tick), between
+// folds, so that the build and the folds never both count an event: a fold
+// appends the events of the profiles the build has passed, the build reads
+// the others'. Its memory is bounded (Options.IndexBudget): an index that
+// outgrows it is dropped, and previews read the log.
 const (
 	// indexChunk is how many profiles one build step reads.
 	indexChunk = 1000
-	// maxFieldBytes bounds the interned fields of all types together.
-	maxFieldBytes = 64 << 20
-	// gone marks a profile number that counts no more (merged into a
-	// profile the build has yet to read, which brings its events).
+	// gone marks a profile number that counts no more (merged).
 	gone = ^uint32(0)
+	// fieldBits of an event's fields word number its fields; the others
+	// hold the milliseconds of its time.
+	fieldBits = 22
+	maxFields = 1 << fieldBits
+	// per-entry sizes for the budget: an event, a profile (its id's
+	// header, number and map entry, without the id's bytes), a set of
+	// fields (an event, its props map, the key twice, without their bytes)
+	eventBytes   = 12
+	profileBytes = 16 + 4 + 48
+	fieldsBytes  = int(unsafe.Sizeof(model.Event{})) + 48 + 2*48
 )
 
 type index struct {
@@ -47,31 +57,29 @@ type index struct {
 	// done: every profile
 	cursor string
 	done   bool
+	budget int64    // bytes; 0 no limit
+	over   bool     // it outgrew the budget: dropped
 	ids    []string // by number
 	num    map[string]uint32
 	parent []uint32 // the number a profile merged into; itself if none; gone
 	cols   map[string]*column
-	reread map[string]bool   // profiles to read again (merged)
 	fields map[string]uint32 // interned fields → number
 	protos []*model.Event    // by fields number: an event with those fields only
-	bytes  int               // of the interned fields
+	bytes  int64             // estimated
 	events int
-	built  time.Duration // how long the build took
+	built  time.Duration // how long its build took
 	start  time.Time
 }
 
 type column struct {
 	prof []uint32
-	ms   []int64
-	fld  []uint32
-	// full: the type's distinct fields outgrew maxFieldBytes; its events
-	// are no longer indexed
-	full bool
+	sec  []uint32 // Unix seconds
+	fld  []uint32 // fields number << 10 | milliseconds
 }
 
-func newIndex() *index {
-	return &index{num: map[string]uint32{}, cols: map[string]*column{}, fields: map[string]uint32{}, reread: map[string]bool{},
-		start: time.Now()}
+func newIndex(budget int64) *index {
+	return &index{num: map[string]uint32{}, cols: map[string]*column{}, fields: map[string]uint32{},
+		budget: budget, start: time.Now()}
 }
 
 // covers reports whether the index holds profile's events (the build has
@@ -89,12 +97,13 @@ func (x *index) number(profile string) uint32 {
 	x.ids = append(x.ids, profile)
 	x.parent = append(x.parent, n)
 	x.num[profile] = n
+	x.bytes += int64(profileBytes + len(profile))
 	return n
 }
 
-// fieldsKey is what interns an event's fields: its type, whether the shop
-// sent it (orders it confirmed count over a browser's claim), its props
-// and its traffic fields but the click id.
+// fieldsKey is what interns an event's fields: its type, whether a
+// browser sent it (the shop's confirmation of an order counts over a
+// browser's claim), its props and its traffic fields but the click id.
 func fieldsKey(ev *model.Event) string {
 	var b strings.Builder
 	b.WriteString(ev.Type)
@@ -124,20 +133,23 @@ func fieldsKey(ev *model.Event) string {
 
 // add indexes an event of profile. Call with mu held.
 func (x *index) add(profile string, ev *model.Event) {
+	if x.over {
+		return
+	}
+	ms := ev.Time.UnixMilli()
+	if ms < 0 || ms/1000 > math.MaxUint32 {
+		return // not a time a shop sends (ingestion clamps them)
+	}
 	c := x.cols[ev.Type]
 	if c == nil {
 		c = &column{}
 		x.cols[ev.Type] = c
 	}
-	if c.full {
-		return
-	}
 	key := fieldsKey(ev)
 	f, ok := x.fields[key]
 	if !ok {
-		if x.bytes+len(key) > maxFieldBytes {
-			x.events -= len(c.prof)
-			*c = column{full: true}
+		if len(x.protos) == maxFields {
+			x.drop()
 			return
 		}
 		f = uint32(len(x.protos))
@@ -149,38 +161,37 @@ func (x *index) add(profile string, ev *model.Event) {
 		}
 		x.protos = append(x.protos, p)
 		x.fields[key] = f
-		x.bytes += len(key)
+		x.bytes += int64(fieldsBytes + 2*len(key))
 	}
 	c.prof = append(c.prof, x.number(profile))
-	c.ms = append(c.ms, ev.Time.UnixMilli())
-	c.fld = append(c.fld, f)
+	c.sec = append(c.sec, uint32(ms/1000))
+	c.fld = append(c.fld, f<<10|uint32(ms%1000))
 	x.events++
+	x.bytes += eventBytes
+	if x.budget > 0 && x.bytes > x.budget {
+		x.drop()
+	}
+}
+
+// drop forgets the index: it outgrew its budget. Call with mu held.
+func (x *index) drop() {
+	x.over, x.done = true, false
+	x.ids, x.num, x.parent, x.cols, x.fields, x.protos = nil, nil, nil, nil, nil, nil
 }
 
 // merge records that profile from merged into to: the events of both
-// count no more, and to's are read again from the log (Reread) if the
-// build has passed it, or when the build gets there. Call with mu held.
-func (x *index) merge(from, to string) {
+// count no more, and read are to's events, read again from the log in the
+// fold's transaction (nil when the build has yet to read it). Call with mu
+// held.
+func (x *index) merge(from, to string, read []pev) {
 	for _, p := range []string{from, to} {
 		if n, ok := x.num[p]; ok {
 			x.parent[n] = gone
 			delete(x.num, p)
 		}
 	}
-	if x.covers(to) {
-		x.reread[to] = true
-	}
-}
-
-// fold indexes the events of a fold, after its merges. Call with mu held.
-func (x *index) fold(merges [][2]string, evs []pev) {
-	for _, m := range merges {
-		x.merge(m[0], m[1])
-	}
-	for _, e := range evs {
-		if x.covers(e.profile) && !x.reread[e.profile] {
-			x.add(e.profile, e.ev)
-		}
+	for _, r := range read {
+		x.add(r.profile, r.ev)
 	}
 }
 
@@ -201,36 +212,55 @@ func readProfile(tx *store.Tx, profile string, out []pev) ([]pev, error) {
 	return out, err
 }
 
-// rereadStep reads again the events of the profiles merges changed, and
-// reports whether there were any.
-func (x *index) rereadStep(tx *store.Tx, after func(func())) (bool, error) {
+// foldIndex reads what a fold changes in the index, and returns what
+// applies it once the fold is committed: the merges (the merged profiles'
+// events read again, with the fold's among them), then the fold's events
+// of the other profiles the build has passed.
+func (x *index) foldIndex(tx *store.Tx, merges [][2]string, evs []*project.Event) (func(), error) {
 	x.mu.RLock()
-	var profiles []string
-	for p := range x.reread {
-		profiles = append(profiles, p)
+	over := x.over
+	var reread []string
+	for _, m := range merges {
+		if x.covers(m[1]) {
+			reread = append(reread, m[1])
+		}
 	}
 	x.mu.RUnlock()
-	if len(profiles) == 0 {
-		return false, nil
+	if over {
+		return func() {}, nil
 	}
-	var read []pev
-	for _, p := range profiles {
-		var err error
-		if read, err = readProfile(tx, p, read); err != nil {
-			return false, err
+	read := map[string][]pev{}
+	for _, p := range reread {
+		r, err := readProfile(tx, p, nil)
+		if err != nil {
+			return nil, err
+		}
+		read[p] = r
+	}
+	var add []pev
+	for i := range evs {
+		ev := evs[i]
+		if ev.Bot || ev.ProfileID == "" || ev.Type == Entered || ev.Type == Exited {
+			continue
+		}
+		if _, ok := read[ev.ProfileID]; !ok {
+			add = append(add, pev{ev.ProfileID, ev.Event})
 		}
 	}
-	after(func() {
+	return func() {
 		x.mu.Lock()
 		defer x.mu.Unlock()
-		for _, p := range profiles {
-			delete(x.reread, p)
+		for _, m := range merges {
+			r := read[m[1]]
+			delete(read, m[1]) // a second merge into it in the run reads nothing more
+			x.merge(m[0], m[1], r)
 		}
-		for _, r := range read {
-			x.add(r.profile, r.ev)
+		for _, e := range add {
+			if x.covers(e.profile) {
+				x.add(e.profile, e.ev)
+			}
 		}
-	})
-	return true, nil
+	}, nil
 }
 
 // find returns the number a profile counts under now, or gone.
@@ -252,7 +282,7 @@ func find(parent []uint32, n uint32) uint32 {
 // is done (after). It reports whether the build is done.
 func (x *index) buildStep(tx *store.Tx, after func(func())) (bool, error) {
 	x.mu.RLock()
-	cursor, done := x.cursor, x.done
+	cursor, done := x.cursor, x.done || x.over
 	x.mu.RUnlock()
 	if done {
 		return true, nil
@@ -271,8 +301,8 @@ func (x *index) buildStep(tx *store.Tx, after func(func())) (bool, error) {
 	after(func() {
 		x.mu.Lock()
 		defer x.mu.Unlock()
-		if x.cursor != cursor || x.done {
-			return // forgotten meanwhile (Reset)
+		if x.cursor != cursor || x.done || x.over {
+			return
 		}
 		for _, r := range read {
 			x.add(r.profile, r.ev)
@@ -280,7 +310,7 @@ func (x *index) buildStep(tx *store.Tx, after func(func())) (bool, error) {
 		if len(ids) > 0 {
 			x.cursor = ids[len(ids)-1]
 		}
-		if last {
+		if last && !x.over {
 			x.done = true
 			x.built = time.Since(x.start)
 		}
@@ -291,6 +321,7 @@ func (x *index) buildStep(tx *store.Tx, after func(func())) (bool, error) {
 // IndexStats is what the preview index holds.
 type IndexStats struct {
 	Ready    bool
+	Over     bool // it outgrew its budget: previews read the log
 	Profiles int
 	Events   int
 	Fields   int           // distinct sets of fields
@@ -304,27 +335,18 @@ func (s *Service) IndexStats() IndexStats {
 	x := s.idx.Load()
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	st := IndexStats{Ready: x.done, Profiles: len(x.ids), Events: x.events, Fields: len(x.protos), Built: x.built}
-	b := int64(x.events) * (4 + 8 + 4)
-	for _, id := range x.ids {
-		b += int64(len(id)) + int64(unsafe.Sizeof(id)) + 4 /* parent */ + 48 /* map entry */
-	}
-	b += int64(x.bytes)*2 + int64(len(x.protos))*(int64(unsafe.Sizeof(model.Event{}))+48)
-	st.Bytes = b
-	return st
+	return IndexStats{Ready: x.done, Over: x.over, Profiles: len(x.ids), Events: x.events, Fields: len(x.protos),
+		Bytes: x.bytes, Built: x.built}
 }
 
 // previewable reports whether the index can count every event condition
 // of a rule: it is built, none of the rule's types outgrew it, and no where
 // tests a field it leaves out.
 func (x *index) previewable(r *Rule) bool {
-	if !x.done || len(x.reread) > 0 {
+	if !x.done || x.over {
 		return false
 	}
 	for _, a := range r.atoms {
-		if c := x.cols[a.typ]; c != nil && c.full {
-			return false
-		}
 		for _, p := range a.where {
 			switch p.field {
 			case "url", "referrer", "click_id":
@@ -355,7 +377,7 @@ func (x *index) snapshot(r *Rule) (snapshot, bool) {
 	for _, a := range r.atoms {
 		if c := x.cols[a.typ]; c != nil {
 			n := len(c.prof)
-			sn.cols[a.typ] = column{prof: c.prof[:n:n], ms: c.ms[:n:n], fld: c.fld[:n:n]}
+			sn.cols[a.typ] = column{prof: c.prof[:n:n], sec: c.sec[:n:n], fld: c.fld[:n:n]}
 		}
 	}
 	return sn, true
@@ -377,7 +399,7 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 		match := make([]int8, len(sn.protos)) // 0 not tested yet, 1 yes, -1 no
 		var ev model.Event
 		for i, p := range c.prof {
-			f := c.fld[i]
+			f := c.fld[i] >> 10
 			m := match[f]
 			if m == 0 {
 				m = -1
@@ -399,7 +421,7 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 				facts[root] = ff
 			}
 			ev = *sn.protos[f]
-			ev.Time = time.UnixMilli(c.ms[i])
+			ev.Time = time.UnixMilli(int64(c.sec[i])*1000 + int64(c.fld[i]&1023))
 			ff.add(&ev)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/segment"
 )
@@ -135,4 +136,26 @@ func profiles(ms []segment.Member) []string {
 		out = append(out, m.Profile)
 	}
 	return out
+}
+
+// An index that outgrows its memory budget is dropped: previews read the
+// log, and say the same.
+func TestPreviewIndexOverBudget(t *testing.T) {
+	e := newEnv(t)
+	e.shop(0, 40)
+	// a second service with a small budget, on a copy of what the first folded
+	over := openEnvWith(t, enginetest.NewStore(t), segment.Options{IndexBudget: 4 << 10})
+	over.shop(0, 40)
+	svc := over.svc
+	over.eventually("the index outgrew its budget", func() bool { return svc.IndexStats().Over })
+	for _, rule := range indexRules {
+		if svc.Indexed([]byte(rule)) {
+			t.Errorf("indexed over budget: %s", rule)
+		}
+		got, err1 := svc.Preview(context.Background(), []byte(rule))
+		want, err2 := e.svc.Preview(context.Background(), []byte(rule))
+		if err1 != nil || err2 != nil || got.Count != want.Count {
+			t.Errorf("%s: %d %v, want %d %v", rule, got.Count, err1, want.Count, err2)
+		}
+	}
 }

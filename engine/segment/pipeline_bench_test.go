@@ -36,7 +36,6 @@ func BenchmarkPipelineFold(b *testing.B) {
 		st.Close()
 		a := enginetest.Start(b, cfg)
 		t0 := time.Now()
-		b.Logf("at start %+v", a.Pipeline.Status()[0])
 		last, _ := a.Store.LastSeq()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		if err := a.Pipeline.Wait(ctx, last); err != nil {
@@ -45,7 +44,6 @@ func BenchmarkPipelineFold(b *testing.B) {
 		cancel()
 		b.ReportMetric(float64(last)/time.Since(t0).Seconds(), "fold-events/s")
 		for _, s := range a.Pipeline.Status() {
-			b.Logf("%+v", s)
 			if s.Folded > 0 {
 				us := float64(s.Spent.Microseconds()) / float64(s.Folded)
 				b.ReportMetric(us, s.Name+"-µs/event")

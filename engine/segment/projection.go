@@ -95,7 +95,7 @@ func (s *Service) Projection() *project.Projection {
 		Erase:   s.eraseProfile,
 		Reset: func() {
 			s.moved, s.builds, s.merges = nil, nil, nil
-			s.idx.Store(newIndex()) // built again
+			s.idx.Store(newIndex(s.indexBudget)) // built again
 		},
 		Tick:  s.tick,
 		Eager: true,
@@ -413,7 +413,9 @@ func putChanges(tx *store.Tx, cs []change) error {
 // fold counts a run of events and re-evaluates, for each profile, the
 // segments that mention the events' types or the attributes they changed.
 func (s *Service) fold(run *project.Run) error {
-	s.indexFold(run)
+	if err := s.indexFold(run); err != nil {
+		return err
+	}
 	moved := s.moved
 	if len(s.defs.Load().segs) == 0 && len(moved) == 0 {
 		return nil
@@ -452,22 +454,21 @@ func (s *Service) fold(run *project.Run) error {
 
 // indexFold gives the preview index the fold's merges and events once the
 // fold is committed.
-func (s *Service) indexFold(run *project.Run) {
+func (s *Service) indexFold(run *project.Run) error {
 	merges := s.merges
-	var evs []pev
+	evs := make([]*project.Event, len(run.Events))
 	for i := range run.Events {
-		ev := &run.Events[i]
-		if !ev.Bot && ev.ProfileID != "" && ev.Type != Entered && ev.Type != Exited {
-			evs = append(evs, pev{ev.ProfileID, ev.Event})
-		}
+		evs[i] = &run.Events[i]
 	}
-	x := s.idx.Load()
+	apply, err := s.idx.Load().foldIndex(run.Tx, merges, evs)
+	if err != nil {
+		return err
+	}
 	run.AfterCommit(func() {
 		s.merges = s.merges[len(merges):]
-		x.mu.Lock()
-		x.fold(merges, evs)
-		x.mu.Unlock()
+		apply()
 	})
+	return nil
 }
 
 // moved is a merge that the next fold re-evaluates: the profile merged
@@ -620,10 +621,6 @@ func (s *Service) eraseProfile(tx *store.Tx, profile string) error {
 func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err error) {
 	defs := s.defs.Load()
 	tx := run.Tx
-	// the preview index: profiles merges changed
-	if did, err := s.idx.Load().rereadStep(tx, run.AfterCommit); err != nil || did {
-		return did, 0, err
-	}
 	builds, err := s.cachedBuilds(tx)
 	if err != nil {
 		return false, 0, err
@@ -716,7 +713,13 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 	}
 	if !building {
 		// the preview index, last
-		done, err := s.idx.Load().buildStep(tx, run.AfterCommit)
+		x := s.idx.Load()
+		done, err := x.buildStep(tx, run.AfterCommit)
+		if st := s.IndexStats(); st.Over && !s.overLogged {
+			s.overLogged = true
+			s.log.Warn("the segments' preview index outgrew its memory budget: previews of new rules read the log (slower); raise [storage] memory_limit",
+				"budget_bytes", x.budget, "events", st.Events)
+		}
 		return !done, wait, err
 	}
 	done, err := s.buildStep(tx, defs, builds)

@@ -37,6 +37,10 @@ type Recorder interface {
 type Options struct {
 	Now    func() time.Time // the clock rules are evaluated at (tests inject one)
 	Logger *slog.Logger
+	// IndexBudget bounds the memory of the preview index, in bytes (0: no
+	// bound): an index that outgrows it is dropped, and previews read the
+	// log.
+	IndexBudget int64
 }
 
 // Service defines segments, keeps their members (its Projection) and
@@ -57,8 +61,10 @@ type Service struct {
 	relay  chan struct{}
 	// idx is the preview index; merges waits for the next fold to apply
 	// them to it (the runner's goroutine only)
-	idx    atomic.Pointer[index]
-	merges [][2]string
+	idx         atomic.Pointer[index]
+	merges      [][2]string
+	indexBudget int64
+	overLogged  bool
 }
 
 // New loads the segment definitions. rec records entries and exits in the
@@ -70,7 +76,7 @@ func New(st *store.Store, rec Recorder, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: st, rec: rec, now: o.Now, log: o.Logger, poke: func() {}, relay: make(chan struct{}, 1)}
+	s := &Service{st: st, rec: rec, now: o.Now, log: o.Logger, poke: func() {}, relay: make(chan struct{}, 1), indexBudget: o.IndexBudget}
 	raw, err := st.SegmentDefs()
 	if err != nil {
 		return nil, err
@@ -87,7 +93,7 @@ func New(st *store.Store, rec Recorder, o Options) (*Service, error) {
 		segs[id] = &seg
 	}
 	s.defs.Store(newDefSet(segs))
-	s.idx.Store(newIndex())
+	s.idx.Store(newIndex(o.IndexBudget))
 	return s, nil
 }
 
