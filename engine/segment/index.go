@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -20,11 +21,14 @@ import (
 // for 30 000 shoppers; minutes for a million).
 //
 // Per event type, a column of (profile number, time, fields), 12 bytes an
-// event: the fields are the event's props and traffic fields (without the
-// click id), interned — a where condition is tested once per distinct set
-// of fields, not once per event. The url, the referrer and the click id
-// are left out (nearly one distinct value per event): a rule that tests
-// them is previewed from the log as before.
+// event: the fields are the event's props and traffic fields, interned — a
+// where condition is tested once per distinct set of fields, not once per
+// event. Only fields with few distinct values are kept: the url, the
+// referrer and the click id never, and a prop once it has taken more than
+// wideAfter values for its type (a product id, an order id, an order's
+// items, a search's words); a rule that tests one of those is previewed
+// from the log as before. An order's id, value and currency are kept
+// beside it (what the orders and spent conditions count).
 //
 // The projection keeps it current: its folds append events, a merge drops
 // both profiles' events and reads the merged profile's again, and it is
@@ -49,6 +53,10 @@ const (
 	eventBytes   = 12
 	profileBytes = 16 + 4 + 48
 	fieldsBytes  = int(unsafe.Sizeof(model.Event{})) + 48 + 2*48
+	orderBytes   = int(unsafe.Sizeof(entry{})) + 4
+	// wideAfter is how many distinct values a prop takes before the index
+	// stops keeping it
+	wideAfter = 256
 )
 
 type index struct {
@@ -65,7 +73,12 @@ type index struct {
 	cols   map[string]*column
 	fields map[string]uint32 // interned fields → number
 	protos []*model.Event    // by fields number: an event with those fields only
-	bytes  int64             // estimated
+	// vals are the values seen of each field of each type, up to
+	// wideAfter; wide the fields that took more
+	vals   map[string]map[string]map[string]bool
+	wide   map[string]map[string]bool
+	orders []entry // of order events: id, currency, value, confirmed
+	bytes  int64   // estimated
 	events int
 	built  time.Duration // how long its build took
 	start  time.Time
@@ -75,11 +88,61 @@ type column struct {
 	prof []uint32
 	sec  []uint32 // Unix seconds
 	fld  []uint32 // fields number << 10 | milliseconds
+	ord  []uint32 // of an order column: the order in orders
 }
 
 func newIndex(budget int64) *index {
 	return &index{num: map[string]uint32{}, cols: map[string]*column{}, fields: map[string]uint32{},
-		budget: budget, start: time.Now()}
+		vals: map[string]map[string]map[string]bool{}, budget: budget, start: time.Now(),
+		wide: map[string]map[string]bool{model.Order: {"order_id": true, "value": true}}}
+}
+
+// trafficFields are the traffic fields a where may test, as lookup reads
+// them (the click id is left out).
+var trafficFields = []struct {
+	name string
+	get  func(*model.Traffic) *string
+}{
+	{"source", func(t *model.Traffic) *string { return &t.Source }},
+	{"medium", func(t *model.Traffic) *string { return &t.Medium }},
+	{"campaign", func(t *model.Traffic) *string { return &t.Campaign }},
+	{"term", func(t *model.Traffic) *string { return &t.Term }},
+	{"content", func(t *model.Traffic) *string { return &t.Content }},
+	{"referrer_host", func(t *model.Traffic) *string { return &t.ReferrerHost }},
+	{"channel", func(t *model.Traffic) *string { return &t.Channel }},
+}
+
+// keep reports whether the index keeps a field of an event type, counting
+// its value. Call with mu held.
+func (x *index) keep(typ, field, value string) bool {
+	wide := x.wide[typ]
+	if wide[field] {
+		return false
+	}
+	byField := x.vals[typ]
+	if byField == nil {
+		byField = map[string]map[string]bool{}
+		x.vals[typ] = byField
+	}
+	seen := byField[field]
+	if seen == nil {
+		seen = map[string]bool{}
+		byField[field] = seen
+	}
+	if !seen[value] {
+		if len(seen) == wideAfter {
+			if wide == nil {
+				wide = map[string]bool{}
+				x.wide[typ] = wide
+			}
+			wide[field] = true
+			delete(byField, field)
+			return false
+		}
+		seen[value] = true
+		x.bytes += int64(len(value) + 48)
+	}
+	return true
 }
 
 // covers reports whether the index holds profile's events (the build has
@@ -101,10 +164,11 @@ func (x *index) number(profile string) uint32 {
 	return n
 }
 
-// fieldsKey is what interns an event's fields: its type, whether a
-// browser sent it (the shop's confirmation of an order counts over a
-// browser's claim), its props and its traffic fields but the click id.
-func fieldsKey(ev *model.Event) string {
+// fieldsKey returns what interns an event's fields, and an event with
+// those fields only: its type, whether a browser sent it (the shop's
+// confirmation of an order counts over a browser's claim), the props and
+// traffic fields the index keeps. Call with mu held.
+func (x *index) fieldsKey(ev *model.Event) (string, *model.Event) {
 	var b strings.Builder
 	b.WriteString(ev.Type)
 	b.WriteByte(0)
@@ -112,23 +176,35 @@ func fieldsKey(ev *model.Event) string {
 		b.WriteByte('b')
 	}
 	keys := make([]string, 0, len(ev.Props))
-	for k := range ev.Props {
-		keys = append(keys, k)
+	for k, v := range ev.Props {
+		if x.keep(ev.Type, k, string(v)) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
+	p := &model.Event{Type: ev.Type, Via: ev.Via}
+	if len(keys) > 0 {
+		p.Props = make(map[string]json.RawMessage, len(keys))
+	}
 	for _, k := range keys {
 		b.WriteByte(0)
 		b.WriteString(k)
 		b.WriteByte(0)
 		b.Write(ev.Props[k])
+		p.Props[k] = ev.Props[k]
 	}
 	if t := ev.Traffic; t != nil {
-		for _, s := range []string{t.Source, t.Medium, t.Campaign, t.Term, t.Content, t.ReferrerHost, t.Channel} {
+		p.Traffic = &model.Traffic{}
+		for _, f := range trafficFields {
+			v := *f.get(t)
+			if v != "" && x.keep(ev.Type, f.name, v) {
+				*f.get(p.Traffic) = v
+			}
 			b.WriteByte(1)
-			b.WriteString(s)
+			b.WriteString(*f.get(p.Traffic))
 		}
 	}
-	return b.String()
+	return b.String(), p
 }
 
 // add indexes an event of profile. Call with mu held.
@@ -145,7 +221,7 @@ func (x *index) add(profile string, ev *model.Event) {
 		c = &column{}
 		x.cols[ev.Type] = c
 	}
-	key := fieldsKey(ev)
+	key, p := x.fieldsKey(ev)
 	f, ok := x.fields[key]
 	if !ok {
 		if len(x.protos) == maxFields {
@@ -153,12 +229,6 @@ func (x *index) add(profile string, ev *model.Event) {
 			return
 		}
 		f = uint32(len(x.protos))
-		p := &model.Event{Type: ev.Type, Via: ev.Via, Props: ev.Props}
-		if t := ev.Traffic; t != nil {
-			tt := *t
-			tt.ClickID = ""
-			p.Traffic = &tt
-		}
 		x.protos = append(x.protos, p)
 		x.fields[key] = f
 		x.bytes += int64(fieldsBytes + 2*len(key))
@@ -166,6 +236,12 @@ func (x *index) add(profile string, ev *model.Event) {
 	c.prof = append(c.prof, x.number(profile))
 	c.sec = append(c.sec, uint32(ms/1000))
 	c.fld = append(c.fld, f<<10|uint32(ms%1000))
+	if ev.Type == model.Order {
+		id, rec := ev.Order()
+		c.ord = append(c.ord, uint32(len(x.orders)))
+		x.orders = append(x.orders, entry{O: id, C: rec.Currency, M: rec.Minor, V: rec.Verified})
+		x.bytes += int64(orderBytes + len(id))
+	}
 	x.events++
 	x.bytes += eventBytes
 	if x.budget > 0 && x.bytes > x.budget {
@@ -177,6 +253,7 @@ func (x *index) add(profile string, ev *model.Event) {
 func (x *index) drop() {
 	x.over, x.done = true, false
 	x.ids, x.num, x.parent, x.cols, x.fields, x.protos = nil, nil, nil, nil, nil, nil
+	x.vals, x.orders = nil, nil
 }
 
 // merge records that profile from merged into to: the events of both
@@ -347,9 +424,15 @@ func (x *index) previewable(r *Rule) bool {
 		return false
 	}
 	for _, a := range r.atoms {
+		wide := x.wide[a.typ]
 		for _, p := range a.where {
-			switch p.field {
-			case "url", "referrer", "click_id":
+			head, _, _ := strings.Cut(p.field, ".")
+			switch {
+			case p.field == "url" || p.field == "referrer" || p.field == "click_id":
+				return false
+			case wide[p.field] || wide[head] || wide["items"]:
+				// lookup may have read it from a prop the index left
+				// out, or from an order's items
 				return false
 			}
 		}
@@ -364,6 +447,7 @@ type snapshot struct {
 	parent []uint32
 	cols   map[string]column
 	protos []*model.Event
+	orders []entry
 }
 
 func (x *index) snapshot(r *Rule) (snapshot, bool) {
@@ -373,11 +457,11 @@ func (x *index) snapshot(r *Rule) (snapshot, bool) {
 		return snapshot{}, false
 	}
 	sn := snapshot{ids: x.ids[:len(x.ids):len(x.ids)], parent: slices.Clone(x.parent), cols: map[string]column{},
-		protos: x.protos[:len(x.protos):len(x.protos)]}
+		protos: x.protos[:len(x.protos):len(x.protos)], orders: x.orders[:len(x.orders):len(x.orders)]}
 	for _, a := range r.atoms {
 		if c := x.cols[a.typ]; c != nil {
 			n := len(c.prof)
-			sn.cols[a.typ] = column{prof: c.prof[:n:n], sec: c.sec[:n:n], fld: c.fld[:n:n]}
+			sn.cols[a.typ] = column{prof: c.prof[:n:n], sec: c.sec[:n:n], fld: c.fld[:n:n], ord: c.ord[:min(n, len(c.ord)):min(n, len(c.ord))]}
 		}
 	}
 	return sn, true
@@ -397,7 +481,7 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 		per = append(per, facts)
 		c := sn.cols[a.typ]
 		match := make([]int8, len(sn.protos)) // 0 not tested yet, 1 yes, -1 no
-		var ev model.Event
+		order := a.typ == model.Order
 		for i, p := range c.prof {
 			f := c.fld[i] >> 10
 			m := match[f]
@@ -420,9 +504,12 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 				ff = &fact{}
 				facts[root] = ff
 			}
-			ev = *sn.protos[f]
-			ev.Time = time.UnixMilli(int64(c.sec[i])*1000 + int64(c.fld[i]&1023))
-			ff.add(&ev)
+			e := entry{T: int64(c.sec[i])*1000 + int64(c.fld[i]&1023)}
+			if order {
+				o := sn.orders[c.ord[i]]
+				e.O, e.C, e.M, e.V = o.O, o.C, o.M, o.V
+			}
+			ff.addEntry(e, order)
 		}
 	}
 	cur := map[string]*fact{}

@@ -33,7 +33,7 @@ func (e *env) shop(offset, n int) {
 		evs := []*model.Event{vfr}
 		for j := range i % 4 {
 			evs = append(evs, &model.Event{Type: model.AddToCart, AnonymousID: anon, SessionID: "s-" + anon,
-				Time: at.Add(time.Duration(j) * time.Minute), Props: props("product_id", fmt.Sprint(1000+i%5), "category", fmt.Sprint("c", i%3))})
+				Time: at.Add(time.Duration(j) * time.Minute), Props: props("product_id", fmt.Sprint(1000+i%5), "category", fmt.Sprint("c", i%3), "sku", fmt.Sprint(e.seq, "-", j))})
 		}
 		if i%5 == 0 {
 			evs = append(evs, &model.Event{Type: "wishlist_add", AnonymousID: anon, SessionID: "s-" + anon, Time: at, Props: props("product_id", 1000+i%2)})
@@ -71,7 +71,12 @@ var indexRules = []string{
 	`{"name":"e","conditions":[{"event":"page_view"}]}`,
 	`{"name":"f","conditions":[{"event":"add_to_cart","count":{"op":"eq","value":3},"between":["2026-08-01T00:00:00Z","2026-10-15T00:00:00Z"]}]}`,
 	`{"name":"g","conditions":[{"event":"visit_from_referrer","where":[{"prop":"click_id","op":"exists","value":true}]}]}`,
+	`{"name":"h","conditions":[{"event":"add_to_cart","where":[{"prop":"sku","op":"starts_with","value":"1"}]}]}`,
 }
+
+// notIndexed are the rules the index cannot answer: the click id is never
+// kept, the sku once it took too many values.
+var notIndexed = map[int]bool{7: true, 8: true}
 
 // The preview index agrees with the preview from the log for every rule,
 // before and after merges, new shoppers and an erasure; and with the saved
@@ -91,7 +96,7 @@ func TestPreviewIndexEqualsTheLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if indexed := e.svc.Indexed([]byte(rule)); indexed != (i != len(indexRules)-1) {
+			if indexed := e.svc.Indexed([]byte(rule)); indexed == notIndexed[i] && (when != "built" || i != 8) {
 				t.Errorf("%s: rule %d indexed %v", when, i, indexed)
 			}
 			got, err := e.svc.Preview(context.Background(), []byte(rule))
