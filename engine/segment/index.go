@@ -467,51 +467,68 @@ func (x *index) snapshot(r *Rule) (snapshot, bool) {
 	return sn, true
 }
 
+// scanAtom counts an atom's events per profile number from its type's
+// column. The numbers of sn.parent must point at their roots (find).
+func scanAtom(a *atomDef, sn snapshot, n int) []*fact {
+	facts := make([]*fact, n)
+	c := sn.cols[a.typ]
+	match := make([]int8, len(sn.protos)) // 0 not tested yet, 1 yes, -1 no
+	order := a.typ == model.Order
+	for i, p := range c.prof {
+		f := c.fld[i] >> 10
+		m := match[f]
+		if m == 0 {
+			m = -1
+			if a.matches(sn.protos[f]) {
+				m = 1
+			}
+			match[f] = m
+		}
+		if m < 0 {
+			continue
+		}
+		root := sn.parent[p]
+		if root == gone {
+			continue
+		}
+		ff := facts[root]
+		if ff == nil {
+			ff = &fact{}
+			facts[root] = ff
+		}
+		e := entry{T: int64(c.sec[i])*1000 + int64(c.fld[i]&1023)}
+		if order {
+			o := sn.orders[c.ord[i]]
+			e.O, e.C, e.M, e.V = o.O, o.C, o.M, o.V
+		}
+		ff.addEntry(e, order)
+	}
+	return facts
+}
+
 // previewIndexed evaluates a rule over the index: the facts of each atom
 // counted per profile from the columns, then the rule per profile (only
 // those with a fact, when a profile without any cannot match).
 func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(email string) (*model.User, error)) (PreviewResult, error) {
 	res := PreviewResult{Sample: []Member{}}
 	n := len(sn.ids)
-	var atomIDs []string
-	var per [][]*fact // per atom, per profile number
-	for id, a := range r.atoms {
-		facts := make([]*fact, n)
-		atomIDs = append(atomIDs, id)
-		per = append(per, facts)
-		c := sn.cols[a.typ]
-		match := make([]int8, len(sn.protos)) // 0 not tested yet, 1 yes, -1 no
-		order := a.typ == model.Order
-		for i, p := range c.prof {
-			f := c.fld[i] >> 10
-			m := match[f]
-			if m == 0 {
-				m = -1
-				if a.matches(sn.protos[f]) {
-					m = 1
-				}
-				match[f] = m
-			}
-			if m < 0 {
-				continue
-			}
-			root := find(sn.parent, p)
-			if root == gone {
-				continue
-			}
-			ff := facts[root]
-			if ff == nil {
-				ff = &fact{}
-				facts[root] = ff
-			}
-			e := entry{T: int64(c.sec[i])*1000 + int64(c.fld[i]&1023)}
-			if order {
-				o := sn.orders[c.ord[i]]
-				e.O, e.C, e.M, e.V = o.O, o.C, o.M, o.V
-			}
-			ff.addEntry(e, order)
-		}
+	// the profile each number counts under now, once (the atoms' scans
+	// then share it, in parallel)
+	for p := range uint32(n) {
+		find(sn.parent, p)
 	}
+	var atomIDs []string
+	var atoms []*atomDef
+	for id, a := range r.atoms {
+		atomIDs = append(atomIDs, id)
+		atoms = append(atoms, a)
+	}
+	per := make([][]*fact, len(atoms)) // per atom, per profile number
+	var wg sync.WaitGroup
+	for k, a := range atoms {
+		wg.Go(func() { per[k] = scanAtom(a, sn, n) })
+	}
+	wg.Wait()
 	cur := map[string]*fact{}
 	// whether a profile without a fact can match: then every one is
 	// evaluated

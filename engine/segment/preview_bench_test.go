@@ -2,7 +2,6 @@ package segment_test
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -21,13 +20,10 @@ const previewRule = `{"name":"Facebook, carts, no order","conditions":[
 // folded shop (-seg.events / 10, -seg.profiles / 10 of the big benchmark's)
 // from the preview index and, in the same run, from the log as before; and
 // reports the index: its build, its events and its estimated size per
-// profile, and the heap it added.
+// profile.
 func BenchmarkPreview(b *testing.B) {
 	st := enginetest.NewStore(b)
 	generateShop(b, st, *benchEvents/10, *benchProfiles/10)
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
 	svc, err := segment.New(st, nil, segment.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -45,16 +41,11 @@ func BenchmarkPreview(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ix := svc.IndexStats()
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
 	b.Logf("index: %+v", ix)
-	heap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(ix.Profiles)
 	rule := []byte(previewRule)
 	for b.Loop() {
 		b.ReportMetric(ix.Built.Seconds(), "index-build-s")
 		b.ReportMetric(float64(ix.Bytes)/float64(ix.Profiles), "index-B/profile")
-		b.ReportMetric(heap, "heap-B/profile")
 		t0 := time.Now()
 		res, err := svc.Preview(context.Background(), rule)
 		if err != nil {
