@@ -216,7 +216,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Now:          o.now,
 		Logger:       log.With("component", "track"),
 	})
-	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment")}); err != nil {
+	// the segments' preview index may take half the memory limit
+	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment"),
+		IndexBudget: cfg.Storage.MemoryLimit / 2}); err != nil {
 		return fail(err)
 	}
 	// the campaigns' "in segment" condition asks engine/segment (a

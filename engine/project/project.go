@@ -68,6 +68,12 @@ type Projection struct {
 	// folds) and how long until it next wants to run (<= 0: not before the
 	// next Poke). Keep each call small: folds wait meanwhile. Optional.
 	Tick func(r *Run) (more bool, wait time.Duration, err error)
+	// Eager projections fold with identity in the fast lane: while
+	// ingestion is busy they fold what arrived every fastDelay, and the
+	// others (heavier, and wanted less soon) fall behind and catch up
+	// later in runs of their own. Segments are eager: their members must be
+	// current within a second.
+	Eager bool
 }
 
 // Identity is the first stage: a projection that also finds the profile

@@ -32,8 +32,13 @@ type Status struct {
 	Checkpoint uint64  // seq of the last event folded
 	Behind     uint64  // events of the log not folded yet
 	Rate       float64 // events folded per second lately
-	Error      string  // the last error, when failed
-	RetryAt    time.Time
+	// Folded and Spent are the events the projection folded since the
+	// start and the time its Fold took for them (its own cost, without
+	// the transaction's commit): what each projection costs per event.
+	Folded  uint64
+	Spent   time.Duration
+	Error   string // the last error, when failed
+	RetryAt time.Time
 }
 
 // Options configure a Runner.
@@ -48,9 +53,18 @@ type Options struct {
 
 const (
 	foldChunk = 4096 // events per transaction; halved when Badger says too big
-	// deferLimit is the backlog up to which folding waits while events
-	// keep arriving (about 10 s at full ingestion rate on 2 cores).
+	// deferLimit is the backlog up to which the projections that are not
+	// eager wait while events keep arriving (about 10 s at full ingestion
+	// rate on 2 cores).
 	deferLimit = 250_000
+	// fastDelay is how often the fast lane (identity and the eager
+	// projections) folds what arrived while ingestion is busy, and
+	// fastRest how long it then leaves the CPU to ingestion, in multiples
+	// of the time it took: at most half of the runner's time, so that the
+	// fast lane keeps up with ingestion below its maximum and takes at
+	// most a share of the CPU at the maximum.
+	fastDelay = 150 * time.Millisecond
+	fastRest  = 1
 	// maxRecent bounds the events kept in memory for the next fold.
 	maxRecent = 16 * foldChunk
 	// foldDelay lets events gather before a fold, so that the events of a
@@ -80,7 +94,8 @@ type Runner struct {
 	poked     atomic.Bool // Poke: every Tick is due
 
 	mu      sync.Mutex
-	live    uint64         // checkpoint of the live projections
+	live    uint64         // checkpoint of the identity stage
+	synced  uint64         // checkpoint of the live projection furthest behind
 	advance chan struct{}  // closed and replaced when live moves
 	recent  []*model.Event // events just committed, in seq order: spares reading them back
 	latest  uint64         // seq of the newest committed event
@@ -100,7 +115,12 @@ type proj struct {
 	rateAt     time.Time
 	loggedAt   time.Time
 	tickAt     time.Time // when Tick is due; zero: at the next Poke
+	folded     uint64
+	spent      time.Duration
 }
+
+// eager reports whether q folds in the fast lane.
+func (r *Runner) eager(q *proj) bool { return q == r.projs[0] || q.p.Eager }
 
 // New returns a Runner for the identity stage and the other projections,
 // and prepares their data: a projection whose stored version differs from
@@ -155,6 +175,7 @@ func New(st *store.Store, id *Identity, others []*Projection, o Options) (*Runne
 		}
 	}
 	r.live = r.projs[0].checkpoint
+	r.synced = r.live
 	r.latest, err = st.LastSeq()
 	return r, err
 }
@@ -178,7 +199,9 @@ func (r *Runner) Committed(evs []*model.Event) {
 		return
 	}
 	r.mu.Lock()
-	if len(r.recent)+len(evs) > maxRecent {
+	// recent holds a run of consecutive events: ones that do not continue
+	// it (the runner read ahead in the log meanwhile) replace it
+	if len(r.recent)+len(evs) > maxRecent || (len(r.recent) > 0 && r.recent[len(r.recent)-1].Seq+1 != evs[0].Seq) {
 		r.recent = nil
 	}
 	r.recent = append(r.recent, evs...)
@@ -195,8 +218,8 @@ func (r *Runner) notify() {
 	}
 }
 
-// Checkpoint returns the seq up to which the live projections (identity
-// among them) have folded the log.
+// Checkpoint returns the seq up to which the identity stage (and the
+// eager projections with it) has folded the log.
 func (r *Runner) Checkpoint() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -209,7 +232,8 @@ func (r *Runner) Status() []Status {
 	defer r.mu.Unlock()
 	out := make([]Status, 0, len(r.projs))
 	for _, q := range r.projs {
-		s := Status{Name: q.p.Name, Version: q.p.Version, State: q.state, Checkpoint: q.checkpoint, Rate: q.rate, RetryAt: q.retryAt}
+		s := Status{Name: q.p.Name, Version: q.p.Version, State: q.state, Checkpoint: q.checkpoint, Rate: q.rate, RetryAt: q.retryAt,
+			Folded: q.folded, Spent: q.spent}
 		s.Behind = r.latest - min(q.checkpoint, r.latest)
 		if q.err != nil {
 			s.Error = q.err.Error()
@@ -219,11 +243,11 @@ func (r *Runner) Status() []Status {
 	return out
 }
 
-// Wait blocks until the live projections include the event with seq.
+// Wait blocks until every live projection includes the event with seq.
 func (r *Runner) Wait(ctx context.Context, seq uint64) error {
 	for {
 		r.mu.Lock()
-		live, advance := r.live, r.advance
+		live, advance := r.synced, r.advance
 		r.mu.Unlock()
 		if live >= seq {
 			return nil
@@ -242,10 +266,21 @@ func (r *Runner) Wait(ctx context.Context, seq uint64) error {
 }
 
 // Run folds the log until ctx ends.
+//
+// While ingestion is idle, every live projection folds each run of events
+// in one transaction with the identity stage. While it is busy,
+// acknowledging events keeps priority, and the lanes part: the fast lane
+// (identity and the eager projections, segments) folds what arrived every
+// fastDelay and then leaves the CPU to ingestion for as long as it took;
+// the other projections wait, up to a backlog of deferLimit events, and
+// then catch up a quarter of the time. Once the burst is over they catch up
+// at full speed, in runs of their own that read the identity stage's
+// results (Identity.Resolve), and fold with it again when they reach it.
 func (r *Runner) Run(ctx context.Context) {
 	chunk := foldChunk
 	backoff := time.Second
-	for {
+	var fastAt time.Time // when the fast lane last folded alone
+	for ctx.Err() == nil {
 		select {
 		case req := <-r.erase:
 			req.done <- r.eraseNow(req)
@@ -253,41 +288,62 @@ func (r *Runner) Run(ctx context.Context) {
 			fn()
 		default:
 		}
-		// Ingestion has priority: while events keep arriving, folding
-		// waits, up to a backlog of deferLimit events, and then takes a
-		// quarter of the time. The projections catch up at full speed when
-		// the burst is over.
 		throttle := r.opts.Busy != nil && r.opts.Busy()
-		if throttle && r.backlog() < deferLimit && !r.hurried() {
-			if !sleep(ctx, 50*time.Millisecond) {
-				return
-			}
-			continue
-		}
+		hurry := r.hurried()
 		began := time.Now()
-		n, err := r.liveStep(chunk)
-		switch {
-		case errors.Is(err, store.ErrTooBig) && chunk > 1:
-			chunk /= 2
-			continue
-		case err != nil:
-			r.setError(r.projs[0], err)
-			r.log.Error("fold events", "projection", r.id.Name, "err", err, "retry_in", backoff.String())
-			if !sleep(ctx, backoff) {
-				return
+		lagCP, lagging := r.lagging()
+		backlog := r.backlog()
+		fastDue := backlog > 0 && (hurry || backlog >= foldChunk || time.Since(fastAt) >= fastDelay)
+		if throttle && !hurry {
+			switch {
+			case fastDue:
+				// what arrived, in runs (a merge starts one), for up to
+				// fastDelay
+				for {
+					n, err := r.liveStep(chunk, true)
+					if !r.stepDone(ctx, n, err, &chunk, &backoff) || n == 0 || r.backlog() == 0 || time.Since(began) >= fastDelay {
+						break
+					}
+				}
+				fastAt = time.Now()
+				r.tickStep(true)
+				if !sleep(ctx, fastRest*time.Since(began)) {
+					return
+				}
+			case lagging && r.Checkpoint()-lagCP >= deferLimit:
+				r.catchUpStep(foldChunk)
+				if !sleep(ctx, 3*time.Since(began)) {
+					return
+				}
+			default:
+				if !sleep(ctx, min(50*time.Millisecond, max(time.Until(fastAt.Add(fastDelay)), time.Millisecond))) {
+					return
+				}
 			}
-			backoff = min(backoff*2, time.Minute)
 			continue
 		}
-		if backoff > time.Second {
-			r.setError(r.projs[0], nil)
+		filled := false
+		switch {
+		case lagging && !fastDue:
+			filled = r.catchUpStep(foldChunk)
+		case lagging:
+			n, err := r.liveStep(chunk, true)
+			fastAt = time.Now()
+			if !r.stepDone(ctx, n, err, &chunk, &backoff) {
+				continue
+			}
+			filled = true
+		default:
+			n, err := r.liveStep(chunk, false)
+			if !r.stepDone(ctx, n, err, &chunk, &backoff) {
+				continue
+			}
+			filled = n == chunk || (n > 0 && r.backlog() > 0) // a run may end early (Split)
 		}
-		chunk, backoff = foldChunk, time.Second
-		filled := n == chunk || (n > 0 && r.backlog() > 0) // a run may end early (Split)
 		if r.backfillStep(foldChunk) {
 			filled = true
 		}
-		if r.tickStep() {
+		if r.tickStep(false) {
 			filled = true
 		}
 		if filled {
@@ -330,6 +386,28 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
+// stepDone handles the outcome of a liveStep: a run too big for one
+// transaction is halved, an error of the identity stage is retried after a
+// growing pause. It reports whether the step succeeded.
+func (r *Runner) stepDone(ctx context.Context, n int, err error, chunk *int, backoff *time.Duration) bool {
+	switch {
+	case errors.Is(err, store.ErrTooBig) && *chunk > 1:
+		*chunk /= 2
+		return false
+	case err != nil:
+		r.setError(r.projs[0], err)
+		r.log.Error("fold events", "projection", r.id.Name, "err", err, "retry_in", backoff.String())
+		sleep(ctx, *backoff)
+		*backoff = min(*backoff*2, time.Minute)
+		return false
+	}
+	if *backoff > time.Second {
+		r.setError(r.projs[0], nil)
+	}
+	*chunk, *backoff = foldChunk, time.Second
+	return true
+}
+
 // sleep waits for d, or returns false when ctx ends first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	select {
@@ -368,7 +446,10 @@ func (r *Runner) next(cp uint64, max int) ([]*model.Event, error) {
 	}
 	r.recent = r.recent[i:]
 	if len(r.recent) > 0 && r.recent[0].Seq == cp+1 {
-		n := min(max, len(r.recent))
+		n := 1
+		for n < min(max, len(r.recent)) && r.recent[n].Seq == r.recent[n-1].Seq+1 {
+			n++
+		}
 		evs := slices.Clone(r.recent[:n])
 		r.mu.Unlock()
 		return evs, nil
@@ -401,11 +482,12 @@ func wrap(evs []*model.Event) []Event {
 	return out
 }
 
-// liveStep folds up to max events into the live projections, identity
-// first, in one transaction, and returns how many it folded. A projection
-// other than identity that fails is set aside and the step repeated
-// without it.
-func (r *Runner) liveStep(max int) (int, error) {
+// liveStep folds up to max events into the live projections that have
+// folded as far as the identity stage (only the eager ones when fast),
+// identity first, in one transaction, and returns how many it folded. A
+// projection other than identity that fails is set aside and the step
+// repeated without it.
+func (r *Runner) liveStep(max int, fast bool) (int, error) {
 	for {
 		cp := r.Checkpoint()
 		raw, err := r.next(cp, max)
@@ -429,7 +511,7 @@ func (r *Runner) liveStep(max int) (int, error) {
 		last := raw[len(raw)-1].Seq
 		var live []*proj
 		for _, q := range r.projs {
-			if q.state == Live {
+			if q.state == Live && q.checkpoint == cp && (!fast || r.eager(q)) {
 				live = append(live, q)
 			}
 		}
@@ -455,7 +537,10 @@ func (r *Runner) liveStep(max int) (int, error) {
 				if q == r.projs[0] {
 					run.merged = merged
 				}
-				if err := safely(q.p.Name, func() error { return q.p.Fold(run) }); err != nil {
+				t0 := time.Now()
+				err := safely(q.p.Name, func() error { return q.p.Fold(run) })
+				r.cost(q, t0)
+				if err != nil {
 					if culprit == nil {
 						culprit = q
 					}
@@ -492,10 +577,10 @@ func (r *Runner) liveStep(max int) (int, error) {
 		for _, q := range live {
 			q.checkpoint = last
 			q.measure(last)
+			q.folded += uint64(len(raw))
 		}
 		r.live = last
-		close(r.advance)
-		r.advance = make(chan struct{})
+		r.moved()
 		r.mu.Unlock()
 		return len(raw), nil
 	}
@@ -523,6 +608,9 @@ func (r *Runner) backfillStep(max int) (more bool) {
 	}
 	if q.checkpoint >= target {
 		r.setState(q, Live)
+		r.mu.Lock()
+		r.moved()
+		r.mu.Unlock()
 		r.log.Info("projection caught up", "projection", q.p.Name, "checkpoint", q.checkpoint)
 		return true // another may be behind
 	}
@@ -545,7 +633,10 @@ func (r *Runner) backfillStep(max int) (more bool) {
 			return fmt.Errorf("resolve identities: %w", err)
 		}
 		run := &Run{Tx: tx, Events: evs, Backfill: true, after: &after}
-		if err := safely(q.p.Name, func() error { return q.p.Fold(run) }); err != nil {
+		t0 := time.Now()
+		err := safely(q.p.Name, func() error { return q.p.Fold(run) })
+		r.cost(q, t0)
+		if err != nil {
 			return err
 		}
 		return tx.SetProjectionState(q.p.Name, store.ProjectionState{Version: q.p.Version, Checkpoint: last})
@@ -563,6 +654,7 @@ func (r *Runner) backfillStep(max int) (more bool) {
 	r.mu.Lock()
 	q.checkpoint = last
 	q.measure(last)
+	q.folded += uint64(len(raw))
 	behind := target - min(last, target)
 	log := time.Since(q.loggedAt) >= r.opts.ProgressEvery
 	if log {
@@ -589,6 +681,120 @@ func (q *proj) measure(seq uint64) {
 	}
 }
 
+// cost adds the time since t0 to what q's folds took.
+func (r *Runner) cost(q *proj, t0 time.Time) {
+	d := time.Since(t0)
+	r.mu.Lock()
+	q.spent += d
+	r.mu.Unlock()
+}
+
+// moved recomputes synced after a checkpoint or a state changed, and wakes
+// those who Wait. Call it with mu held.
+func (r *Runner) moved() {
+	synced := r.live
+	for _, q := range r.projs {
+		if q.state == Live {
+			synced = min(synced, q.checkpoint)
+		}
+	}
+	r.synced = synced
+	close(r.advance)
+	r.advance = make(chan struct{})
+}
+
+// lagging returns the checkpoint of the live projection furthest behind
+// the identity stage, and whether one is.
+func (r *Runner) lagging() (uint64, bool) {
+	cp := r.projs[0].checkpoint
+	low := cp
+	for _, q := range r.projs[1:] {
+		if q.state == Live {
+			low = min(low, q.checkpoint)
+		}
+	}
+	return low, low < cp
+}
+
+// catchUpStep folds up to max events into the live projections furthest
+// behind the identity stage (those that waited while the fast lane went
+// ahead), in one transaction with the identities Resolve finds, and reports
+// whether it did anything. A projection that fails is set aside.
+func (r *Runner) catchUpStep(max int) bool {
+	low, lagging := r.lagging()
+	if !lagging {
+		return false
+	}
+	target := r.Checkpoint()
+	var group []*proj
+	for _, q := range r.projs[1:] {
+		if q.state == Live && q.checkpoint == low {
+			group = append(group, q)
+		}
+	}
+	raw, err := r.st.EventsAfter(low, int(min(uint64(max), target-low)))
+	if err != nil {
+		for _, q := range group {
+			r.fail(q, err)
+		}
+		return true
+	}
+	last := target // erased meanwhile: nothing left to fold up to target
+	if len(raw) > 0 {
+		last = raw[len(raw)-1].Seq
+	}
+	evs := wrap(raw)
+	var culprit *proj
+	var after []func()
+	err = r.st.Project(func(tx *store.Tx) error {
+		if len(evs) > 0 {
+			if err := r.id.Resolve(tx, evs); err != nil {
+				return fmt.Errorf("resolve identities: %w", err)
+			}
+		}
+		for _, q := range group {
+			if len(evs) > 0 {
+				run := &Run{Tx: tx, Events: evs, after: &after}
+				t0 := time.Now()
+				err := safely(q.p.Name, func() error { return q.p.Fold(run) })
+				r.cost(q, t0)
+				if err != nil {
+					culprit = q
+					return err
+				}
+			}
+			if err := tx.SetProjectionState(q.p.Name, store.ProjectionState{Version: q.p.Version, Checkpoint: last}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrTooBig) && max > 1:
+		return r.catchUpStep(max / 2)
+	case err != nil && culprit != nil:
+		r.fail(culprit, err)
+		return true
+	case err != nil:
+		for _, q := range group {
+			r.fail(q, err)
+		}
+		return true
+	}
+	for _, fn := range after {
+		fn()
+	}
+	r.mu.Lock()
+	for _, q := range group {
+		q.checkpoint = last
+		q.measure(last)
+		q.folded += uint64(len(raw))
+	}
+	r.moved()
+	r.mu.Unlock()
+	return true
+}
+
 func (r *Runner) setState(q *proj, s State) {
 	r.mu.Lock()
 	q.state = s
@@ -613,6 +819,7 @@ func (r *Runner) fail(q *proj, err error) {
 	wait := retryFirst << min(q.failures, 7)
 	q.failures++
 	q.retryAt = time.Now().Add(min(wait, retryMax))
+	r.moved() // a failed projection holds no one waiting
 	r.mu.Unlock()
 	if q.p.Reset != nil {
 		q.p.Reset()
@@ -635,9 +842,9 @@ func (r *Runner) Poke() {
 	}
 }
 
-// tickStep runs the Tick of one live projection that is due, and reports
-// whether it did anything.
-func (r *Runner) tickStep() bool {
+// tickStep runs the Tick of one live projection that is due (an eager one
+// when eager), and reports whether it did anything.
+func (r *Runner) tickStep(eager bool) bool {
 	now := time.Now()
 	if r.poked.Swap(false) {
 		for _, q := range r.projs[1:] {
@@ -645,7 +852,7 @@ func (r *Runner) tickStep() bool {
 		}
 	}
 	for _, q := range r.projs[1:] {
-		if q.p.Tick == nil {
+		if q.p.Tick == nil || (eager && !q.p.Eager) {
 			continue
 		}
 		if q.state != Live || q.tickAt.IsZero() || now.Before(q.tickAt) {
@@ -744,7 +951,7 @@ func (r *Runner) Erase(ctx context.Context, profileID string, also func(tx *stor
 
 func (r *Runner) eraseNow(req eraseRequest) eraseResult {
 	for {
-		n, err := r.liveStep(foldChunk)
+		n, err := r.liveStep(foldChunk, false)
 		if err != nil {
 			return eraseResult{err: err}
 		}

@@ -44,6 +44,14 @@ func (f *fact) add(ev *model.Event) {
 	if ev.Type == model.Order {
 		id, rec := ev.Order()
 		e.O, e.C, e.M, e.V = id, rec.Currency, rec.Minor, rec.Verified
+	}
+	f.addEntry(e, ev.Type == model.Order)
+}
+
+// addEntry counts an event that matched the atom: an order when order.
+func (f *fact) addEntry(e entry, order bool) {
+	if order {
+		id := e.O
 		if id != "" {
 			if i := slices.IndexFunc(f.E, func(x entry) bool { return x.O == id }); i >= 0 {
 				prev := f.E[i]

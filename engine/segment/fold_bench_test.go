@@ -23,18 +23,7 @@ func BenchmarkFold(b *testing.B) {
 					b.Fatal(err)
 				}
 				for i := range n {
-					cond := []string{
-						`{"event":"visit_from_referrer","where":[{"prop":"channel","value":"%s"}],"within":"%dh"}`,
-						`{"event":"product_view","where":[{"prop":"category","value":"c%d"}],"count":{"op":"gte","value":2},"within":"%dh"}`,
-						`{"orders":{"op":"gte","value":%d},"within":"%dh"}`,
-						`{"spent":{"op":"gte","value":%d,"currency":"EUR"},"within":"%dh"}`,
-					}[i%4]
-					if i%4 == 0 {
-						cond = fmt.Sprintf(cond, sources[i%len(sources)].channel, 24*(1+i%90))
-					} else {
-						cond = fmt.Sprintf(cond, i%40, 24*(1+i%90))
-					}
-					if _, err := svc.Create([]byte(fmt.Sprintf(`{"name":"s%d","conditions":[%s]}`, i, cond))); err != nil {
+					if _, err := svc.Create([]byte(hundred(i))); err != nil {
 						b.Fatal(err)
 					}
 				}

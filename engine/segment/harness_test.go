@@ -70,10 +70,17 @@ func newEnv(t testing.TB) *env {
 }
 
 func openEnv(t testing.TB, st *store.Store) *env {
+	return openEnvWith(t, st, segment.Options{})
+}
+
+// openEnvWith is openEnv with options (the clock and the logger are the
+// env's).
+func openEnvWith(t testing.TB, st *store.Store, o segment.Options) *env {
 	t.Helper()
 	e := &env{t: t, clk: &clock{t: day0}, st: st}
 	e.rec = &recorder{}
-	svc, err := segment.New(st, e.rec, segment.Options{Now: e.clk.Now, Logger: enginetest.Logger(t)})
+	o.Now, o.Logger = e.clk.Now, enginetest.Logger(t)
+	svc, err := segment.New(st, e.rec, o)
 	if err != nil {
 		t.Fatal(err)
 	}

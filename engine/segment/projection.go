@@ -93,8 +93,12 @@ func (s *Service) Projection() *project.Projection {
 		Fold:    s.fold,
 		Move:    s.move,
 		Erase:   s.eraseProfile,
-		Reset:   func() { s.moved, s.builds = nil, nil },
-		Tick:    s.tick,
+		Reset: func() {
+			s.moved, s.builds, s.merges = nil, nil, nil
+			s.idx.Store(newIndex(s.indexBudget)) // built again
+		},
+		Tick:  s.tick,
+		Eager: true,
 	}
 }
 
@@ -409,6 +413,9 @@ func putChanges(tx *store.Tx, cs []change) error {
 // fold counts a run of events and re-evaluates, for each profile, the
 // segments that mention the events' types or the attributes they changed.
 func (s *Service) fold(run *project.Run) error {
+	if err := s.indexFold(run); err != nil {
+		return err
+	}
 	moved := s.moved
 	if len(s.defs.Load().segs) == 0 && len(moved) == 0 {
 		return nil
@@ -445,6 +452,25 @@ func (s *Service) fold(run *project.Run) error {
 	return nil
 }
 
+// indexFold gives the preview index the fold's merges and events once the
+// fold is committed.
+func (s *Service) indexFold(run *project.Run) error {
+	merges := s.merges
+	evs := make([]*project.Event, len(run.Events))
+	for i := range run.Events {
+		evs[i] = &run.Events[i]
+	}
+	apply, err := s.idx.Load().foldIndex(run.Tx, merges, evs)
+	if err != nil {
+		return err
+	}
+	run.AfterCommit(func() {
+		s.merges = s.merges[len(merges):]
+		apply()
+	})
+	return nil
+}
+
 // moved is a merge that the next fold re-evaluates: the profile merged
 // into, and since when the merged-away profile was in its segments.
 type moved struct {
@@ -456,6 +482,7 @@ type moved struct {
 // end, and the next fold evaluates every segment for to (a member of a
 // segment from was in keeps from's since).
 func (s *Service) move(tx *store.Tx, from, to string) error {
+	s.merges = append(s.merges, [2]string{from, to})
 	var fr record
 	switch err := tx.Get(sp, "p/"+from, &fr); {
 	case errors.Is(err, store.ErrNotFound):
@@ -685,7 +712,15 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 		}
 	}
 	if !building {
-		return false, wait, nil
+		// the preview index, last
+		x := s.idx.Load()
+		done, err := x.buildStep(tx, run.AfterCommit)
+		if st := s.IndexStats(); st.Over && !s.overLogged {
+			s.overLogged = true
+			s.log.Warn("the segments' preview index outgrew its memory budget: previews of new rules read the log (slower); raise [storage] memory_limit",
+				"budget_bytes", x.budget, "events", st.Events)
+		}
+		return !done, wait, err
 	}
 	done, err := s.buildStep(tx, defs, builds)
 	if err != nil {

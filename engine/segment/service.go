@@ -37,6 +37,10 @@ type Recorder interface {
 type Options struct {
 	Now    func() time.Time // the clock rules are evaluated at (tests inject one)
 	Logger *slog.Logger
+	// IndexBudget bounds the memory of the preview index, in bytes (0: no
+	// bound): an index that outgrows it is dropped, and previews read the
+	// log.
+	IndexBudget int64
 }
 
 // Service defines segments, keeps their members (its Projection) and
@@ -55,6 +59,12 @@ type Service struct {
 	// runner's goroutine only
 	builds map[string]*buildState
 	relay  chan struct{}
+	// idx is the preview index; merges waits for the next fold to apply
+	// them to it (the runner's goroutine only)
+	idx         atomic.Pointer[index]
+	merges      [][2]string
+	indexBudget int64
+	overLogged  bool
 }
 
 // New loads the segment definitions. rec records entries and exits in the
@@ -66,7 +76,7 @@ func New(st *store.Store, rec Recorder, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: st, rec: rec, now: o.Now, log: o.Logger, poke: func() {}, relay: make(chan struct{}, 1)}
+	s := &Service{st: st, rec: rec, now: o.Now, log: o.Logger, poke: func() {}, relay: make(chan struct{}, 1), indexBudget: o.IndexBudget}
 	raw, err := st.SegmentDefs()
 	if err != nil {
 		return nil, err
@@ -83,6 +93,7 @@ func New(st *store.Store, rec Recorder, o Options) (*Service, error) {
 		segs[id] = &seg
 	}
 	s.defs.Store(newDefSet(segs))
+	s.idx.Store(newIndex(o.IndexBudget))
 	return s, nil
 }
 
@@ -400,9 +411,11 @@ var errStop = errors.New("stop")
 // sampleSize is how many members a preview shows.
 const sampleSize = 20
 
-// Preview evaluates a rule over every profile without saving it. Event
-// conditions that a built segment already counts (with a window at least as
-// long) are read from the projection; others from each profile's events.
+// Preview evaluates a rule over every profile without saving it: over the
+// preview index (index.go) once it is built and holds what the rule tests;
+// else event conditions that a built segment already counts (with a window
+// at least as long) are read from the projection, others from each
+// profile's events.
 func (s *Service) Preview(ctx context.Context, raw []byte) (PreviewResult, error) {
 	res := PreviewResult{Sample: []Member{}}
 	r, err := Parse(raw)
@@ -411,7 +424,30 @@ func (s *Service) Preview(ctx context.Context, raw []byte) (PreviewResult, error
 	}
 	defs := s.defs.Load()
 	now := s.now().UnixMilli()
-	err = s.st.Read(func(tx *store.Tx) error {
+	if sn, ok := s.idx.Load().snapshot(r); ok {
+		err := s.st.Read(func(tx *store.Tx) error {
+			var err error
+			res, err = s.previewIndexed(r, sn, now, func(email string) (*model.User, error) {
+				u, err := tx.User(email)
+				switch {
+				case err == nil:
+					return &u, nil
+				case errors.Is(err, store.ErrNotFound):
+					return nil, nil
+				}
+				return nil, err
+			})
+			return err
+		})
+		return res, err
+	}
+	return s.previewLog(ctx, r, defs, now)
+}
+
+// previewLog evaluates a rule over the projection's records and the log.
+func (s *Service) previewLog(ctx context.Context, r *Rule, defs *defSet, now int64) (PreviewResult, error) {
+	res := PreviewResult{Sample: []Member{}}
+	err := s.st.Read(func(tx *store.Tx) error {
 		builds, err := loadBuilds(tx)
 		if err != nil {
 			return err
