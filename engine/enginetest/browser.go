@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -106,7 +107,9 @@ func Step(t testing.TB, ctx context.Context, name string, timeout time.Duration,
 	var err error
 	for try := 1; try <= 2; try++ {
 		step, cancel := context.WithTimeout(ctx, timeout)
-		err = chromedp.Run(step, actions...)
+		// a background tab paints no frames, and what waits for one
+		// (a screenshot, an animation) waits for ever
+		err = chromedp.Run(step, append([]chromedp.Action{page.BringToFront()}, actions...)...)
 		cancel()
 		if err == nil {
 			return nil

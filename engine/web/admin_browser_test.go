@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shoptrail/shoptrail/engine/enginetest"
@@ -18,7 +19,10 @@ import (
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+	// a tab in the background paints no frame, and Chromium then never
+	// answers the capture (CI hung here for minutes once the shop's tab
+	// had opened after the admin's): bring it to the front first
+	if err := enginetest.Step(t, ctx, "screenshot "+name, 30*time.Second, page.BringToFront(), chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join("testdata", "screenshots")
