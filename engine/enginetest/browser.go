@@ -94,9 +94,9 @@ func lockBrowser(t testing.TB) {
 // Step runs actions in the browser with their own timeout. When they fail
 // it logs where the tab was (its address, load state and text) and what the
 // test process's goroutines were doing, so that a hang says whether the
-// server or the browser stood still; a step that timed out is tried once
-// more, since a headless Chromium under the race detector on two cores
-// has been seen to miss a page's load event.
+// server or the browser stood still. The tab is brought to the front
+// first, and a step that timed out is tried once more: under the race
+// detector on two cores, a headless Chromium is slow to paint.
 func Step(t testing.TB, ctx context.Context, name string, timeout time.Duration, actions ...chromedp.Action) error {
 	t.Helper()
 	// a tab opens on its context's first Run and closes when the context
