@@ -575,9 +575,7 @@ func (r *Runner) liveStep(max int, fast bool) (int, error) {
 		}
 		r.mu.Lock()
 		for _, q := range live {
-			q.checkpoint = last
-			q.measure(last)
-			q.folded += uint64(len(raw))
+			q.advance(last, len(raw))
 		}
 		r.live = last
 		r.moved()
@@ -652,9 +650,7 @@ func (r *Runner) backfillStep(max int) (more bool) {
 		fn()
 	}
 	r.mu.Lock()
-	q.checkpoint = last
-	q.measure(last)
-	q.folded += uint64(len(raw))
+	q.advance(last, len(raw))
 	behind := target - min(last, target)
 	log := time.Since(q.loggedAt) >= r.opts.ProgressEvery
 	if log {
@@ -666,6 +662,13 @@ func (r *Runner) backfillStep(max int) (more bool) {
 		r.log.Info("projection backfill", "projection", q.p.Name, "checkpoint", last, "behind", behind, "events_per_s", int(rate))
 	}
 	return true
+}
+
+// advance records that q folded n more events, up to last (r.mu held).
+func (q *proj) advance(last uint64, n int) {
+	q.checkpoint = last
+	q.measure(last)
+	q.folded += uint64(n)
 }
 
 // measure updates the fold rate, a moving average over about a second.
@@ -786,9 +789,7 @@ func (r *Runner) catchUpStep(max int) bool {
 	}
 	r.mu.Lock()
 	for _, q := range group {
-		q.checkpoint = last
-		q.measure(last)
-		q.folded += uint64(len(raw))
+		q.advance(last, len(raw))
 	}
 	r.moved()
 	r.mu.Unlock()
