@@ -161,3 +161,47 @@ func TestEventsCommittedWhileFoldingABacklogSkipNothing(t *testing.T) {
 		t.Errorf("folded %d page views of %d", got, n)
 	}
 }
+
+// A backlog where every third event merges a browser into a known shopper
+// folds in runs of one to three events (Split). While newer events keep
+// being committed, the runner must fold what it read ahead instead of
+// reading a whole chunk back from the log for every run: it once did, and
+// folded 175 events a second (each run read 4 096 events to fold 3).
+func TestABacklogOfMergesIsReadFromTheLogOnce(t *testing.T) {
+	st := enginetest.NewStore(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(i int) *model.Event {
+		ev := &model.Event{ID: fmt.Sprint("m", i), Type: model.PageView, Via: model.ViaAPI, AnonymousID: fmt.Sprint("b", i),
+			SessionID: fmt.Sprint("s", i), Time: at.Add(time.Duration(i) * time.Second), ReceivedAt: at}
+		if i%3 == 0 {
+			ev.Email = fmt.Sprintf("u%d@example.com", i)
+		}
+		return ev
+	}
+	const backlog = 6_000
+	var evs []*model.Event
+	for i := range backlog {
+		evs = append(evs, mk(i))
+	}
+	if _, err := st.Append(evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, st, nil, counter("toy", 1))
+	// newer events arrive while it folds the backlog: the runner keeps them,
+	// and they do not continue what it read
+	for i := backlog; i < backlog+200; i++ {
+		tail := []*model.Event{mk(i)}
+		if _, err := st.Append(tail, nil); err != nil {
+			t.Fatal(err)
+		}
+		r.Committed(tail)
+	}
+	r.wait(t)
+	const n = backlog + 200
+	if got := count(t, st, "toy", "type/"+model.PageView); got != n {
+		t.Errorf("folded %d page views of %d", got, n)
+	}
+	if reads := r.LogReads(); reads > 2*n {
+		t.Errorf("read %d events back from the log to fold %d", reads, n)
+	}
+}

@@ -98,7 +98,14 @@ type Runner struct {
 	synced  uint64         // checkpoint of the live projection furthest behind
 	advance chan struct{}  // closed and replaced when live moves
 	recent  []*model.Event // events just committed, in seq order: spares reading them back
-	latest  uint64         // seq of the newest committed event
+	// ahead holds what the last read of the log returned beyond what was
+	// folded (a run ends early at an identity merge): the next steps fold
+	// it without reading it again. It is apart from recent, which holds the
+	// newest events, not necessarily the ones after ahead's.
+	ahead []*model.Event
+	// logReads counts the events read back from the log (for tests)
+	logReads atomic.Int64
+	latest   uint64 // seq of the newest committed event
 }
 
 // proj is a projection and what the runner knows of it. Only Run's
@@ -435,43 +442,43 @@ func (r *Runner) hurried() bool {
 	}
 }
 
-// next returns up to max events after seq cp: from the recent ones when
-// they continue the checkpoint, from the log otherwise (and then keeps them
-// for the next call).
+// next returns up to max events after seq cp: from those read ahead or the
+// recent ones when they continue the checkpoint, from the log otherwise
+// (keeping them for the next calls).
 func (r *Runner) next(cp uint64, max int) ([]*model.Event, error) {
 	r.mu.Lock()
-	i := 0
-	for i < len(r.recent) && r.recent[i].Seq <= cp {
-		i++
-	}
-	r.recent = r.recent[i:]
-	if len(r.recent) > 0 && r.recent[0].Seq == cp+1 {
-		n := 1
-		for n < min(max, len(r.recent)) && r.recent[n].Seq == r.recent[n-1].Seq+1 {
-			n++
+	r.ahead = dropTo(r.ahead, cp)
+	r.recent = dropTo(r.recent, cp)
+	for _, run := range [][]*model.Event{r.ahead, r.recent} {
+		if len(run) > 0 && run[0].Seq == cp+1 {
+			n := 1
+			for n < min(max, len(run)) && run[n].Seq == run[n-1].Seq+1 {
+				n++
+			}
+			evs := slices.Clone(run[:n])
+			r.mu.Unlock()
+			return evs, nil
 		}
-		evs := slices.Clone(r.recent[:n])
-		r.mu.Unlock()
-		return evs, nil
 	}
 	r.mu.Unlock()
 	evs, err := r.st.EventsAfter(cp, max)
 	if err != nil || len(evs) == 0 {
 		return evs, err
 	}
-	// keep what was read for the next step: a run may fold only some of it
-	// (identity's Split)
+	r.logReads.Add(int64(len(evs)))
 	r.mu.Lock()
-	last := evs[len(evs)-1].Seq
-	i = 0
-	for i < len(r.recent) && r.recent[i].Seq <= last {
-		i++
-	}
-	if i == len(r.recent) || r.recent[i].Seq == last+1 {
-		r.recent = append(slices.Clone(evs), r.recent[i:]...)
-	}
+	r.ahead = slices.Clone(evs)
 	r.mu.Unlock()
 	return evs, nil
+}
+
+// dropTo drops the events up to seq cp from the front of run.
+func dropTo(run []*model.Event, cp uint64) []*model.Event {
+	i := 0
+	for i < len(run) && run[i].Seq <= cp {
+		i++
+	}
+	return run[i:]
 }
 
 func wrap(evs []*model.Event) []Event {
@@ -975,6 +982,9 @@ func (r *Runner) eraseNow(req eraseRequest) eraseResult {
 		return nil
 	})
 	// what was kept in memory may name what is gone
+	r.mu.Lock()
+	r.ahead, r.recent = nil, nil
+	r.mu.Unlock()
 	for _, q := range r.projs {
 		if q.p.Reset != nil {
 			q.p.Reset()
