@@ -36,6 +36,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/report"
+	"github.com/shoptrail/shoptrail/engine/resident"
 	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/settings"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -71,8 +72,9 @@ type App struct {
 
 	web         *web.Server
 	metrics     *metrics.Metrics
-	backupToken string       // GET /backup on the admin listener (ControlFile)
-	lastBackup  atomic.Int64 // unix seconds of the last scheduled backup
+	mapped      *resident.Trimmer // keeps the data files' resident pages under [storage] mapped_limit
+	backupToken string            // GET /backup on the admin listener (ControlFile)
+	lastBackup  atomic.Int64      // unix seconds of the last scheduled backup
 
 	public, admin       *http.Server
 	publicLn, adminLn   net.Listener
@@ -189,7 +191,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, Store: st, Disk: disk, metrics: metrics.New(buildinfo.String()), backupToken: newToken()}
+	a := &App{cfg: cfg, log: log, Store: st, Disk: disk, metrics: metrics.New(buildinfo.String()), backupToken: newToken(),
+		mapped: resident.New(cfg.Storage.Dir, cfg.Storage.MappedLimit, log.With("component", "memory"))}
+	a.mapped.Start(time.Second)
 	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
 
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
@@ -484,6 +488,7 @@ func (a *App) Serve(ctx context.Context) error {
 	if e := a.Catalog.Close(); e != nil {
 		err = errors.Join(err, e)
 	}
+	a.mapped.Stop()
 	if e := a.Store.Close(); e != nil {
 		err = errors.Join(err, e)
 	}
@@ -512,5 +517,6 @@ func (a *App) Close() error {
 	if a.Catalog != nil {
 		errs = append(errs, a.Catalog.Close())
 	}
+	a.mapped.Stop()
 	return errors.Join(append(errs, a.Store.Close())...)
 }

@@ -90,6 +90,10 @@ func (a *App) registerMetrics(m *metrics.Metrics) {
 		}
 		return out
 	})
+	m.Gauge("shoptrail_mapped_resident_bytes", "Bytes of the data directory's memory-mapped files in the resident set at the last look (see [storage] mapped_limit).",
+		func() float64 { return float64(a.mapped.Stats().Resident) })
+	m.Gauge("shoptrail_mapped_reclaimed_bytes", "Bytes of mapped data files the kernel was asked to take out of the resident set, since the start.",
+		func() float64 { return float64(a.mapped.Stats().Freed) })
 	m.Gauge("shoptrail_badger_lsm_bytes", "Size of Badger's LSM tree (keys and small values) on disk.",
 		func() float64 { lsm, _ := a.Store.Size(); return float64(lsm) })
 	m.Gauge("shoptrail_badger_vlog_bytes", "Size of Badger's value log (events, profiles, sessions, products) on disk.",

@@ -177,6 +177,10 @@ type Storage struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none;
 	// the GOMEMLIMIT environment variable wins).
 	MemoryLimit int64 `toml:"memory_limit"`
+	// MappedLimit bounds the bytes of the data directory's memory-mapped
+	// files (Badger's tables and value log, the search index) counted in
+	// the process's resident set, on Linux (0: no bound).
+	MappedLimit int64 `toml:"mapped_limit"`
 	// Retention is how long raw events are kept; older ones are dropped
 	// in the background (profiles, sessions, touchpoints, rollups and
 	// attribution stay). 0 keeps them forever.
@@ -223,7 +227,7 @@ func Default() Config {
 			RateBurst:       100,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
-		Storage: Storage{Dir: "./data", MinFree: 1 << 30, MemoryLimit: 384 << 20},
+		Storage: Storage{Dir: "./data", MinFree: 1 << 30, MemoryLimit: 384 << 20, MappedLimit: 32 << 20},
 		Sites: Sites{
 			AllowedOrigins:     []string{"http://127.0.0.1:8080", "http://localhost:8080"},
 			ReferralExclusions: []string{"paypal.com", "checkout.stripe.com", "klarna.com"},
@@ -419,6 +423,9 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.MemoryLimit != 0 && c.Storage.MemoryLimit < 64<<20 {
 		bad("storage.memory_limit", "must be 0 (none) or at least 67108864 bytes (64 MiB)")
+	}
+	if c.Storage.MappedLimit != 0 && c.Storage.MappedLimit < 8<<20 {
+		bad("storage.mapped_limit", "must be 0 (no bound) or at least 8388608 bytes (8 MiB)")
 	}
 	if c.Storage.MinFree < 0 {
 		bad("storage.min_free", "must be 0 (no check) or a number of bytes")

@@ -129,6 +129,8 @@ func TestMetrics(t *testing.T) {
 		`shoptrail_projection_failed{projection="attribution"} 0`,
 		`shoptrail_badger_lsm_bytes `,
 		`shoptrail_badger_vlog_bytes `,
+		`shoptrail_mapped_resident_bytes `,
+		`shoptrail_mapped_reclaimed_bytes `,
 		`shoptrail_feed_last_import_timestamp `,
 		`shoptrail_http_request_duration_seconds_bucket{code="2xx",listener="public",route="POST /api/v1/events",le="0.1"}`,
 		`shoptrail_http_request_duration_seconds_count{code="4xx",listener="public",route="GET /api/v1/user/{email}"} 2`,
