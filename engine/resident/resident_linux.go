@@ -54,8 +54,11 @@ func trim(dir string, limit int64) (Pass, error) {
 	}
 	slices.SortFunc(ms, func(a, b mapping) int { return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(b.rss, a.rss)) })
 	for _, m := range ms {
-		if p.After <= limit/2 || m.rss == 0 {
+		if p.After <= limit/2 {
 			break
+		}
+		if m.rss == 0 {
+			continue
 		}
 		_, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_PAGEOUT)
 		switch {
