@@ -76,8 +76,10 @@ func vmHWM() int64 {
 
 // BenchmarkCampaign100k fixes the list of, renders and queues a campaign
 // to 100 000 subscribed recipients (the goal: under 30 s and 200 MB RSS),
-// and reports the time and the process's peak RSS.
-var benchMapped = flag.Int64("campaign.mapped", 64<<20, "bytes of the data files kept resident")
+// and reports the time and the process's peak RSS. The data files' resident
+// pages are bounded as serve bounds them ([storage] mapped_limit;
+// -campaign.mapped to change it).
+var benchMapped = flag.Int64("campaign.mapped", config.Default().Storage.MappedLimit, "[storage] mapped_limit: bytes of the data files kept resident (0: no bound)")
 
 func BenchmarkCampaign100k(b *testing.B) {
 	const n = 100_000
