@@ -189,7 +189,7 @@ func TestKill9LosesNoAcknowledgedEvent(t *testing.T) {
 
 // build builds the binary into a temp dir with a config for it: ephemeral
 // ports, a data dir beside it.
-func build(t *testing.T) (bin, cfgPath, data string) {
+func build(t testing.TB) (bin, cfgPath, data string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin = filepath.Join(dir, "shoptrail")
@@ -214,7 +214,7 @@ func start(t *testing.T, bin, cfgPath string) (*exec.Cmd, string) {
 }
 
 // startBoth runs the binary and returns it with its public and admin URLs.
-func startBoth(t *testing.T, bin, cfgPath string) (cmd *exec.Cmd, public, admin string) {
+func startBoth(t testing.TB, bin, cfgPath string) (cmd *exec.Cmd, public, admin string) {
 	t.Helper()
 	cmd = exec.Command(bin, "-config", cfgPath)
 	stdout, _ := cmd.StdoutPipe()
@@ -242,7 +242,7 @@ func startBoth(t *testing.T, bin, cfgPath string) (cmd *exec.Cmd, public, admin 
 }
 
 // projections reads where each projection is from the admin /healthz.
-func projections(t *testing.T, admin string) map[string]struct {
+func projections(t testing.TB, admin string) map[string]struct {
 	State              string
 	Checkpoint, Behind uint64
 } {

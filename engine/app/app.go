@@ -193,7 +193,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, Store: st, Disk: disk, metrics: metrics.New(buildinfo.String()), backupToken: newToken(),
 		mapped: resident.New(cfg.Storage.Dir, cfg.Storage.MappedLimit, log.With("component", "memory"))}
-	a.mapped.Start(time.Second)
+	a.mapped.Start(500 * time.Millisecond)
 	fail := func(err error) (*App, error) { return nil, errors.Join(err, a.Close()) }
 
 	if a.Catalog, err = catalog.Open(st, filepath.Join(cfg.Storage.Dir, "search-index"), cfg.Feed.Columns, log.With("component", "catalog")); err != nil {
