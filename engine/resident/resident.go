@@ -36,7 +36,7 @@ type Trimmer struct {
 	log   *slog.Logger
 
 	stop chan struct{}
-	done chan struct{}
+	done chan struct{} // closed when Start's loop has ended; nil before Start
 	once sync.Once
 
 	trims    atomic.Int64
@@ -64,12 +64,13 @@ func New(dir string, limit int64, log *slog.Logger) *Trimmer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Trimmer{dir: dir, limit: limit, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	return &Trimmer{dir: dir, limit: limit, log: log, stop: make(chan struct{})}
 }
 
 // Start looks every interval until Stop; a quarter of it after a look that
 // had to reclaim (while data is written fast, pages come back fast).
 func (t *Trimmer) Start(every time.Duration) {
+	t.done = make(chan struct{})
 	if t.limit <= 0 || !Supported {
 		close(t.done)
 		return
@@ -101,7 +102,9 @@ func (t *Trimmer) Start(every time.Duration) {
 // Stop ends Start's loop and waits for it.
 func (t *Trimmer) Stop() {
 	t.once.Do(func() { close(t.stop) })
-	<-t.done
+	if t.done != nil {
+		<-t.done
+	}
 }
 
 // Trim looks once and, if the directory's files hold more than the limit

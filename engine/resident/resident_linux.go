@@ -101,10 +101,16 @@ func mappings(dir string) ([]mapping, error) {
 			}
 			continue
 		}
-		// a mapping's header: "start-end perms offset dev inode path"
+		// a mapping's header: "start-end perms offset dev inode   path",
+		// the path running to the end of the line (it may hold spaces)
 		in = false
-		fields := strings.Fields(string(line))
-		if len(fields) < 6 || !strings.HasPrefix(fields[5], prefix) {
+		rest := string(line)
+		var fields [5]string
+		for i := range fields {
+			fields[i], rest, _ = strings.Cut(strings.TrimLeft(rest, " "), " ")
+		}
+		path := strings.TrimLeft(rest, " ")
+		if !strings.HasPrefix(path, prefix) {
 			continue
 		}
 		lo, hi, ok := strings.Cut(fields[0], "-")
@@ -113,7 +119,7 @@ func mappings(dir string) ([]mapping, error) {
 		if !ok || err1 != nil || err2 != nil || end <= start {
 			return nil, fmt.Errorf("/proc/self/smaps: %q: not an address range", fields[0])
 		}
-		out = append(out, mapping{start: uintptr(start), end: uintptr(end), rank: rank(fields[5])})
+		out = append(out, mapping{start: uintptr(start), end: uintptr(end), rank: rank(strings.TrimSuffix(path, " (deleted)"))})
 		in = true
 	}
 	if err := sc.Err(); err != nil {

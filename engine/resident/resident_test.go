@@ -61,7 +61,11 @@ func resident(t *testing.T, dir string) int64 {
 // leaves the resident set, the other stays, and every byte of both reads
 // back as written, through the mapping and from the file.
 func TestTrimReclaimsTheDirectorysMappedPagesAndKeepsTheirData(t *testing.T) {
-	dir, other := t.TempDir(), t.TempDir()
+	// a data directory's path may hold spaces: smaps shows it as it is
+	dir, other := filepath.Join(t.TempDir(), "my shop data"), t.TempDir()
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	const n = 64 << 20
 	// a write-ahead log with nothing resident comes first in the order of
 	// reclaim: it must not end the pass

@@ -15,4 +15,5 @@ func TestStartStop(t *testing.T) {
 		tr.Stop()
 		tr.Stop()
 	}
+	New(t.TempDir(), 1<<20, nil).Stop() // never started
 }
