@@ -9,15 +9,17 @@
 // cache the kernel may reclaim, but RSS is what an operator sees and what a
 // container's limit is set from.
 //
-// A Trimmer looks every few seconds at how much of those files is resident
-// and, over its limit, asks the kernel to reclaim their pages
-// (madvise(MADV_PAGEOUT), Linux 5.4 and later): clean pages leave memory,
-// dirty ones stay in the page cache until written back, and none stays
-// counted in the process. A page read again afterwards is a page fault
-// served from the page cache or the disk. MADV_PAGEOUT never changes what
-// memory holds, only where, so a mapping that changed between reading the
-// list and advising (a table unmapped after a compaction, an address
-// reused) is still safe.
+// A Trimmer looks at an interval (serve: twice a second) at how much of
+// those files is resident and, over its limit, asks the kernel to reclaim
+// their pages (madvise(MADV_PAGEOUT), Linux 5.4 and later): clean pages
+// leave memory, dirty ones stay in the page cache until written back, and
+// none stays counted in the process. A page read again afterwards is a
+// page fault, mostly served from the disk. MADV_PAGEOUT never discards
+// data (a page is written back, swapped out or left alone), so a mapping
+// that changed between reading the list and advising (a table unmapped
+// after a compaction, its addresses reused) is still safe: MADV_DONTNEED,
+// which would keep the pages in the page cache, would zero an anonymous
+// mapping that took those addresses.
 package resident
 
 import (
