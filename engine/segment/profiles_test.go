@@ -182,3 +182,75 @@ func TestIndexBytesEstimate(t *testing.T) {
 	runtime.KeepAlive(built)
 	runtime.KeepAlive(folded)
 }
+
+// The index's columns keep a profile number per run of its events: runs
+// broken by other profiles' events, a merge (both profiles count no more;
+// the merged one's events are read again under a new number), orders'
+// ids, currencies, values and confirmations, and times to the millisecond
+// all read back from a scan as they went in.
+func TestIndexRunsMergesOrders(t *testing.T) {
+	str := func(s string) json.RawMessage { j, _ := json.Marshal(s); return j }
+	t0 := time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC)
+	view := func(ms int, cat string) *model.Event {
+		return &model.Event{Type: model.ProductView, Time: t0.Add(time.Duration(ms) * time.Millisecond),
+			Props: map[string]json.RawMessage{"category": str(cat)}}
+	}
+	ord := func(id, value, cur string, via string) *model.Event {
+		return &model.Event{Type: model.Order, Time: t0, Via: via, Props: map[string]json.RawMessage{
+			"order_id": str(id), "value": json.RawMessage(value), "currency": str(cur)}}
+	}
+	x := newIndex(0)
+	a1 := []*model.Event{view(1, "c1"), view(2500, "c2"), view(4999, "c1")}
+	x.add("a:1", a1[0])
+	x.add("a:1", a1[1])
+	x.add("a:2", view(3000, "c1"))
+	x.add("a:1", a1[2])
+	x.add("a:3", ord("o1", "12.50", "EUR", model.ViaBrowser))
+	x.add("a:3", ord("o1", "12.60", "EUR", model.ViaAPI))
+	x.add("a:4", ord("order-22", "3", "USD", model.ViaAPI))
+	if c := x.cols[model.ProductView]; len(c.prof) != 3 || len(c.sec) != 4 {
+		t.Fatalf("%d runs of %d events, want 3 of 4", len(c.prof), len(c.sec))
+	}
+	// a:1 merges into a:2: a:2's events (a:1's among them) read again
+	var read []pev
+	for _, ev := range append(a1, view(3000, "c1")) {
+		read = append(read, pev{"a:2", ev})
+	}
+	x.merge("a:1", "a:2", read)
+	x.done = true
+	if _, ok := x.prof.lookup("a:1"); ok {
+		t.Error("a:1 still numbered")
+	}
+	if n, ok := x.prof.lookup("a:2"); !ok || n != 4 {
+		t.Errorf("a:2 numbered %d %v, want 4", n, ok)
+	}
+	r, err := Parse([]byte(`{"name":"x","conditions":[{"event":"product_view","where":[{"prop":"category","value":"c1"}]},{"orders":{"op":"gte","value":1}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, ok := x.snapshot(r)
+	if !ok {
+		t.Fatal("not previewable")
+	}
+	for _, a := range r.atoms {
+		facts := scanAtom(a, sn, len(sn.ends))
+		var got []string
+		for p, f := range facts {
+			if f == nil {
+				continue
+			}
+			var es []string
+			for _, e := range f.E {
+				es = append(es, fmt.Sprintf("%d %s %s %d %v", e.T-t0.UnixMilli(), e.O, e.C, e.M, e.V))
+			}
+			got = append(got, fmt.Sprintf("%s n=%d %v", x.prof.id(uint32(p)), f.N, es))
+		}
+		want := map[string]string{
+			model.ProductView: "[a:2 n=3 [1   0 false 3000   0 false 4999   0 false]]",
+			model.Order:       "[a:3 n=1 [0 o1 EUR 1260 true] a:4 n=1 [0 order-22 USD 300 true]]",
+		}[a.typ]
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s: %v, want %s", a.typ, got, want)
+		}
+	}
+}
