@@ -218,8 +218,15 @@ func BenchmarkSegments(b *testing.B) {
 		cfg.Storage.Dir = filepath.Join(*benchDir, "data")
 		generated = filepath.Join(*benchDir, "generated")
 	}
+	// a benchmark's log shows when it ends: at this size, each line goes to
+	// stderr as well, as it comes (how far a run got)
+	logf := func(format string, args ...any) {
+		b.Helper()
+		b.Logf(format, args...)
+		fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
 	if raw, err := os.ReadFile(generated); err == nil {
-		b.Logf("reusing the shop in %s: %s", *benchDir, raw)
+		logf("reusing the shop in %s: %s", *benchDir, raw)
 	} else {
 		if generated != "" {
 			os.RemoveAll(cfg.Storage.Dir) // half-generated
@@ -231,7 +238,7 @@ func BenchmarkSegments(b *testing.B) {
 		t0 := time.Now()
 		generateShop(b, st, *benchEvents, *benchProfiles)
 		st.Close()
-		b.Logf("generated %d events in %s", *benchEvents, time.Since(t0).Round(time.Second))
+		logf("generated %d events in %s", *benchEvents, time.Since(t0).Round(time.Second))
 		if generated != "" {
 			if err := os.WriteFile(generated, fmt.Appendf(nil, "%d events, %d shoppers", *benchEvents, *benchProfiles), 0o600); err != nil {
 				b.Fatal(err)
@@ -241,7 +248,7 @@ func BenchmarkSegments(b *testing.B) {
 	report := func(v float64, unit string) {
 		b.Helper()
 		b.ReportMetric(v, unit)
-		b.Logf("%s: %.3f", unit, v)
+		logf("%s: %.3f", unit, v)
 	}
 	// the peak of anonymous memory, sampled
 	var peakAnon atomic.Int64
@@ -261,7 +268,7 @@ func BenchmarkSegments(b *testing.B) {
 	}()
 	mem := func(when string) {
 		peak, anon := memory()
-		b.Logf("memory %s: peak RSS %.0f MiB, RssAnon now %.0f MiB, peak RssAnon (sampled) %d MiB", when, peak, anon, peakAnon.Load())
+		logf("memory %s: peak RSS %.0f MiB, RssAnon now %.0f MiB, peak RssAnon (sampled) %d MiB", when, peak, anon, peakAnon.Load())
 	}
 	for b.Loop() {
 		a := enginetest.Start(b, cfg)
@@ -275,7 +282,7 @@ func BenchmarkSegments(b *testing.B) {
 		}
 		t0 := time.Now()
 		wait()
-		b.Logf("folded in %s", time.Since(t0).Round(time.Second))
+		logf("folded in %s", time.Since(t0).Round(time.Second))
 		mem("after the fold")
 		if *benchFoldOnly {
 			a.Stop()
@@ -332,7 +339,7 @@ func BenchmarkSegments(b *testing.B) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		ix := a.Segments.IndexStats()
-		b.Logf("preview index: %+v", ix)
+		logf("preview index: %+v", ix)
 		report(ix.Built.Seconds(), "index-build-s")
 		report(float64(ix.Bytes)/float64(max(ix.Profiles, 1)), "index-B/profile")
 		t0 = time.Now()
