@@ -9,7 +9,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +29,33 @@ var (
 	benchEvents   = flag.Int("seg.events", 10_000_000, "events the segments benchmark generates")
 	benchProfiles = flag.Int("seg.profiles", 1_000_000, "shoppers the segments benchmark generates")
 	benchLoad     = flag.Duration("seg.load", 4*time.Second, "how long each ingestion load runs")
+	// a shop of 10 M events takes most of an hour to generate and fold:
+	// -seg.dir keeps it (generated once, folded by whichever run gets
+	// there) and -seg.foldonly stops once it is folded
+	benchDir      = flag.String("seg.dir", "", "keep the generated shop in this dir and reuse it (empty: a fresh temp dir)")
+	benchFoldOnly = flag.Bool("seg.foldonly", false, "generate and fold the shop, then stop (with -seg.dir: measure in a later run)")
 )
+
+// memory reads the process's peak resident set (VmHWM: with Badger's
+// memory-mapped files) and its anonymous resident memory (RssAnon: heap
+// and stacks), in MiB.
+func memory() (peak, anon float64) {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmHWM:":
+			peak = kb / 1024
+		case "RssAnon:":
+			anon = kb / 1024
+		}
+	}
+	return peak, anon
+}
 
 // sources of visits: where from, and the share of visits
 var sources = []struct {
@@ -181,18 +211,64 @@ func drive(b *testing.B, url string, d time.Duration, rate float64) float64 {
 func BenchmarkSegments(b *testing.B) {
 	cfg := enginetest.Config(b)
 	cfg.Demo.Enabled = false
-	st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
-	if err != nil {
-		b.Fatal(err)
+	// the soft memory limit serve sets (the index's budget is half of it)
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(cfg.Storage.MemoryLimit))
+	generated := ""
+	if *benchDir != "" {
+		cfg.Storage.Dir = filepath.Join(*benchDir, "data")
+		generated = filepath.Join(*benchDir, "generated")
 	}
-	t0 := time.Now()
-	generateShop(b, st, *benchEvents, *benchProfiles)
-	st.Close()
-	b.Logf("generated %d events in %s", *benchEvents, time.Since(t0).Round(time.Second))
+	// a benchmark's log shows when it ends: at this size, each line goes to
+	// stderr as well, as it comes (how far a run got)
+	logf := func(format string, args ...any) {
+		b.Helper()
+		b.Logf(format, args...)
+		fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+	if raw, err := os.ReadFile(generated); err == nil {
+		logf("reusing the shop in %s: %s", *benchDir, raw)
+	} else {
+		if generated != "" {
+			os.RemoveAll(cfg.Storage.Dir) // half-generated
+		}
+		st, err := store.Open(store.Options{Dir: cfg.Storage.Dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		generateShop(b, st, *benchEvents, *benchProfiles)
+		st.Close()
+		logf("generated %d events in %s", *benchEvents, time.Since(t0).Round(time.Second))
+		if generated != "" {
+			if err := os.WriteFile(generated, fmt.Appendf(nil, "%d events, %d shoppers", *benchEvents, *benchProfiles), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	report := func(v float64, unit string) {
 		b.Helper()
 		b.ReportMetric(v, unit)
-		b.Logf("%s: %.3f", unit, v)
+		logf("%s: %.3f", unit, v)
+	}
+	// the peak of anonymous memory, sampled
+	var peakAnon atomic.Int64
+	sampling := make(chan struct{})
+	defer close(sampling)
+	go func() {
+		for {
+			if _, anon := memory(); int64(anon) > peakAnon.Load() {
+				peakAnon.Store(int64(anon))
+			}
+			select {
+			case <-sampling:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	mem := func(when string) {
+		peak, anon := memory()
+		logf("memory %s: peak RSS %.0f MiB, RssAnon now %.0f MiB, peak RssAnon (sampled) %d MiB", when, peak, anon, peakAnon.Load())
 	}
 	for b.Loop() {
 		a := enginetest.Start(b, cfg)
@@ -204,9 +280,14 @@ func BenchmarkSegments(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		t0 = time.Now()
+		t0 := time.Now()
 		wait()
-		b.Logf("folded in %s", time.Since(t0).Round(time.Second))
+		logf("folded in %s", time.Since(t0).Round(time.Second))
+		mem("after the fold")
+		if *benchFoldOnly {
+			a.Stop()
+			continue
+		}
 		var api func(method, path, body string, out any) int
 		api = func(method, path, body string, out any) int {
 			req, _ := http.NewRequest(method, a.PublicURL+path, strings.NewReader(body))
@@ -246,21 +327,24 @@ func BenchmarkSegments(b *testing.B) {
 			}
 		}
 
+		// the preview index is built at start, between folds (a minute or
+		// more at 10 M events): ingestion is measured once it is
+		for !a.Segments.IndexStats().Ready && !a.Segments.IndexStats().Over {
+			time.Sleep(50 * time.Millisecond)
+		}
+		ix := a.Segments.IndexStats()
+		logf("preview index: %+v", ix)
+		report(ix.Built.Seconds(), "index-build-s")
+		report(float64(ix.Bytes)/float64(max(ix.Profiles, 1)), "index-B/profile")
+		mem("with the preview index")
+
 		max0 := drive(b, a.PublicURL+"/t", *benchLoad, 0)
 		wait()
 		report(max0, "ingest-no-segments-req/s")
 
 		// a preview of a new 3-condition rule: its conditions are counted
-		// by no segment yet; the preview index (built at start, between
-		// folds) has every shopper's events
+		// by no segment yet; the preview index has every shopper's events
 		rule := previewRule
-		for !a.Segments.IndexStats().Ready && !a.Segments.IndexStats().Over {
-			time.Sleep(50 * time.Millisecond)
-		}
-		ix := a.Segments.IndexStats()
-		b.Logf("preview index: %+v", ix)
-		report(ix.Built.Seconds(), "index-build-s")
-		report(float64(ix.Bytes)/float64(max(ix.Profiles, 1)), "index-B/profile")
 		t0 = time.Now()
 		var pre struct{ Count int64 }
 		api("POST", "/api/v1/segments/preview", rule, &pre)
@@ -355,6 +439,10 @@ func BenchmarkSegments(b *testing.B) {
 		close(stop)
 		<-loadDone
 		pct(loaded, "fresh-half-load")
+		mem("at the end")
+		peak, _ := memory()
+		report(peak, "peak-rss-MiB")
+		report(float64(peakAnon.Load()), "peak-anon-MiB")
 		a.Stop()
 	}
 }

@@ -20,15 +20,19 @@ import (
 // reading and decoding the events of the rule's types from the log (11 s
 // for 30 000 shoppers; minutes for a million).
 //
-// Per event type, a column of (profile number, time, fields), 12 bytes an
-// event: the fields are the event's props and traffic fields, interned — a
+// Per event type, a column of (time, fields), 8 bytes an event, and a
+// profile number per run of one profile's events (a build reads a profile
+// at once): about 10 bytes an event. The fields are the event's props and traffic fields, interned — a
 // where condition is tested once per distinct set of fields, not once per
 // event. Only fields with few distinct values are kept: the url, the
 // referrer and the click id never, and a prop once it has taken more than
 // wideAfter values for its type (a product id, an order id, an order's
 // items, a search's words); a rule that tests one of those is previewed
 // from the log as before. An order's id, value and currency are kept
-// beside it (what the orders and spent conditions count).
+// beside it (what the orders and spent conditions count). The profiles'
+// ids are a compact table (profileTable): with them, about 140 bytes a
+// shopper of 10 events, so a million shoppers fit in half the default
+// memory_limit.
 //
 // The projection keeps it current: its folds append events, a merge drops
 // both profiles' events and reads the merged profile's again, and it is
@@ -41,19 +45,23 @@ import (
 const (
 	// indexChunk is how many profiles one build step reads.
 	indexChunk = 1000
-	// gone marks a profile number that counts no more (merged).
-	gone = ^uint32(0)
-	// fieldBits of an event's fields word number its fields; the others
-	// hold the milliseconds of its time.
-	fieldBits = 22
+	// an event's fields word: its top bit (newRun) says that it starts a
+	// run of the column's events of one profile, the next fieldBits
+	// number its fields, the last msBits hold the milliseconds of its time
+	newRun    = 1 << 31
+	msBits    = 10
+	msMask    = 1<<msBits - 1
+	fieldBits = 31 - msBits
 	maxFields = 1 << fieldBits
-	// per-entry sizes for the budget: an event, a profile (its id's
-	// header, number and map entry, without the id's bytes), a set of
-	// fields (an event, its props map, the key twice, without their bytes)
-	eventBytes   = 12
-	profileBytes = 16 + 4 + 48
-	fieldsBytes  = int(unsafe.Sizeof(model.Event{})) + 48 + 2*48
-	orderBytes   = int(unsafe.Sizeof(entry{})) + 4
+	// the size of a set of fields for the budget: an event, its props
+	// map, the key twice, without their bytes (the arrays of events,
+	// orders and profiles count their capacity: appendCounted)
+	fieldsBytes = int(unsafe.Sizeof(model.Event{})) + 48 + 2*48
+	// bigArray is the capacity from which appendCounted grows arrays
+	// by an eighth
+	bigArray = 1 << 16
+	// maxCurrencies is how many currencies the orders' can number
+	maxCurrencies = 1 << 16
 	// wideAfter is how many distinct values a prop takes before the index
 	// stops keeping it
 	wideAfter = 256
@@ -65,11 +73,10 @@ type index struct {
 	// done: every profile
 	cursor string
 	done   bool
-	budget int64    // bytes; 0 no limit
-	over   bool     // it outgrew the budget: dropped
-	ids    []string // by number
-	num    map[string]uint32
-	parent []uint32 // the number a profile merged into; itself if none; gone
+	budget int64         // bytes; 0 no limit
+	over   bool          // it outgrew the budget: dropped
+	prof   *profileTable // the profiles' ids and numbers
+	merged []uint64      // a bit per profile number: set once it counts no more (merged)
 	cols   map[string]*column
 	fields map[string]uint32 // interned fields → number
 	protos []*model.Event    // by fields number: an event with those fields only
@@ -77,22 +84,57 @@ type index struct {
 	// wideAfter; wide the fields that took more
 	vals   map[string]map[string]map[string]bool
 	wide   map[string]map[string]bool
-	orders []entry // of order events: id, currency, value, confirmed
-	bytes  int64   // estimated
+	orders []orderRec // of order events
+	oids   []byte     // the orders' ids, one after the other (order.end)
+	curs   []string
+	cur    map[string]uint16 // currency → its number in curs
+	bytes  int64             // estimated
 	events int
 	built  time.Duration // how long its build took
 	start  time.Time
 }
 
+// orderRec is what an order event counts: its value, its id (in the index's
+// oids), its currency (in curs), whether the shop confirmed it (sent
+// through the API). 16 bytes, instead of an entry's 56.
+type orderRec struct {
+	minor    int64
+	end      uint32
+	cur      uint16
+	verified bool
+}
+
+// appendCounted appends to s, and counts in bytes what its array grew by:
+// the index's estimate counts the capacity its arrays hold, not only their
+// length. A large array grows by an eighth, not append's quarter: the
+// index's columns of millions of events keep less room unused.
+func appendCounted[T any](bytes *int64, s []T, v ...T) []T {
+	c := cap(s)
+	if need := len(s) + len(v); need > c && c >= bigArray {
+		grown := make([]T, len(s), max(need, c+c/8))
+		copy(grown, s)
+		s = grown
+	}
+	s = append(s, v...)
+	if d := cap(s) - c; d > 0 {
+		var zero T
+		*bytes += int64(d) * int64(unsafe.Sizeof(zero))
+	}
+	return s
+}
+
+// column holds the events of one type. Its events come in runs of one
+// profile's (a build reads a profile's events at once): the profile number
+// is kept once a run, 12 bytes an event become about 8.
 type column struct {
-	prof []uint32
+	prof []uint32 // a profile number per run
 	sec  []uint32 // Unix seconds
-	fld  []uint32 // fields number << 10 | milliseconds
+	fld  []uint32 // newRun | fields number << msBits | milliseconds
 	ord  []uint32 // of an order column: the order in orders
 }
 
 func newIndex(budget int64) *index {
-	return &index{num: map[string]uint32{}, cols: map[string]*column{}, fields: map[string]uint32{},
+	return &index{prof: newProfileTable(), cur: map[string]uint16{}, cols: map[string]*column{}, fields: map[string]uint32{},
 		vals: map[string]map[string]map[string]bool{}, budget: budget, start: time.Now(),
 		wide: map[string]map[string]bool{model.Order: {"order_id": true, "value": true}}}
 }
@@ -151,17 +193,18 @@ func (x *index) covers(profile string) bool {
 	return x.done || (x.cursor != "" && profile <= x.cursor)
 }
 
-// number returns profile's number, adding it. Call with mu held.
-func (x *index) number(profile string) uint32 {
-	if n, ok := x.num[profile]; ok {
-		return n
+// number returns profile's number, adding it; false when the profile
+// table is full. Call with mu held.
+func (x *index) number(profile string) (uint32, bool) {
+	n, grew, ok := x.prof.add(profile)
+	if !ok {
+		return 0, false
 	}
-	n := uint32(len(x.ids))
-	x.ids = append(x.ids, profile)
-	x.parent = append(x.parent, n)
-	x.num[profile] = n
-	x.bytes += int64(profileBytes + len(profile))
-	return n
+	if int(n) == 64*len(x.merged) {
+		x.merged = appendCounted(&x.bytes, x.merged, 0)
+	}
+	x.bytes += grew
+	return n, true
 }
 
 // fieldsKey returns what interns an event's fields, and an event with
@@ -216,6 +259,11 @@ func (x *index) add(profile string, ev *model.Event) {
 	if ms < 0 || ms/1000 > math.MaxUint32 {
 		return // not a time a shop sends (ingestion clamps them)
 	}
+	pn, ok := x.number(profile)
+	if !ok {
+		x.drop()
+		return
+	}
 	c := x.cols[ev.Type]
 	if c == nil {
 		c = &column{}
@@ -233,17 +281,35 @@ func (x *index) add(profile string, ev *model.Event) {
 		x.fields[key] = f
 		x.bytes += int64(fieldsBytes + 2*len(key))
 	}
-	c.prof = append(c.prof, x.number(profile))
-	c.sec = append(c.sec, uint32(ms/1000))
-	c.fld = append(c.fld, f<<10|uint32(ms%1000))
 	if ev.Type == model.Order {
 		id, rec := ev.Order()
-		c.ord = append(c.ord, uint32(len(x.orders)))
-		x.orders = append(x.orders, entry{O: id, C: rec.Currency, M: rec.Minor, V: rec.Verified})
-		x.bytes += int64(orderBytes + len(id))
+		cur, ok := x.cur[rec.Currency]
+		if !ok {
+			if len(x.curs) == maxCurrencies {
+				x.drop()
+				return
+			}
+			cur = uint16(len(x.curs))
+			x.curs = append(x.curs, rec.Currency)
+			x.cur[rec.Currency] = cur
+			x.bytes += int64(2*len(rec.Currency) + 64)
+		}
+		if len(x.oids)+len(id) > math.MaxUint32 || len(x.orders) == math.MaxUint32 {
+			x.drop()
+			return
+		}
+		x.oids = appendCounted(&x.bytes, x.oids, []byte(id)...)
+		c.ord = appendCounted(&x.bytes, c.ord, uint32(len(x.orders)))
+		x.orders = appendCounted(&x.bytes, x.orders, orderRec{minor: rec.Minor, end: uint32(len(x.oids)), cur: cur, verified: rec.Verified})
 	}
+	w := f<<msBits | uint32(ms%1000)
+	if len(c.prof) == 0 || c.prof[len(c.prof)-1] != pn {
+		c.prof = appendCounted(&x.bytes, c.prof, pn)
+		w |= newRun
+	}
+	c.sec = appendCounted(&x.bytes, c.sec, uint32(ms/1000))
+	c.fld = appendCounted(&x.bytes, c.fld, w)
 	x.events++
-	x.bytes += eventBytes
 	if x.budget > 0 && x.bytes > x.budget {
 		x.drop()
 	}
@@ -252,8 +318,8 @@ func (x *index) add(profile string, ev *model.Event) {
 // drop forgets the index: it outgrew its budget. Call with mu held.
 func (x *index) drop() {
 	x.over, x.done = true, false
-	x.ids, x.num, x.parent, x.cols, x.fields, x.protos = nil, nil, nil, nil, nil, nil
-	x.vals, x.orders = nil, nil
+	x.prof, x.merged, x.cols, x.fields, x.protos = newProfileTable(), nil, nil, nil, nil
+	x.vals, x.orders, x.oids, x.curs, x.cur = nil, nil, nil, nil, nil
 }
 
 // merge records that profile from merged into to: the events of both
@@ -261,10 +327,12 @@ func (x *index) drop() {
 // fold's transaction (nil when the build has yet to read it). Call with mu
 // held.
 func (x *index) merge(from, to string, read []pev) {
+	if x.over {
+		return
+	}
 	for _, p := range []string{from, to} {
-		if n, ok := x.num[p]; ok {
-			x.parent[n] = gone
-			delete(x.num, p)
+		if n, ok := x.prof.remove(p); ok {
+			x.merged[n/64] |= 1 << (n % 64)
 		}
 	}
 	for _, r := range read {
@@ -340,19 +408,8 @@ func (x *index) foldIndex(tx *store.Tx, merges [][2]string, evs []*project.Event
 	}, nil
 }
 
-// find returns the number a profile counts under now, or gone.
-func find(parent []uint32, n uint32) uint32 {
-	root := n
-	for root != gone && parent[root] != root {
-		root = parent[root]
-	}
-	for n != root && n != gone {
-		next := parent[n]
-		parent[n] = root
-		n = next
-	}
-	return root
-}
+// isMerged reports whether profile number n counts no more.
+func isMerged(merged []uint64, n uint32) bool { return merged[n/64]&(1<<(n%64)) != 0 }
 
 // buildStep reads the next chunk of profiles' events into the index, in
 // the runner's goroutine between folds; it applies what it read once tx
@@ -412,7 +469,7 @@ func (s *Service) IndexStats() IndexStats {
 	x := s.idx.Load()
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return IndexStats{Ready: x.done, Over: x.over, Profiles: len(x.ids), Events: x.events, Fields: len(x.protos),
+	return IndexStats{Ready: x.done, Over: x.over, Profiles: x.prof.len(), Events: x.events, Fields: len(x.protos),
 		Bytes: x.bytes, Built: x.built}
 }
 
@@ -443,11 +500,14 @@ func (x *index) previewable(r *Rule) bool {
 // snapshot is what a preview reads of the index: the columns as they were
 // (they only grow), and a copy of the merges.
 type snapshot struct {
-	ids    []string
-	parent []uint32
+	arena  []byte // the profiles' ids (idOf)
+	ends   []uint32
+	merged []uint64
 	cols   map[string]column
 	protos []*model.Event
-	orders []entry
+	orders []orderRec
+	oids   []byte
+	curs   []string
 }
 
 func (x *index) snapshot(r *Rule) (snapshot, bool) {
@@ -456,26 +516,32 @@ func (x *index) snapshot(r *Rule) (snapshot, bool) {
 	if !x.previewable(r) {
 		return snapshot{}, false
 	}
-	sn := snapshot{ids: x.ids[:len(x.ids):len(x.ids)], parent: slices.Clone(x.parent), cols: map[string]column{},
-		protos: x.protos[:len(x.protos):len(x.protos)], orders: x.orders[:len(x.orders):len(x.orders)]}
+	a, e := x.prof.arena, x.prof.ends
+	sn := snapshot{arena: a[:len(a):len(a)], ends: e[:len(e):len(e)], merged: slices.Clone(x.merged), cols: map[string]column{},
+		protos: x.protos[:len(x.protos):len(x.protos)], orders: x.orders[:len(x.orders):len(x.orders)],
+		oids: x.oids[:len(x.oids):len(x.oids)], curs: x.curs[:len(x.curs):len(x.curs)]}
 	for _, a := range r.atoms {
 		if c := x.cols[a.typ]; c != nil {
-			n := len(c.prof)
-			sn.cols[a.typ] = column{prof: c.prof[:n:n], sec: c.sec[:n:n], fld: c.fld[:n:n], ord: c.ord[:min(n, len(c.ord)):min(n, len(c.ord))]}
+			n, r := len(c.sec), len(c.prof)
+			sn.cols[a.typ] = column{prof: c.prof[:r:r], sec: c.sec[:n:n], fld: c.fld[:n:n], ord: c.ord[:min(n, len(c.ord)):min(n, len(c.ord))]}
 		}
 	}
 	return sn, true
 }
 
 // scanAtom counts an atom's events per profile number from its type's
-// column. The numbers of sn.parent must point at their roots (find).
+// column.
 func scanAtom(a *atomDef, sn snapshot, n int) []*fact {
 	facts := make([]*fact, n)
 	c := sn.cols[a.typ]
 	match := make([]int8, len(sn.protos)) // 0 not tested yet, 1 yes, -1 no
 	order := a.typ == model.Order
-	for i, p := range c.prof {
-		f := c.fld[i] >> 10
+	run := -1
+	for i, w := range c.fld {
+		if w&newRun != 0 {
+			run++
+		}
+		f := (w &^ newRun) >> msBits
 		m := match[f]
 		if m == 0 {
 			m = -1
@@ -487,8 +553,8 @@ func scanAtom(a *atomDef, sn snapshot, n int) []*fact {
 		if m < 0 {
 			continue
 		}
-		root := sn.parent[p]
-		if root == gone {
+		root := c.prof[run]
+		if isMerged(sn.merged, root) {
 			continue
 		}
 		ff := facts[root]
@@ -496,10 +562,16 @@ func scanAtom(a *atomDef, sn snapshot, n int) []*fact {
 			ff = &fact{}
 			facts[root] = ff
 		}
-		e := entry{T: int64(c.sec[i])*1000 + int64(c.fld[i]&1023)}
+		e := entry{T: int64(c.sec[i])*1000 + int64(w&msMask)}
 		if order {
-			o := sn.orders[c.ord[i]]
-			e.O, e.C, e.M, e.V = o.O, o.C, o.M, o.V
+			k := c.ord[i]
+			o := sn.orders[k]
+			start := uint32(0)
+			if k > 0 {
+				start = sn.orders[k-1].end
+			}
+			id := sn.oids[start:o.end]
+			e.O, e.C, e.M, e.V = unsafe.String(unsafe.SliceData(id), len(id)), sn.curs[o.cur], o.minor, o.verified
 		}
 		ff.addEntry(e, order)
 	}
@@ -511,12 +583,7 @@ func scanAtom(a *atomDef, sn snapshot, n int) []*fact {
 // those with a fact, when a profile without any cannot match).
 func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(email string) (*model.User, error)) (PreviewResult, error) {
 	res := PreviewResult{Sample: []Member{}}
-	n := len(sn.ids)
-	// the profile each number counts under now, once (the atoms' scans
-	// then share it, in parallel)
-	for p := range uint32(n) {
-		find(sn.parent, p)
-	}
+	n := len(sn.ends)
 	var atomIDs []string
 	var atoms []*atomDef
 	for id, a := range r.atoms {
@@ -534,7 +601,7 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 	// evaluated
 	all := len(r.attrs) > 0 || r.root.eval(&evalCtx{facts: cur, attr: attributes("", nil), now: now})
 	for p := range uint32(n) {
-		if sn.parent[p] != p {
+		if isMerged(sn.merged, p) {
 			continue // merged into another
 		}
 		res.Profiles++
@@ -547,7 +614,7 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 				cur[id] = f
 			}
 		}
-		profile := sn.ids[p]
+		profile := idOf(sn.arena, sn.ends, p)
 		attr := noAttributes
 		if len(r.attrs) > 0 {
 			email := model.ProfileEmail(profile)
