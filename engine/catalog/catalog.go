@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/shoptrail/shoptrail/engine/feed"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/redact"
+	"github.com/shoptrail/shoptrail/engine/resident"
 	"github.com/shoptrail/shoptrail/engine/store"
 	"github.com/shoptrail/shoptrail/search"
 )
@@ -139,19 +139,8 @@ func Open(st *store.Store, indexDir string, columns map[string]string, log *slog
 const importGCPercent = 25
 
 // lowGC lowers the collector's target for an import and returns what puts
-// it back. A lower target (GOGC) or none (GOGC=off) is left alone.
-func lowGC() (restore func()) {
-	old := debug.SetGCPercent(importGCPercent)
-	if old >= 0 && old <= importGCPercent {
-		debug.SetGCPercent(old)
-		return func() {}
-	}
-	if old < 0 {
-		debug.SetGCPercent(old)
-		return func() {}
-	}
-	return func() { debug.SetGCPercent(old) }
-}
+// it back.
+func lowGC() (restore func()) { return resident.LowGC(importGCPercent) }
 
 // RebuildingError means the search index is being rebuilt (after a crash
 // during indexing or a damaged index): searches work again when it is done.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/mail"
+	"github.com/shoptrail/shoptrail/engine/resident"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -110,6 +111,13 @@ func (s *Service) step(ctx context.Context, id string) error {
 		return err
 	case c.Status != Sending:
 		return nil
+	}
+	// rendering and queueing make garbage fast: the heap grows a quarter
+	// past what is live, not double (BenchmarkCampaign100k, quiet machine:
+	// peak RSS 120–127 MiB in 12.0–12.5 s, against 170–196 MiB in
+	// 11.5–12.3 s)
+	defer resident.LowGC(25)()
+	switch {
 	case c.Progress.Phase == phaseRecipients:
 		return s.stepRecipients(c)
 	default:
