@@ -3,7 +3,6 @@ package app_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -112,14 +111,7 @@ func BenchmarkIngestWrk(b *testing.B) {
 	a := enginetest.NewApp(b)
 	// the projections fold after a burst: wait, so that the next load
 	// starts on a quiet server
-	folded := func() {
-		last, _ := a.Store.LastSeq()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := a.Pipeline.Wait(ctx, last); err != nil {
-			b.Fatal(err)
-		}
-	}
+	folded := func() { a.FoldWithin(b, 5*time.Minute) }
 	for b.Loop() {
 		var ratios, loader []float64
 		for i := range *wrkRounds {

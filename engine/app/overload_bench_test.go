@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"io"
 	"net/http"
@@ -138,14 +137,7 @@ func BenchmarkIngestOverload(b *testing.B) {
 	var seq atomic.Uint64
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	// the projections catch up before each phase, so that all start alike
-	folded := func() {
-		last, _ := a.Store.LastSeq()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := a.Pipeline.Wait(ctx, last); err != nil {
-			b.Fatal(err)
-		}
-	}
+	folded := func() { a.FoldWithin(b, 5*time.Minute) }
 	for b.Loop() {
 		best := overloadResult{eventsPerSec: *overMax}
 		for _, c := range []int{2, 4, 8} {

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -64,14 +63,7 @@ func BenchmarkSegmentBatch(b *testing.B) {
 	seg.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(a.Key+":")))
 	// the projections fold the log asynchronously: each load starts once
 	// the previous one's events are folded, or it would pay for them
-	folded := func() {
-		last, _ := a.Store.LastSeq()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := a.Pipeline.Wait(ctx, last); err != nil {
-			b.Fatal(err)
-		}
-	}
+	folded := func() { a.FoldWithin(b, 5*time.Minute) }
 	for b.Loop() {
 		bareRPS, _, _ := loadWith(b, bareURL, api, *loadFor, segmentBatch)
 		apiRPS, api50, api99 := loadWith(b, a.PublicURL+"/api/v1/events", api, *loadFor, apiBatch)

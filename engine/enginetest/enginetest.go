@@ -164,11 +164,18 @@ func (a *App) Auth() []string { return []string{"Authorization", "Bearer " + a.K
 // Fold waits until the projections include every stored event.
 func (a *App) Fold(t testing.TB) {
 	t.Helper()
+	a.FoldWithin(t, 10*time.Second)
+}
+
+// FoldWithin is Fold with another timeout (benchmarks wait minutes for
+// the fold of a burst).
+func (a *App) FoldWithin(t testing.TB, d time.Duration) {
+	t.Helper()
 	last, err := a.Store.LastSeq()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := a.Pipeline.Wait(ctx, last); err != nil {
 		t.Fatalf("projections did not catch up with seq %d: %v", last, err)
