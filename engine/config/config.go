@@ -227,7 +227,7 @@ func Default() Config {
 			RateBurst:       100,
 			TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
 		},
-		Storage: Storage{Dir: "./data", MinFree: 1 << 30, MemoryLimit: 384 << 20, MappedLimit: 32 << 20},
+		Storage: Storage{Dir: "./data", MinFree: 1 << 30, MemoryLimit: 320 << 20, MappedLimit: 32 << 20},
 		Sites: Sites{
 			AllowedOrigins:     []string{"http://127.0.0.1:8080", "http://localhost:8080"},
 			ReferralExclusions: []string{"paypal.com", "checkout.stripe.com", "klarna.com"},

@@ -211,7 +211,11 @@ func drive(b *testing.B, url string, d time.Duration, rate float64) float64 {
 func BenchmarkSegments(b *testing.B) {
 	cfg := enginetest.Config(b)
 	cfg.Demo.Enabled = false
-	// the soft memory limit serve sets (the index's budget is half of it)
+	// the soft memory limit serve sets (the index's budget is half of it):
+	// the README's advice for a shop of more than 500 000 shoppers
+	if *benchProfiles > 500_000 {
+		cfg.Storage.MemoryLimit = 512 << 20
+	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(cfg.Storage.MemoryLimit))
 	generated := ""
 	if *benchDir != "" {
