@@ -250,7 +250,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	} else if days > 0 {
 		log.Info("attribution: daily summaries rewritten for the default lookback", "lookback", cfg.Tracking.Lookback.Duration, "days", days, "took", time.Since(t0).Round(time.Millisecond))
 	}
-	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Logger: log.With("component", "project")}); err != nil {
+	// background work (a segment's build) yields while events arrive and
+	// the processors have no time to spare
+	var cpu resident.CPU
+	yield := func() bool { return a.Tracker.Busy() && cpu.Saturated() }
+	if runner, err = project.New(st, id, others, project.Options{Busy: a.Tracker.Busy, Yield: yield, Logger: log.With("component", "project")}); err != nil {
 		return fail(err)
 	}
 	a.Pipeline = runner

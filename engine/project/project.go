@@ -99,8 +99,12 @@ type Run struct {
 	// projection is new, changed, rebuilt or retried after a failure),
 	// false when it folds events as they arrive.
 	Backfill bool
-	merged   func(from, to string) error
-	after    *[]func()
+	// Yield is true, in a Tick, when ingestion is busy and the processors
+	// are all taken (Options.Yield): work that can wait should take a small
+	// share of the time (ask for a wait of several times what the step took).
+	Yield  bool
+	merged func(from, to string) error
+	after  *[]func()
 }
 
 // Merged tells the other projections that the identity stage merged

@@ -45,7 +45,10 @@ type Status struct {
 type Options struct {
 	// Busy reports whether ingestion is busy: folding then waits or slows
 	// down, so that acknowledging events keeps priority.
-	Busy   func() bool
+	Busy func() bool
+	// Yield reports whether background work (Tick) should yield: ingestion
+	// is busy and the processors have no time to spare (Run.Yield).
+	Yield  func() bool
 	Logger *slog.Logger
 	// ProgressEvery is how often a backfill logs its progress (default 5 s).
 	ProgressEvery time.Duration
@@ -870,7 +873,7 @@ func (r *Runner) tickStep(eager bool) bool {
 		var more bool
 		var wait time.Duration
 		err := r.st.Project(func(tx *store.Tx) error {
-			run := &Run{Tx: tx, after: &after}
+			run := &Run{Tx: tx, after: &after, Yield: r.opts.Yield != nil && r.opts.Yield()}
 			return safely(q.p.Name, func() error {
 				var err error
 				more, wait, err = q.p.Tick(run)

@@ -39,6 +39,10 @@ const (
 	cleanupChunk = 2000 // member keys of a deleted segment per step
 	// minWait is the least time between two sweeps
 	minWait = 100 * time.Millisecond
+	// yieldRest is how long builds rest after a step, in multiples of the
+	// time it took, while ingestion needs the processors (run.Yield): a
+	// build then takes an eighth of one, and full speed when they are free.
+	yieldRest = 7
 )
 
 // record is what the projection keeps per profile.
@@ -704,29 +708,45 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 		// a little late rather than a tick per millisecond
 		wait = max(time.Duration(nextDue-now.UnixMilli())*time.Millisecond, minWait)
 	}
-	// builds
+	// builds, and then the preview index: they wait while ingestion needs
+	// the processors, and take a step in yieldRest + 1 then
+	began := time.Now()
+	if run.Yield && began.Before(s.buildAt) {
+		if wait <= 0 {
+			return false, s.buildAt.Sub(began), nil
+		}
+		return false, min(wait, s.buildAt.Sub(began)), nil
+	}
 	building := false
 	for _, seg := range defs.sorted {
 		if !builds[seg.ID].ready(seg.Rev) {
 			building = true
 		}
 	}
-	if !building {
-		// the preview index, last
+	var done bool
+	if building {
+		done, err = s.buildStep(tx, defs, builds)
+	} else {
 		x := s.idx.Load()
-		done, err := x.buildStep(tx, run.AfterCommit)
+		done, err = x.buildStep(tx, run.AfterCommit)
 		if st := s.IndexStats(); st.Over && !s.overLogged {
 			s.overLogged = true
 			s.log.Warn("the segments' preview index outgrew its memory budget: previews of new rules read the log (slower); raise [storage] memory_limit",
 				"budget_bytes", x.budget, "events", st.Events)
 		}
-		return !done, wait, err
 	}
-	done, err := s.buildStep(tx, defs, builds)
-	if err != nil {
-		return false, 0, err
+	if err != nil || done {
+		return false, wait, err
 	}
-	return !done, wait, nil
+	if !run.Yield {
+		return true, wait, nil
+	}
+	rest := yieldRest * time.Since(began)
+	s.buildAt = began.Add(rest)
+	if wait <= 0 {
+		return false, rest, nil
+	}
+	return false, min(wait, rest), nil
 }
 
 // buildStep visits the next chunk of profiles for the segments being built:

@@ -65,6 +65,9 @@ type Service struct {
 	merges      [][2]string
 	indexBudget int64
 	overLogged  bool
+	// buildAt is when the next build step may run while run.Yield says
+	// ingestion needs the processors (Tick's goroutine only)
+	buildAt time.Time
 }
 
 // New loads the segment definitions. rec records entries and exits in the
