@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,6 +56,31 @@ func memory() (peak, anon float64) {
 		}
 	}
 	return peak, anon
+}
+
+// quiet waits, up to 10 minutes, until the process used less than a tenth
+// of a processor for 5 s in a row (Badger's compactions after a bulk write
+// done), and returns how long it waited: ingestion is then measured
+// against the same background each time.
+func quiet() time.Duration {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	t0 := time.Now()
+	last, calm := cpu(), 0
+	for calm < 5 && time.Since(t0) < 10*time.Minute {
+		time.Sleep(time.Second)
+		c := cpu()
+		if c-last < 100*time.Millisecond {
+			calm++
+		} else {
+			calm = 0
+		}
+		last = c
+	}
+	return time.Since(t0)
 }
 
 // sources of visits: where from, and the share of visits
@@ -342,6 +368,7 @@ func BenchmarkSegments(b *testing.B) {
 		report(float64(ix.Bytes)/float64(max(ix.Profiles, 1)), "index-B/profile")
 		mem("with the preview index")
 
+		logf("quiet after %s", quiet().Round(time.Second))
 		max0 := drive(b, a.PublicURL+"/t", *benchLoad, 0)
 		wait()
 		report(max0, "ingest-no-segments-req/s")
@@ -389,6 +416,12 @@ func BenchmarkSegments(b *testing.B) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		report(time.Since(t0).Seconds(), "build-99-s")
+		// right after the builds (Badger compacts what they wrote), then
+		// once the process is quiet, as it was for max0
+		fresh := drive(b, a.PublicURL+"/t", *benchLoad, 0)
+		wait()
+		report(fresh/max0, "ingest-100-segments-after-builds-ratio")
+		logf("quiet after %s", quiet().Round(time.Second))
 		max100 := drive(b, a.PublicURL+"/t", *benchLoad, 0)
 		wait()
 		report(max100, "ingest-100-segments-req/s")

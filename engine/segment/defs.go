@@ -35,6 +35,11 @@ type defSet struct {
 	byAtom  map[string][]*Segment
 	byAttr  map[string][]*Segment
 	windows map[string][]window
+	// bare: a profile with no counted event can be a member of some
+	// segment (a rule like "no order in 90 days", or one on attributes), so
+	// every event's profile is looked at; otherwise an event of a type no
+	// rule counts changes nothing and is skipped without a read
+	bare bool
 }
 
 func newDefSet(segs map[string]*Segment) *defSet {
@@ -60,8 +65,19 @@ func newDefSet(segs map[string]*Segment) *defSet {
 		for _, a := range s.rule.attrs {
 			d.byAttr[a] = append(d.byAttr[a], s)
 		}
+		if s.rule.matchesBare(time.Now().UnixMilli()) {
+			d.bare = true
+		}
 	}
 	return d
+}
+
+// matters reports whether an event of type typ may change a profile's
+// memberships: a rule counts its type, or a profile without counted events
+// can be a member (bare, which includes every rule on attributes: an event
+// that changes them is looked at).
+func (d *defSet) matters(typ string) bool {
+	return d.bare || len(d.byType[typ]) > 0
 }
 
 // cutoff is the oldest event time (Unix ms) that the conditions counting

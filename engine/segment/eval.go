@@ -148,6 +148,13 @@ type evalCtx struct {
 	now   int64 // Unix milliseconds
 }
 
+// matchesBare reports whether a profile that no counted event and no
+// attribute describe can match r at now (a rule like "no order in 90 days";
+// a rule on attributes counts as one: its profile's attributes may match).
+func (r *Rule) matchesBare(now int64) bool {
+	return len(r.attrs) > 0 || r.root.eval(&evalCtx{facts: map[string]*fact{}, attr: attributes("", nil), now: now})
+}
+
 func (n *Node) eval(c *evalCtx) bool {
 	switch n.kind {
 	case kAll:

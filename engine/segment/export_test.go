@@ -1,6 +1,10 @@
 package segment
 
-import "context"
+import (
+	"context"
+
+	"github.com/shoptrail/shoptrail/engine/store"
+)
 
 // PreviewFromLog is Preview without the preview index: what the index
 // must agree with.
@@ -20,4 +24,10 @@ func (s *Service) Indexed(raw []byte) bool {
 	}
 	_, ok := s.idx.Load().snapshot(r)
 	return ok
+}
+
+// HasRecord reports whether the projection keeps a record of a profile.
+func (s *Service) HasRecord(profile string) bool {
+	var rec record
+	return s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, "p/"+profile, &rec) }) == nil
 }

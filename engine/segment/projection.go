@@ -437,7 +437,7 @@ func (s *Service) fold(run *project.Run) error {
 	}
 	for i := range run.Events {
 		ev := &run.Events[i]
-		if ev.Bot || ev.ProfileID == "" || ev.Type == Entered || ev.Type == Exited {
+		if ev.Bot || ev.ProfileID == "" || ev.Type == Entered || ev.Type == Exited || !w.defs.matters(ev.Type) {
 			continue
 		}
 		if err := w.event(ev); err != nil {

@@ -247,6 +247,44 @@ func TestNewProfilesJoinNegativeSegments(t *testing.T) {
 	e.membersAre(id)
 }
 
+// An event of a type no rule counts is not looked at (no read of the
+// profile's record, nothing written) unless a profile without counted
+// events can be a member; either way memberships are what the rules say.
+func TestEventsNoRuleCountsAreSkipped(t *testing.T) {
+	e := newEnv(t)
+	carts := e.create(`{"name":"Carts","conditions":[{"event":"add_to_cart"}]}`)
+	e.add(&model.Event{Type: model.PageView, AnonymousID: "v1", SessionID: "s1"})
+	if e.svc.HasRecord("a:v1") {
+		t.Error("a page view no rule counts made a record")
+	}
+	e.add(&model.Event{Type: model.AddToCart, AnonymousID: "v1", SessionID: "s1"})
+	e.membersAre(carts, "a:v1")
+	if !e.svc.HasRecord("a:v1") {
+		t.Error("no record after a counted event")
+	}
+	// a rule a bare profile matches: every profile is looked at
+	never := e.create(`{"name":"Never ordered","conditions":[{"not":{"event":"order"}}]}`)
+	e.add(&model.Event{Type: model.PageView, AnonymousID: "v2", SessionID: "s2"})
+	e.membersAre(never, "a:v1", "a:v2")
+	e.membersAre(carts, "a:v1")
+	// and once it is gone, page views are skipped again
+	if err := e.svc.Delete(never); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	e.add(&model.Event{Type: model.PageView, AnonymousID: "v3", SessionID: "s3"})
+	if e.svc.HasRecord("a:v3") {
+		t.Error("a page view made a record after the bare rule was deleted")
+	}
+	// a rule on an attribute looks at every profile too
+	paris := e.create(`{"name":"Paris","conditions":[{"attribute":"city","op":"eq","value":"Paris"}]}`)
+	e.add(&model.Event{Type: model.PageView, AnonymousID: "v4", SessionID: "s4"})
+	if !e.svc.HasRecord("a:v4") {
+		t.Error("a rule on attributes: a page view of a new profile was not looked at")
+	}
+	e.membersAre(paris)
+}
+
 // Definitions change while events fold, previews and reads run: under
 // -race, and the counts end equal to the members.
 func TestConcurrentChanges(t *testing.T) {
