@@ -218,6 +218,11 @@ func (m *matcher) ok(f uint32) bool {
 func countEvents(a *atomDef, ts []*term, sn snapshot, now int64) {
 	c := sn.cols[a.typ]
 	m := matcher{a: a, protos: sn.protos, match: make([]int8, len(sn.protos))}
+	// an event outside every window counts for none: not even tested
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, tm := range ts {
+		lo, hi = min(lo, tm.lo), max(hi, tm.hi)
+	}
 	run := -1
 	var p uint32
 	dead := false
@@ -227,10 +232,13 @@ func countEvents(a *atomDef, ts []*term, sn snapshot, now int64) {
 			p = c.prof[run]
 			dead = isMerged(sn.merged, p)
 		}
-		if dead || !m.ok((w&^newRun)>>msBits) {
+		if dead {
 			continue
 		}
 		t := int64(c.sec[i])*1000 + int64(w&msMask)
+		if t < lo || t > hi || !m.ok((w&^newRun)>>msBits) {
+			continue
+		}
 		for _, tm := range ts {
 			if t < tm.lo || t > tm.hi {
 				continue
