@@ -68,9 +68,9 @@ var benchSources = []struct {
 // 180 days up to end; a visit from outside with its visit_from_referrer,
 // 2 to 9 product views (one in 8 a cart), a login for one in 4 of the
 // visits of a shopper known by email (a third), an order for one in 6
-// visits. A known shopper's events from the first login or order on are
-// their user profile's, the earlier ones their anonymous profile's (about
-// 1.13 profiles a shopper, as the fold gives).
+// visits. A shopper who logged in or ordered with their email is their user
+// profile (the anonymous one merged into it), any other their anonymous
+// profile: a profile a shopper, as the fold gives.
 func fillBenchIndex(x *index, n int, end time.Time) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	total := 0
@@ -79,10 +79,10 @@ func fillBenchIndex(x *index, n int, end time.Time) {
 	}
 	start := end.AddDate(0, 0, -180)
 	str := func(s string) json.RawMessage { j, _ := json.Marshal(s); return j }
-	var anon, user []*model.Event
+	var evs []*model.Event
 	seq := 0
 	for p := range n {
-		anon, user = anon[:0], user[:0]
+		evs = evs[:0]
 		anonID, email := fmt.Sprintf("anon-%d", p), ""
 		if p%3 == 0 {
 			email = fmt.Sprintf("shopper%d@example.com", p)
@@ -97,12 +97,8 @@ func fillBenchIndex(x *index, n int, end time.Time) {
 			t := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
 			add := func(ev *model.Event) {
 				ev.Via = model.ViaAPI
-				if known || ev.Email != "" {
-					known = true
-					user = append(user, ev)
-				} else {
-					anon = append(anon, ev)
-				}
+				known = known || ev.Email != ""
+				evs = append(evs, ev)
 			}
 			pick := rng.IntN(total)
 			src := benchSources[0]
@@ -141,14 +137,13 @@ func fillBenchIndex(x *index, n int, end time.Time) {
 					Props: map[string]json.RawMessage{"order_id": str(fmt.Sprint("o", seq)), "value": json.RawMessage(fmt.Sprintf("%d.%02d", 10+rng.IntN(200), rng.IntN(100))), "currency": str("EUR")}})
 			}
 		}
-		for _, pe := range []struct {
-			id  string
-			evs []*model.Event
-		}{{model.AnonymousProfileID(anonID), anon}, {model.UserProfileID(email), user}} {
-			slices.SortStableFunc(pe.evs, func(a, b *model.Event) int { return a.Time.Compare(b.Time) })
-			for _, ev := range pe.evs {
-				x.add(pe.id, ev)
-			}
+		id := model.AnonymousProfileID(anonID)
+		if known {
+			id = model.UserProfileID(email)
+		}
+		slices.SortStableFunc(evs, func(a, b *model.Event) int { return a.Time.Compare(b.Time) })
+		for _, ev := range evs {
+			x.add(id, ev)
 		}
 	}
 	x.done = true
