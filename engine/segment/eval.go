@@ -127,17 +127,10 @@ func (f *fact) count(w window, now int64, cur string) (n, minor int64) {
 	for _, e := range f.E {
 		if w.in(e.T, now) && (cur == "" || e.C == cur) {
 			n++
-			minor = addSat(minor, e.M)
+			minor = model.AddMinor(minor, e.M)
 		}
 	}
 	return n, minor
-}
-
-func addSat(x, y int64) int64 {
-	var a model.Amounts
-	a.Add("x", x)
-	a.Add("x", y)
-	return a["x"]
 }
 
 // evalCtx is what a rule is evaluated against: one profile's facts and
@@ -175,32 +168,47 @@ func (n *Node) eval(c *evalCtx) bool {
 		return !n.children[0].eval(c)
 	case kEvent:
 		cnt, _ := c.facts[n.atom].count(n.win(), c.now, "")
-		return compare(float64(cnt), n.cmp, n.num)
+		return n.countPasses(cnt)
 	case kOrders:
 		cnt, _ := c.facts[n.atom].count(n.win(), c.now, n.cur)
-		return compare(float64(cnt), n.cmp, n.num)
+		return n.countPasses(cnt)
 	case kSpent:
 		_, minor := c.facts[n.atom].count(n.win(), c.now, n.cur)
-		switch n.cmp {
-		case "eq":
-			return minor == n.minor
-		case "gte":
-			return minor >= n.minor
-		case "lte":
-			return minor <= n.minor
-		case "gt":
-			return minor > n.minor
-		default:
-			return minor < n.minor
-		}
+		return n.spentPasses(minor)
 	case kAttr:
-		v, ok := c.attr(n.attr)
-		if !ok {
-			return n.p.test(nil, false)
-		}
-		return n.p.test([]any{v}, true)
+		return n.attrPasses(c.attr)
 	}
 	return false
+}
+
+// countPasses reports whether an event or orders node passes with cnt
+// events (orders) counted.
+func (n *Node) countPasses(cnt int64) bool { return compare(float64(cnt), n.cmp, n.num) }
+
+// spentPasses reports whether a spent node passes with minor spent.
+func (n *Node) spentPasses(minor int64) bool {
+	switch n.cmp {
+	case "eq":
+		return minor == n.minor
+	case "gte":
+		return minor >= n.minor
+	case "lte":
+		return minor <= n.minor
+	case "gt":
+		return minor > n.minor
+	default:
+		return minor < n.minor
+	}
+}
+
+// attrPasses reports whether an attribute node passes on a profile's
+// attributes.
+func (n *Node) attrPasses(attr func(name string) (any, bool)) bool {
+	v, ok := attr(n.attr)
+	if !ok {
+		return n.p.test(nil, false)
+	}
+	return n.p.test([]any{v}, true)
 }
 
 func (n *Node) win() window { return window{within: n.within, from: n.from, to: n.to} }

@@ -233,7 +233,7 @@ func TestIndexRunsMergesOrders(t *testing.T) {
 		t.Fatal("not previewable")
 	}
 	for _, a := range r.atoms {
-		facts := scanAtom(a, sn, len(sn.ends))
+		facts := scanAtomOld(a, sn, len(sn.ends)) // the facts as a profile keeps them
 		var got []string
 		for p, f := range facts {
 			if f == nil {
