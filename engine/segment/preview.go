@@ -384,7 +384,7 @@ func (s *Service) previewIndexed(r *Rule, sn snapshot, now int64, user func(emai
 	// those that can match
 	cand := live
 	ts, _, bounded := root.need()
-	if !bounded && len(r.attrs) == 0 && !r.root.eval(&evalCtx{facts: map[string]*fact{}, attr: attributes("", nil), now: now}) {
+	if !bounded && !r.matchesBare(now) {
 		// one without any count cannot match
 		ts, bounded = nil, true
 		for _, t := range terms {
