@@ -44,7 +44,20 @@ type Trimmer struct {
 	trims    atomic.Int64
 	resident atomic.Int64 // at the last look
 	freed    atomic.Int64 // bytes, in total
+
+	// window is how often Start compares what it reclaimed with the limit
+	// (thrashing), warnEvery the least time between two warnings (tests)
+	window, warnEvery time.Duration
 }
+
+// A Trimmer thrashes when, over a minute, it reclaims more than its limit
+// every second: the files read are much bigger than the bound, so their
+// pages go and come back from the disk over and over. Start then warns, at
+// most once an hour.
+const (
+	thrashWindow = time.Minute
+	thrashWarn   = time.Hour
+)
 
 // Pass is what one look found and did.
 type Pass struct {
@@ -66,7 +79,7 @@ func New(dir string, limit int64, log *slog.Logger) *Trimmer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Trimmer{dir: dir, limit: limit, log: log, stop: make(chan struct{})}
+	return &Trimmer{dir: dir, limit: limit, log: log, stop: make(chan struct{}), window: thrashWindow, warnEvery: thrashWarn}
 }
 
 // Start looks every interval until Stop; a quarter of it after a look that
@@ -81,6 +94,8 @@ func (t *Trimmer) Start(every time.Duration) {
 		defer close(t.done)
 		tm := time.NewTimer(every)
 		defer tm.Stop()
+		since, freed := time.Now(), t.freed.Load()
+		var warned time.Time
 		for {
 			select {
 			case <-t.stop:
@@ -90,6 +105,15 @@ func (t *Trimmer) Start(every time.Duration) {
 				if err != nil {
 					t.log.Warn("cannot bound the resident size of the data files; stopped trying", "err", err)
 					return
+				}
+				if d := time.Since(since); d >= t.window {
+					perSec := float64(t.freed.Load()-freed) / d.Seconds()
+					if perSec > float64(t.limit) && (warned.IsZero() || time.Since(warned) >= t.warnEvery) {
+						warned = time.Now()
+						t.log.Warn("the data files read are much bigger than [storage] mapped_limit: their pages are reclaimed and read from the disk again and again, which slows folds and reads; raise mapped_limit, or set 0, if the machine has the memory",
+							"mapped_limit", t.limit, "reclaimed_bytes_per_s", int64(perSec))
+					}
+					since, freed = time.Now(), t.freed.Load()
 				}
 				next := every
 				if p.Advised > 0 {
