@@ -30,6 +30,9 @@ var (
 	benchEvents   = flag.Int("seg.events", 10_000_000, "events the segments benchmark generates")
 	benchProfiles = flag.Int("seg.profiles", 1_000_000, "shoppers the segments benchmark generates")
 	benchLoad     = flag.Duration("seg.load", 4*time.Second, "how long each ingestion load runs")
+	// the load's page views are counted by no segment (skipped by the
+	// fold); product views are, by a quarter of the 100 segments
+	benchViews = flag.Float64("seg.productviews", 0, "share of the ingestion load that is product views (0: page views only)")
 	// a shop of 10 M events takes most of an hour to generate and fold:
 	// -seg.dir keeps it (generated once, folded by whichever run gets
 	// there) and -seg.foldonly stops once it is folded
@@ -209,6 +212,10 @@ func drive(b *testing.B, url string, d time.Duration, rate float64) float64 {
 				}
 				body := fmt.Sprintf(`{"events":[{"id":"load-%d-%d","type":"page_view","anonymous_id":"load-%d","session_id":"ls-%d","url":"https://shop.example/p/1001"}]}`,
 					start.UnixNano(), i, i%20000, i%20000)
+				if float64(i%100) < *benchViews*100 {
+					body = fmt.Sprintf(`{"events":[{"id":"load-%d-%d","type":"product_view","anonymous_id":"load-%d","session_id":"ls-%d","url":"https://shop.example/p/1001","props":{"product_id":"p%d","category":"c%d"}}]}`,
+						start.UnixNano(), i, i%20000, i%20000, i%1000, i%40)
+				}
 				req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 				req.Header.Set("Content-Type", "text/plain")
 				req.Header.Set("User-Agent", enginetest.BrowserUA)
