@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,5 +112,104 @@ func TestInflightWindowUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if over.Load() > 0 || f.used.Load() != 0 {
 		t.Fatalf("%d times over the limit; %d bytes still reserved", over.Load(), f.used.Load())
+	}
+}
+
+// A request that finds no room waits, its body unread, and is admitted in
+// arrival order as room is freed; one that waits longer than it may, or
+// whose client goes away, is refused and leaves the queue.
+func TestInflightWaitsForRoomInOrder(t *testing.T) {
+	f := newInflight(100)
+	ctx := context.Background()
+	if !f.acquire(ctx, 100, 0) {
+		t.Fatal("an empty semaphore refused")
+	}
+	if f.acquire(ctx, 10, 0) {
+		t.Fatal("admitted past the limit without waiting")
+	}
+	// 60 then 30 wait; 60 freed admits the first (the second, behind it,
+	// would have fitted first: it waits its turn)
+	admitted := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	for i, n := range []int64{60, 30} {
+		go func() {
+			if f.acquire(ctx, n, 5*time.Second) {
+				close(admitted[i])
+			}
+		}()
+		for f.waiting.Load() != int64(i+1) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	f.release(30)
+	select {
+	case <-admitted[1]:
+		t.Fatal("the second admitted before the first")
+	case <-time.After(20 * time.Millisecond):
+	}
+	f.release(30)
+	<-admitted[0]
+	select {
+	case <-admitted[1]:
+		t.Fatal("the second admitted with no room for it")
+	case <-time.After(20 * time.Millisecond):
+	}
+	f.release(40)
+	<-admitted[1]
+	if u := f.used.Load(); u != 90 {
+		t.Fatalf("used %d, want 90", u)
+	}
+	// no room for 20 more: refused after its wait, and gone from the queue
+	t0 := time.Now()
+	if f.acquire(ctx, 20, 50*time.Millisecond) {
+		t.Fatal("admitted past the limit")
+	}
+	if d := time.Since(t0); d < 50*time.Millisecond {
+		t.Fatalf("refused after %s, before its wait", d)
+	}
+	// a client that goes away stops waiting
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	if f.acquire(cctx, 20, time.Minute) {
+		t.Fatal("admitted past the limit")
+	}
+	if w, q := f.waiting.Load(), len(f.queue); w != 0 || q != 0 {
+		t.Fatalf("%d waiting, %d queued after refusals", w, q)
+	}
+	// and the next one in is not held back by them
+	f.release(90)
+	if !f.acquire(ctx, 100, 0) {
+		t.Fatal("refused with the semaphore empty")
+	}
+}
+
+// Many requests waiting at once (run with -race): the semaphore stays
+// within its limit, every one is admitted (their waits are long enough),
+// none is left waiting, and nothing stays reserved.
+func TestInflightWaitingUnderConcurrency(t *testing.T) {
+	f := newInflight(100)
+	var in, peak, admitted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 100 {
+				n := int64(10 + (g*7+i)%40)
+				if !f.acquire(context.Background(), n, 10*time.Second) {
+					t.Errorf("refused after 10 s")
+					return
+				}
+				admitted.Add(1)
+				cur := in.Add(n)
+				for p := peak.Load(); cur > p && !peak.CompareAndSwap(p, cur); p = peak.Load() {
+				}
+				time.Sleep(10 * time.Microsecond)
+				in.Add(-n)
+				f.release(n)
+			}
+		})
+	}
+	wg.Wait()
+	if peak.Load() > 100 || f.used.Load() != 0 || admitted.Load() != 3200 || f.waiting.Load() != 0 || len(f.queue) != 0 {
+		t.Fatalf("peak %d of 100, used %d, admitted %d of 3200, %d waiting, %d queued",
+			peak.Load(), f.used.Load(), admitted.Load(), f.waiting.Load(), len(f.queue))
 	}
 }
