@@ -33,7 +33,8 @@ type inflight struct {
 	mu      sync.Mutex // serialises cuts
 	lastCut time.Time
 
-	// requests waiting for room, in arrival order (acquire)
+	// requests waiting for room, in arrival order; the newest is admitted
+	// first (acquire)
 	qmu     sync.Mutex
 	queue   []*waiter
 	waiting atomic.Int64
@@ -76,8 +77,11 @@ func (f *inflight) tryAcquire(n int64) bool {
 	return true
 }
 
-// acquire reserves n bytes, waiting up to wait for room (behind the
-// requests already waiting) or until ctx ends, and reports whether it did.
+// acquire reserves n bytes, waiting up to wait for room or until ctx ends,
+// and reports whether it did. The newest waiter is admitted first: under
+// overload the one admitted has waited least, so the answers that are
+// given come fast (a first-come queue made every one wait most of
+// admitWait), and the oldest are refused when their wait is over.
 func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration) bool {
 	if f.waiting.Load() == 0 && f.tryAcquire(n) {
 		return true
@@ -107,7 +111,7 @@ func (f *inflight) acquire(ctx context.Context, n int64, wait time.Duration) boo
 	i := slices.Index(f.queue, w)
 	f.queue = slices.Delete(f.queue, i, i+1)
 	f.waiting.Add(-1)
-	f.dispatchLocked() // a smaller one behind it may fit
+	f.dispatchLocked() // a smaller one before it may fit
 	return false
 }
 
@@ -120,11 +124,12 @@ func (f *inflight) release(n int64) {
 	}
 }
 
-// dispatchLocked admits the waiters at the head of the queue while they
-// fit the window (one whatever its size when nothing is in flight).
+// dispatchLocked admits the newest waiters while they fit the window (one
+// whatever its size when nothing is in flight).
 func (f *inflight) dispatchLocked() {
 	for len(f.queue) > 0 {
-		w := f.queue[0]
+		last := len(f.queue) - 1
+		w := f.queue[last]
 		u := f.used.Load()
 		if u+w.n > f.window.Load() && u != 0 {
 			return
@@ -134,8 +139,8 @@ func (f *inflight) dispatchLocked() {
 		}
 		w.granted = true
 		close(w.ready)
-		f.queue[0] = nil
-		f.queue = f.queue[1:]
+		f.queue[last] = nil
+		f.queue = f.queue[:last]
 		f.waiting.Add(-1)
 	}
 }

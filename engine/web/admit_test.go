@@ -115,8 +115,8 @@ func TestInflightWindowUnderConcurrency(t *testing.T) {
 	}
 }
 
-// A request that finds no room waits, its body unread, and is admitted in
-// arrival order as room is freed; one that waits longer than it may, or
+// A request that finds no room waits, its body unread, and is admitted as
+// room is freed, the newest first; one that waits longer than it may, or
 // whose client goes away, is refused and leaves the queue.
 func TestInflightWaitsForRoomInOrder(t *testing.T) {
 	f := newInflight(100)
@@ -127,10 +127,10 @@ func TestInflightWaitsForRoomInOrder(t *testing.T) {
 	if f.acquire(ctx, 10, 0) {
 		t.Fatal("admitted past the limit without waiting")
 	}
-	// 60 then 30 wait; 60 freed admits the first (the second, behind it,
-	// would have fitted first: it waits its turn)
+	// 30 then 60 wait; 30 freed would admit the first, but the newest goes
+	// first: both wait until 60 are free
 	admitted := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
-	for i, n := range []int64{60, 30} {
+	for i, n := range []int64{30, 60} {
 		go func() {
 			if f.acquire(ctx, n, 5*time.Second) {
 				close(admitted[i])
@@ -142,19 +142,19 @@ func TestInflightWaitsForRoomInOrder(t *testing.T) {
 	}
 	f.release(30)
 	select {
-	case <-admitted[1]:
-		t.Fatal("the second admitted before the first")
+	case <-admitted[0]:
+		t.Fatal("the older admitted before the newer")
 	case <-time.After(20 * time.Millisecond):
 	}
 	f.release(30)
-	<-admitted[0]
+	<-admitted[1]
 	select {
-	case <-admitted[1]:
-		t.Fatal("the second admitted with no room for it")
+	case <-admitted[0]:
+		t.Fatal("the older admitted with no room for it")
 	case <-time.After(20 * time.Millisecond):
 	}
 	f.release(40)
-	<-admitted[1]
+	<-admitted[0]
 	if u := f.used.Load(); u != 90 {
 		t.Fatalf("used %d, want 90", u)
 	}

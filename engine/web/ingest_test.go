@@ -458,8 +458,8 @@ func TestMaxOrderValueIsConfigurable(t *testing.T) {
 }
 
 // Ingestion admits or refuses a request before reading its body: what is
-// in flight is bounded in bytes, and past the bound the answer is 503 with
-// Retry-After at once.
+// in flight is bounded in bytes, and past the bound the answer, after a
+// wait of at most admitWait with the body unread, is 503 with Retry-After.
 func TestIngestionIsAdmittedBeforeItsBodyIsRead(t *testing.T) {
 	a := enginetest.NewApp(t, func(c *config.Config) { c.Ingest.MaxInflightBytes = 1 << 20 })
 	host := strings.TrimPrefix(a.PublicURL, "http://")
