@@ -2,7 +2,9 @@ package segment
 
 import (
 	"context"
+	"errors"
 
+	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -30,4 +32,77 @@ func (s *Service) Indexed(raw []byte) bool {
 func (s *Service) HasRecord(profile string) bool {
 	var rec record
 	return s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, "p/"+profile, &rec) }) == nil
+}
+
+// MembersFromLog returns the profiles a rule selects at the service's now,
+// every profile's events read again from the log (bots' events and the
+// segments' own entries and exits left out, as the fold leaves them out)
+// and its Users API attributes: what a segment that the live fold kept
+// must hold. Unlike PreviewFromLog, it reads nothing the projection keeps
+// (PreviewFromLog takes the facts of atoms a built segment counts from
+// the projection's records).
+func (s *Service) MembersFromLog(raw []byte) ([]string, error) {
+	r, err := Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UnixMilli()
+	out := []string{}
+	err = s.st.Read(func(tx *store.Tx) error {
+		after := ""
+		for {
+			ids, err := tx.ProfileIDsAfter(after, 1000)
+			if err != nil {
+				return err
+			}
+			for _, profile := range ids {
+				facts := map[string]*fact{}
+				shopper := false
+				if err := tx.ProfileEvents(profile, nil, func(ev *model.Event) error {
+					if ev.Bot || ev.Type == Entered || ev.Type == Exited {
+						return nil
+					}
+					shopper = true
+					for id, a := range r.atoms {
+						if a.typ == ev.Type && a.matches(ev) {
+							if facts[id] == nil {
+								facts[id] = &fact{}
+							}
+							facts[id].add(ev)
+						}
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+				if !shopper {
+					continue
+				}
+				var u *model.User
+				if email := model.ProfileEmail(profile); email != "" {
+					switch got, err := tx.User(email); {
+					case err == nil:
+						u = &got
+					case !errors.Is(err, store.ErrNotFound):
+						return err
+					}
+				}
+				if r.root.eval(&evalCtx{facts: facts, attr: attributes(model.ProfileEmail(profile), u), now: now}) {
+					out = append(out, profile)
+				}
+			}
+			if len(ids) < 1000 {
+				return nil
+			}
+			after = ids[len(ids)-1]
+		}
+	})
+	return out, err
+}
+
+// Bare reports whether a profile with no counted event can match a rule
+// (the fold then looks at every event's profile).
+func Bare(raw []byte) bool {
+	r, err := Parse(raw)
+	return err == nil && r.matchesBare(0)
 }
