@@ -33,6 +33,7 @@ type foldStats struct {
 	deleted, userSaves   int
 	skippedEvents        int // events folded while no segment was bare, of a type no rule counted
 	moves                int // entries and exits seen between two checks of a segment
+	attrMoves            int // entries and exits a change of a user's attributes caused
 }
 
 // The segments' live fold (segments defined before the events arrive, so
@@ -57,7 +58,7 @@ func TestLiveFoldEqualsTheLogRandomRules(t *testing.T) {
 		return
 	}
 	if st.checks < 200 || st.selective < st.checks/4 || st.moves < 100 || st.bareFolds < 10 || st.leanFolds < 10 ||
-		st.unrecorded == 0 || st.skippedEvents < 50 || st.merges < 50 || st.erasures == 0 ||
+		st.unrecorded == 0 || st.skippedEvents < 50 || st.merges < 50 || st.erasures == 0 || st.attrMoves < 10 ||
 		st.created == 0 || st.edited == 0 || st.deleted == 0 || st.userSaves == 0 {
 		t.Errorf("a weak test: %+v", st)
 	}
@@ -132,11 +133,14 @@ func runFold(t *testing.T, seed uint64, st *foldStats) {
 			st.skippedEvents += f.uncounted(evs)
 		}
 		f.note("%d events, %d bots'", len(evs), bots(evs))
-		// in runs, as requests bring them
+		// in runs, as requests bring them, between changes of users
 		for len(evs) > 0 {
 			n := min(len(evs), 1+f.rng.IntN(15))
 			e.add(evs[:n]...)
 			evs = evs[n:]
+			if f.rng.IntN(3) == 0 {
+				f.saveUser(choose(f.rng, f.emails...))
+			}
 		}
 		for _, id := range building {
 			if _, ok := f.segs[id]; ok {
@@ -289,7 +293,7 @@ func (f *foldShop) change() (building []string) {
 	case k == 8 && len(lean) > 2:
 		f.delete(choose(rng, lean...))
 	}
-	for range rng.IntN(3) {
+	for range rng.IntN(2) {
 		f.saveUser(choose(rng, f.emails...))
 	}
 	if rng.IntN(5) == 0 {
@@ -304,8 +308,12 @@ func (f *foldShop) change() (building []string) {
 func (f *foldShop) rule(bare bool) string {
 	var rule string
 	for range 10 {
-		for rule = segment.RandomRule(f.rng, f.e.clk.Now()); segment.Bare([]byte(rule)) != bare; {
-			rule = segment.RandomRule(f.rng, f.e.clk.Now())
+		if bare && f.rng.IntN(2) == 0 {
+			rule = attributesRule(f.rng) // half the bare rules: attributes only
+		} else {
+			for rule = segment.RandomRule(f.rng, f.e.clk.Now()); segment.Bare([]byte(rule)) != bare; {
+				rule = segment.RandomRule(f.rng, f.e.clk.Now())
+			}
 		}
 		in, err := f.e.svc.MembersFromLog([]byte(rule))
 		if err != nil {
@@ -320,6 +328,23 @@ func (f *foldShop) rule(bare bool) string {
 		}
 	}
 	return rule
+}
+
+// attributesRule returns a random rule on the attributes saveUser changes
+// (random rules mix them with events: a change of attributes seldom moves
+// a profile in or out).
+func attributesRule(rng *rand.Rand) string {
+	leaf := func() string {
+		return choose(rng, `{"attribute":"city","value":"Paris"}`, `{"attribute":"city","op":"starts_with","value":"pa"}`,
+			`{"not":{"attribute":"city","op":"exists"}}`, `{"attribute":"gender","op":"ne","value":"female"}`,
+			`{"attribute":"gender","value":"male"}`, `{"attribute":"isSubscribed","value":true}`,
+			`{"attribute":"age","op":"gt","value":30}`, `{"attribute":"age","op":"lt","value":31}`)
+	}
+	conds := []string{leaf()}
+	if rng.IntN(2) == 0 {
+		conds = append(conds, leaf())
+	}
+	return fmt.Sprintf(`{"name":"attributes","match":"%s","conditions":[%s]}`, choose(rng, "all", "any"), strings.Join(conds, ","))
 }
 
 // add defines a new segment; it is built while the next batch folds, or
@@ -383,12 +408,31 @@ func (f *foldShop) saveUser(email string) {
 			patch["age"] = json.RawMessage(choose(rng, `25`, `30`, `31`, `60`, `null`))
 		}
 	}
+	before := f.fromLog()
 	if _, _, _, err := f.users.Save(context.Background(), email, patch, user.Upsert); err != nil {
 		f.t.Fatalf("save %s %s: %v", email, patch, err)
 	}
 	f.e.p.Fold(f.t)
 	f.st.userSaves++
+	for id, in := range f.fromLog() {
+		if slices.Contains(in, model.UserProfileID(email)) != slices.Contains(before[id], model.UserProfileID(email)) {
+			f.st.attrMoves++
+		}
+	}
 	f.note("saved %s %s", email, patch)
+}
+
+// fromLog returns the members of every segment by the log.
+func (f *foldShop) fromLog() map[string][]string {
+	out := map[string][]string{}
+	for id, rule := range f.segs {
+		in, err := f.e.svc.MembersFromLog([]byte(rule))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out[id] = in
+	}
+	return out
 }
 
 // erase erases a user (attributes, profile, events) or an anonymous
