@@ -34,21 +34,28 @@ func (s *Service) HasRecord(profile string) bool {
 	return s.st.Read(func(tx *store.Tx) error { return tx.Get(sp, "p/"+profile, &rec) }) == nil
 }
 
-// MembersFromLog returns the profiles a rule selects at the service's now,
-// every profile's events read again from the log (bots' events and the
+// MembersFromLog returns the profiles each rule selects at the service's
+// now, every profile's events read again from the log (bots' events and the
 // segments' own entries and exits left out, as the fold leaves them out)
-// and its Users API attributes: what a segment that the live fold kept
+// with its Users API attributes: what a segment that the live fold kept
 // must hold. Unlike PreviewFromLog, it reads nothing the projection keeps
-// (PreviewFromLog takes the facts of atoms a built segment counts from
-// the projection's records).
-func (s *Service) MembersFromLog(raw []byte) ([]string, error) {
-	r, err := Parse(raw)
-	if err != nil {
-		return nil, err
+// (PreviewFromLog takes the facts of atoms a built segment counts from the
+// projection's records). The last list is every shopper's.
+func (s *Service) MembersFromLog(raws ...[]byte) ([][]string, error) {
+	var rules []*Rule
+	for _, raw := range raws {
+		r, err := Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
 	}
 	now := s.now().UnixMilli()
-	out := []string{}
-	err = s.st.Read(func(tx *store.Tx) error {
+	out := make([][]string, len(rules)+1)
+	for i := range out {
+		out[i] = []string{}
+	}
+	err := s.st.Read(func(tx *store.Tx) error {
 		after := ""
 		for {
 			ids, err := tx.ProfileIDsAfter(after, 1000)
@@ -56,19 +63,24 @@ func (s *Service) MembersFromLog(raw []byte) ([]string, error) {
 				return err
 			}
 			for _, profile := range ids {
-				facts := map[string]*fact{}
+				facts := make([]map[string]*fact, len(rules))
+				for i := range facts {
+					facts[i] = map[string]*fact{}
+				}
 				shopper := false
 				if err := tx.ProfileEvents(profile, nil, func(ev *model.Event) error {
 					if ev.Bot || ev.Type == Entered || ev.Type == Exited {
 						return nil
 					}
 					shopper = true
-					for id, a := range r.atoms {
-						if a.typ == ev.Type && a.matches(ev) {
-							if facts[id] == nil {
-								facts[id] = &fact{}
+					for i, r := range rules {
+						for id, a := range r.atoms {
+							if a.typ == ev.Type && a.matches(ev) {
+								if facts[i][id] == nil {
+									facts[i][id] = &fact{}
+								}
+								facts[i][id].add(ev)
 							}
-							facts[id].add(ev)
 						}
 					}
 					return nil
@@ -78,6 +90,7 @@ func (s *Service) MembersFromLog(raw []byte) ([]string, error) {
 				if !shopper {
 					continue
 				}
+				out[len(rules)] = append(out[len(rules)], profile)
 				var u *model.User
 				if email := model.ProfileEmail(profile); email != "" {
 					switch got, err := tx.User(email); {
@@ -87,8 +100,11 @@ func (s *Service) MembersFromLog(raw []byte) ([]string, error) {
 						return err
 					}
 				}
-				if r.root.eval(&evalCtx{facts: facts, attr: attributes(model.ProfileEmail(profile), u), now: now}) {
-					out = append(out, profile)
+				attr := attributes(model.ProfileEmail(profile), u)
+				for i, r := range rules {
+					if r.root.eval(&evalCtx{facts: facts[i], attr: attr, now: now}) {
+						out[i] = append(out[i], profile)
+					}
 				}
 			}
 			if len(ids) < 1000 {
