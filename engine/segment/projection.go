@@ -789,9 +789,12 @@ func (s *Service) buildStep(tx *store.Tx, defs *defSet, builds map[string]*build
 				}
 			}
 		}
-		if len(need) == 0 {
+		if len(need) == 0 && r.stored {
 			continue
 		}
+		// a profile new to the projection is read even when the segments
+		// built count no event (rules on attributes only): a bot's is no
+		// shopper's, and gets no record
 		fresh := map[string]*fact{}
 		shopper := false
 		if err := tx.ProfileEvents(profile, func(typ string) bool {

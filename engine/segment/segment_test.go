@@ -247,6 +247,22 @@ func TestNewProfilesJoinNegativeSegments(t *testing.T) {
 	e.membersAre(id)
 }
 
+// A bot is no shopper for a build either: not when the segments built
+// count no event (a rule on attributes only, which a bot's anonymous
+// profile matches), nor for a bare rule built afterwards.
+func TestBuildsLeaveBotsOut(t *testing.T) {
+	e := newEnv(t)
+	e.add(&model.Event{Type: model.PageView, AnonymousID: "bot", SessionID: "sb", Bot: true},
+		&model.Event{Type: model.PageView, AnonymousID: "h1", SessionID: "sh"})
+	anon := e.create(`{"name":"Anonymous","conditions":[{"attribute":"email","op":"exists","value":false}]}`)
+	e.membersAre(anon, "a:h1")
+	never := e.create(`{"name":"Never ordered","conditions":[{"not":{"event":"order"}}]}`)
+	e.membersAre(never, "a:h1")
+	if e.svc.HasRecord("a:bot") {
+		t.Error("a build kept a record of a bot's profile")
+	}
+}
+
 // An event of a type no rule counts is not looked at (no read of the
 // profile's record, nothing written) unless a profile without counted
 // events can be a member; either way memberships are what the rules say.
