@@ -125,6 +125,9 @@ func (tx *Tx) TouchpointsBetween(profileID string, from, to time.Time) ([]model.
 	return out, nil
 }
 
+// errDangling is a profile's entry for a session that no longer exists.
+var errDangling = errors.New("store: an entry for a session that is gone")
+
 // MoveProfile moves everything of profile from to profile to: its events,
 // sessions, touchpoints and open session, and deletes profile from. Merging
 // the two profile records is the caller's business. It returns the ids of
@@ -139,11 +142,16 @@ func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 		{nsProfSess, func(k, v []byte) ([]byte, error) {
 			// the session record names its profile: rewrite it too
 			id := string(k[len(nsProfSess.sub(from)):])
-			moved = append(moved, id)
 			s, err := tx.Session(id)
+			if errors.Is(err, ErrNotFound) {
+				// an entry left behind by an erasure: nothing to move, and
+				// failing would stop the identity stage for good
+				return nil, errDangling
+			}
 			if err != nil {
 				return v, fmt.Errorf("session %q: %w", id, err)
 			}
+			moved = append(moved, id)
 			s.ProfileID = to
 			return v, tx.PutSession(s)
 		}},
@@ -166,7 +174,12 @@ func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 			v := vals[i]
 			if m.fix != nil {
 				var err error
-				if v, err = m.fix(k, v); err != nil {
+				if v, err = m.fix(k, v); errors.Is(err, errDangling) {
+					if err := tx.delete(k); err != nil {
+						return nil, err
+					}
+					continue
+				} else if err != nil {
 					return nil, err
 				}
 			}

@@ -122,3 +122,42 @@ func TestAPIKeys(t *testing.T) {
 		t.Errorf("revoke unknown: %v", err)
 	}
 }
+
+// A profile's entry for a session that is gone (an erasure left it) is
+// dropped when the profile is merged, instead of failing the merge: a
+// failing merge stops the identity stage, and with it every projection,
+// for good (found by segment's random live-fold test after a browser
+// linked to two users who were both erased).
+func TestMoveProfileDropsAnEntryForASessionThatIsGone(t *testing.T) {
+	st := open(t, t.TempDir())
+	err := st.Project(func(tx *Tx) error {
+		if err := tx.PutSession(model.Session{ID: "s-live", ProfileID: "a:1"}); err != nil {
+			return err
+		}
+		for _, id := range []string{"s-gone", "s-live"} {
+			if err := tx.IndexSession("a:1", id); err != nil {
+				return err
+			}
+		}
+		moved, err := tx.MoveProfile("a:1", "u:x@example.com")
+		if err != nil {
+			return err
+		}
+		if len(moved) != 1 || moved[0] != "s-live" {
+			t.Errorf("moved %v, want [s-live]", moved)
+		}
+		s, err := tx.Session("s-live")
+		if err != nil || s.ProfileID != "u:x@example.com" {
+			t.Errorf("s-live: %+v, %v", s, err)
+		}
+		for _, k := range [][]byte{profileSessionKey("a:1", "s-gone"), profileSessionKey("u:x@example.com", "s-gone")} {
+			if _, err := tx.txn.Get(k); !errors.Is(err, badger.ErrKeyNotFound) {
+				t.Errorf("%q: %v, want it gone", k, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
