@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -542,17 +543,16 @@ func mergeFacts(a, b *fact) *fact {
 	}
 	for _, e := range b.E {
 		if e.O != "" {
-			dup := false
-			for _, x := range out.E {
-				if x.O == e.O {
-					dup = true
-					break
+			if j := slices.IndexFunc(out.E, func(x entry) bool { return x.O == e.O }); j >= 0 {
+				// an order both saw counts once; the shop's confirmation
+				// wins over a browser's claim, as in fact.addEntry
+				drop := e
+				if e.V && !out.E[j].V {
+					drop, out.E[j] = out.E[j], e
 				}
-			}
-			if dup {
 				out.N--
-				out.NC[e.C]--
-				out.S.Add(e.C, -e.M)
+				out.NC[drop.C]--
+				out.S.Add(drop.C, -drop.M)
 				continue
 			}
 		}

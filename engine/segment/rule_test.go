@@ -251,3 +251,37 @@ func TestCountsAndWindows(t *testing.T) {
 		}
 	}
 }
+
+// A merge counts an order both profiles saw once, and keeps the shop's
+// confirmation over a browser's claim whichever side holds it.
+func TestMergeFactsKeepsTheConfirmedOrder(t *testing.T) {
+	claim := entry{T: 1000, O: "o1", C: "EUR", M: 1000}
+	confirmed := entry{T: 2000, O: "o1", C: "EUR", M: 1250, V: true}
+	other := entry{T: 3000, O: "o2", C: "EUR", M: 500, V: true}
+	build := func(es ...entry) *fact {
+		f := &fact{}
+		for _, e := range es {
+			f.addEntry(e, true)
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name string
+		a, b *fact
+	}{
+		{"claim kept, confirmation merged in", build(claim), build(confirmed, other)},
+		{"confirmation kept, claim merged in", build(confirmed, other), build(claim)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mergeFacts(tc.a, tc.b)
+			if m.N != 2 || m.NC["EUR"] != 2 || m.S["EUR"] != 1750 {
+				t.Fatalf("N %d, NC %v, S %v; want 2 orders, 17.50 EUR", m.N, m.NC, m.S)
+			}
+			for _, e := range m.E {
+				if e.O == "o1" && !e.V {
+					t.Fatalf("the browser's claim kept: %+v", m.E)
+				}
+			}
+		})
+	}
+}
