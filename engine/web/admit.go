@@ -124,18 +124,13 @@ func (f *inflight) release(n int64) {
 	}
 }
 
-// dispatchLocked admits the newest waiters while they fit the window (one
-// whatever its size when nothing is in flight).
+// dispatchLocked admits the newest waiters while they fit (tryAcquire).
 func (f *inflight) dispatchLocked() {
 	for len(f.queue) > 0 {
 		last := len(f.queue) - 1
 		w := f.queue[last]
-		u := f.used.Load()
-		if u+w.n > f.window.Load() && u != 0 {
+		if !f.tryAcquire(w.n) {
 			return
-		}
-		if !f.used.CompareAndSwap(u, u+w.n) {
-			continue
 		}
 		w.granted = true
 		close(w.ready)
