@@ -712,10 +712,7 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 	// the processors, and take a step in yieldRest + 1 then
 	began := time.Now()
 	if run.Yield && began.Before(s.buildAt) {
-		if wait <= 0 {
-			return false, s.buildAt.Sub(began), nil
-		}
-		return false, min(wait, s.buildAt.Sub(began)), nil
+		return false, sooner(wait, s.buildAt.Sub(began)), nil
 	}
 	building := false
 	for _, seg := range defs.sorted {
@@ -743,10 +740,15 @@ func (s *Service) tick(run *project.Run) (more bool, wait time.Duration, err err
 	}
 	rest := yieldRest * time.Since(began)
 	s.buildAt = began.Add(rest)
+	return false, sooner(wait, rest), nil
+}
+
+// sooner returns the sooner of two waits, wait ≤ 0 being none.
+func sooner(wait, d time.Duration) time.Duration {
 	if wait <= 0 {
-		return false, rest, nil
+		return d
 	}
-	return false, min(wait, rest), nil
+	return min(wait, d)
 }
 
 // buildStep visits the next chunk of profiles for the segments being built:
