@@ -215,25 +215,45 @@ func (m *matcher) ok(f uint32) bool {
 	return v > 0
 }
 
+func newMatcher(a *atomDef, sn snapshot) matcher {
+	return matcher{a: a, protos: sn.protos, match: make([]int8, len(sn.protos))}
+}
+
+// runs follows a column's runs of one profile's events: at each event, the
+// profile number it belongs to and whether that profile still counts.
+type runs struct {
+	prof   []uint32
+	merged []uint64
+	run    int
+	p      uint32
+	dead   bool // merged into another
+}
+
+func newRuns(c column, sn snapshot) runs { return runs{prof: c.prof, merged: sn.merged, run: -1} }
+
+// at moves to the next event, whose fields word is w.
+func (r *runs) at(w uint32) (p uint32, live bool) {
+	if w&newRun != 0 {
+		r.run++
+		r.p = r.prof[r.run]
+		r.dead = isMerged(r.merged, r.p)
+	}
+	return r.p, !r.dead
+}
+
 // countEvents counts an atom's events (not orders) into its terms.
 func countEvents(a *atomDef, ts []*term, sn snapshot, now int64) {
 	c := sn.cols[a.typ]
-	m := matcher{a: a, protos: sn.protos, match: make([]int8, len(sn.protos))}
+	m := newMatcher(a, sn)
 	// an event outside every window counts for none: not even tested
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for _, tm := range ts {
 		lo, hi = min(lo, tm.lo), max(hi, tm.hi)
 	}
-	run := -1
-	var p uint32
-	dead := false
+	rs := newRuns(c, sn)
 	for i, w := range c.fld {
-		if w&newRun != 0 {
-			run++
-			p = c.prof[run]
-			dead = isMerged(sn.merged, p)
-		}
-		if dead {
+		p, live := rs.at(w)
+		if !live {
 			continue
 		}
 		t := int64(c.sec[i])*1000 + int64(w&msMask)
@@ -261,21 +281,15 @@ func countEvents(a *atomDef, ts []*term, sn snapshot, now int64) {
 // one fact used again for every profile.
 func countOrders(a *atomDef, ts []*term, sn snapshot, n int, now int64) {
 	c := sn.cols[a.typ]
-	m := matcher{a: a, protos: sn.protos, match: make([]int8, len(sn.protos))}
+	m := newMatcher(a, sn)
 	type hit struct{ p, i uint32 }
 	var hits []hit
 	seen := make([]uint64, (n+63)/64)
 	grouped := true // each profile's hits are together
-	run := -1
-	var p uint32
-	dead := false
+	rs := newRuns(c, sn)
 	for i, w := range c.fld {
-		if w&newRun != 0 {
-			run++
-			p = c.prof[run]
-			dead = isMerged(sn.merged, p)
-		}
-		if dead || !m.ok((w&^newRun)>>msBits) {
+		p, live := rs.at(w)
+		if !live || !m.ok((w&^newRun)>>msBits) {
 			continue
 		}
 		if len(hits) == 0 || hits[len(hits)-1].p != p {
