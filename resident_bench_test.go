@@ -11,11 +11,12 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shoptrail/shoptrail/engine/enginetest"
 )
 
 var (
@@ -24,20 +25,6 @@ var (
 	longMapped   = flag.Int64("long.mapped", -1, "BenchmarkLongRunMemory: [storage] mapped_limit (-1: the default)")
 	longMemLimit = flag.Int64("long.memlimit", -1, "BenchmarkLongRunMemory: [storage] memory_limit (-1: the default)")
 )
-
-// procStatus reads the kB fields of /proc/pid/status.
-func procStatus(pid int) map[string]int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	out := map[string]int64{}
-	for l := range strings.Lines(string(b)) {
-		k, v, ok := strings.Cut(l, ":")
-		if f := strings.Fields(v); ok && len(f) == 2 && f[1] == "kB" {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			out[k] = n << 10
-		}
-	}
-	return out
-}
 
 // feedCSV is a catalogue of n products in the format of the feed sample.
 func feedCSV(n int) []byte {
@@ -91,7 +78,7 @@ func BenchmarkLongRunMemory(b *testing.B) {
 			t := time.NewTicker(200 * time.Millisecond)
 			defer t.Stop()
 			for {
-				s := procStatus(pid)
+				s := enginetest.ProcStatus(pid)
 				mu.Lock()
 				peak[0], peak[1], peak[2] = max(peak[0], s["VmRSS"]), max(peak[1], s["RssAnon"]), max(peak[2], s["RssFile"])
 				mu.Unlock()
@@ -209,7 +196,7 @@ func BenchmarkLongRunMemory(b *testing.B) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		end := procStatus(pid)
+		end := enginetest.ProcStatus(pid)
 		var heap float64
 		resp, err := http.Get(admin + "/metrics")
 		if err == nil {

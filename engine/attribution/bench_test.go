@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/attribution"
 	"github.com/shoptrail/shoptrail/engine/config"
+	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/identity"
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/project"
@@ -158,25 +159,6 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// memory reads the process's peak resident set (VmHWM, which counts the
-// pages of Badger's memory-mapped files the kernel can drop at will) and
-// its current anonymous resident memory (RssAnon: heap and stacks), in MiB.
-func memory() (peak, anon float64) {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		name, v, _ := strings.Cut(line, ":")
-		var kb float64
-		fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
-		switch name {
-		case "VmHWM":
-			peak = kb / 1024
-		case "RssAnon":
-			anon = kb / 1024
-		}
-	}
-	return peak, anon
-}
-
 // BenchmarkAttribution generates a shop (10 M events, 1 M shoppers, 180
 // days by default; -attr.events, -attr.profiles), folds it through the
 // identity and attribution projections, and times the reports over 90 days
@@ -204,7 +186,7 @@ func BenchmarkAttribution(b *testing.B) {
 	defer close(stopSampling)
 	go func() {
 		for {
-			if _, anon := memory(); uint64(anon) > peakAnon.Load() {
+			if _, anon := enginetest.Memory(); uint64(anon) > peakAnon.Load() {
 				peakAnon.Store(uint64(anon))
 			}
 			select {
@@ -292,7 +274,7 @@ func BenchmarkAttribution(b *testing.B) {
 		phase("re-attributing")
 		st.Close()
 		b.ReportMetric(float64(dirSize(dir))/(1<<20), "datadir-MiB")
-		peak, _ := memory()
+		peak, _ := enginetest.Memory()
 		b.ReportMetric(peak, "peak-RSS-MiB")
 		b.ReportMetric(float64(overall), "peak-anon-MiB")
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,19 +50,6 @@ func (l listSegment) Members(_, after string, limit int, _ bool) ([]segsvc.Membe
 	}
 	return out, next, nil
 }
-
-func statusKB(field string) int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field) {
-			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return kb
-		}
-	}
-	return 0
-}
-
-func vmHWM() int64 { return statusKB("VmHWM:") << 10 }
 
 // BenchmarkCampaign100k fixes the list of, renders and queues a campaign
 // to 100 000 subscribed recipients (the goal: under 30 s and 200 MB RSS),
@@ -114,7 +100,7 @@ func BenchmarkCampaign100k(b *testing.B) {
 		runtime.GC()
 		debug.FreeOSMemory()
 		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-		base := vmHWM()
+		base := enginetest.ProcStatus(0)["VmHWM"]
 		t0 := time.Now()
 		// what the RSS is made of, sampled: the process's own memory
 		// (RssAnon: the Go heap, Badger's memtables), the files Badger maps
@@ -129,7 +115,8 @@ func BenchmarkCampaign100k(b *testing.B) {
 			for {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
-				v := [4]int64{statusKB("RssAnon:"), statusKB("RssFile:"), int64(ms.HeapInuse >> 10), int64((ms.HeapSys - ms.HeapReleased) >> 10)}
+				st := enginetest.ProcStatus(0)
+				v := [4]int64{st["RssAnon"], st["RssFile"], int64(ms.HeapInuse), int64(ms.HeapSys - ms.HeapReleased)}
 				for i := range mx {
 					mx[i] = max(mx[i], v[i])
 				}
@@ -153,18 +140,18 @@ func BenchmarkCampaign100k(b *testing.B) {
 		took := time.Since(t0)
 		close(stop)
 		mx := <-done
-		b.Logf("peak RssAnon %d MiB, RssFile %d MiB, Go heap in use %d MiB, Go heap not returned to the OS %d MiB", mx[0]>>10, mx[1]>>10, mx[2]>>10, mx[3]>>10)
+		b.Logf("peak RssAnon %d MiB, RssFile %d MiB, Go heap in use %d MiB, Go heap not returned to the OS %d MiB", mx[0]>>20, mx[1]>>20, mx[2]>>20, mx[3]>>20)
 		got, _ := svc.Get(camp.ID)
 		if got.Status != mailcampaign.Sent || got.Progress.Queued != n {
 			b.Fatalf("campaign %+v", got.Progress)
 		}
 		b.ReportMetric(took.Seconds(), "s/100k")
 		b.ReportMetric(float64(n)/took.Seconds(), "recipients/s")
-		b.ReportMetric(float64(vmHWM())/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(enginetest.ProcStatus(0)["VmHWM"])/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(float64(base)/(1<<20), "RSS-before-MiB")
-		b.ReportMetric(float64(mx[0])/(1<<10), "peak-RssAnon-MiB")
-		b.ReportMetric(float64(mx[1])/(1<<10), "peak-RssFile-MiB")
-		b.ReportMetric(float64(mx[2])/(1<<10), "peak-heap-MiB")
+		b.ReportMetric(float64(mx[0])/(1<<20), "peak-RssAnon-MiB")
+		b.ReportMetric(float64(mx[1])/(1<<20), "peak-RssFile-MiB")
+		b.ReportMetric(float64(mx[2])/(1<<20), "peak-heap-MiB")
 		b.Logf("trimmer %+v", trim.Stats())
 	}
 }

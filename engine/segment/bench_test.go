@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,27 +38,6 @@ var (
 	benchDir      = flag.String("seg.dir", "", "keep the generated shop in this dir and reuse it (empty: a fresh temp dir)")
 	benchFoldOnly = flag.Bool("seg.foldonly", false, "generate and fold the shop, then stop (with -seg.dir: measure in a later run)")
 )
-
-// memory reads the process's peak resident set (VmHWM: with Badger's
-// memory-mapped files) and its anonymous resident memory (RssAnon: heap
-// and stacks), in MiB.
-func memory() (peak, anon float64) {
-	raw, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmHWM:":
-			peak = kb / 1024
-		case "RssAnon:":
-			anon = kb / 1024
-		}
-	}
-	return peak, anon
-}
 
 // quiet waits, up to 10 minutes, until the process used less than a tenth
 // of a processor for 5 s in a row (Badger's compactions after a bulk write
@@ -296,7 +274,7 @@ func BenchmarkSegments(b *testing.B) {
 	defer close(sampling)
 	go func() {
 		for {
-			if _, anon := memory(); int64(anon) > peakAnon.Load() {
+			if _, anon := enginetest.Memory(); int64(anon) > peakAnon.Load() {
 				peakAnon.Store(int64(anon))
 			}
 			select {
@@ -307,7 +285,7 @@ func BenchmarkSegments(b *testing.B) {
 		}
 	}()
 	mem := func(when string) {
-		peak, anon := memory()
+		peak, anon := enginetest.Memory()
 		logf("memory %s: peak RSS %.0f MiB, RssAnon now %.0f MiB, peak RssAnon (sampled) %d MiB", when, peak, anon, peakAnon.Load())
 	}
 	for b.Loop() {
@@ -487,7 +465,7 @@ func BenchmarkSegments(b *testing.B) {
 		<-loadDone
 		pct(loaded, "fresh-half-load")
 		mem("at the end")
-		peak, _ := memory()
+		peak, _ := enginetest.Memory()
 		report(peak, "peak-rss-MiB")
 		report(float64(peakAnon.Load()), "peak-anon-MiB")
 		a.Stop()
