@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoptrail/shoptrail/engine/enginetest"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/segment"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
@@ -64,16 +65,6 @@ func quiet() time.Duration {
 	return time.Since(t0)
 }
 
-// sources of visits: where from, and the share of visits
-var sources = []struct {
-	weight          int
-	source, channel string
-}{
-	{30, "google", "Organic Search"}, {20, "", "Direct"}, {12, "newsletter", "Email"}, {10, "google", "Paid Search"},
-	{8, "facebook", "Organic Social"}, {6, "facebook", "Paid Social"}, {5, "blog.example.org", "Referral"},
-	{4, "partner", "Affiliates"}, {3, "display", "Display"}, {2, "bing", "Organic Search"},
-}
-
 // hundred returns the i-th of the benchmarks' segments: visits per
 // channel, categories viewed, orders and spend, windows of 1 to 90 days.
 func hundred(i int) string {
@@ -85,7 +76,7 @@ func hundred(i int) string {
 	}[i%4]
 	var cond string
 	if i%4 == 0 {
-		cond = fmt.Sprintf(r, sources[i%len(sources)].channel, 24*(1+i%90))
+		cond = fmt.Sprintf(r, segment.BenchSources[i%len(segment.BenchSources)].Channel, 24*(1+i%90))
 	} else {
 		cond = fmt.Sprintf(r, i%40, 24*(1+i%90))
 	}
@@ -99,10 +90,6 @@ func hundred(i int) string {
 func generateShop(b *testing.B, st *store.Store, events, profiles int) {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
-	total := 0
-	for _, s := range sources {
-		total += s.weight
-	}
 	end := time.Now().UTC()
 	start := end.AddDate(0, 0, -180)
 	var batch []*model.Event
@@ -118,51 +105,17 @@ func generateShop(b *testing.B, st *store.Store, events, profiles int) {
 			batch = batch[:0]
 		}
 	}
-	str := func(s string) json.RawMessage { j, _ := json.Marshal(s); return j }
 	for n := 0; seq < events; n++ {
 		p := n % profiles
 		anon, email := fmt.Sprintf("anon-%d", p), ""
 		if p%3 == 0 {
 			email = fmt.Sprintf("shopper%d@example.com", p)
 		}
-		t := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
 		sess := fmt.Sprintf("s-%d", n)
-		pick := rng.IntN(total)
-		src := sources[0]
-		for _, c := range sources {
-			if pick < c.weight {
-				src = c
-				break
-			}
-			pick -= c.weight
-		}
-		pv := &model.Event{Type: model.PageView, AnonymousID: anon, SessionID: sess, Time: t, URL: "https://shop.example/"}
-		if src.source != "" {
-			pv.Traffic = &model.Traffic{Source: src.source, Medium: "x", Channel: src.channel}
-		}
-		add(pv)
-		if pv.Traffic != nil {
-			add(&model.Event{Type: model.VisitFromReferrer, AnonymousID: anon, SessionID: sess, Time: t, Traffic: pv.Traffic,
-				Props: map[string]json.RawMessage{"source": str(src.source), "channel": str(src.channel)}})
-		}
-		for range 2 + rng.IntN(8) {
-			t = t.Add(time.Duration(20+rng.IntN(120)) * time.Second)
-			typ := model.ProductView
-			if rng.IntN(8) == 0 {
-				typ = model.AddToCart
-			}
-			add(&model.Event{Type: typ, AnonymousID: anon, SessionID: sess, Time: t,
-				Props: map[string]json.RawMessage{"product_id": str(fmt.Sprint(1000 + rng.IntN(5000))), "category": str(fmt.Sprint("c", rng.IntN(40)))}})
-		}
-		if email != "" && rng.IntN(4) == 0 {
-			t = t.Add(time.Minute)
-			add(&model.Event{Type: model.Login, AnonymousID: anon, SessionID: sess, Email: email, Time: t})
-		}
-		if rng.IntN(6) == 0 {
-			t = t.Add(2 * time.Minute)
-			add(&model.Event{Type: model.Order, AnonymousID: anon, SessionID: sess, Email: email, Time: t,
-				Props: map[string]json.RawMessage{"order_id": str(fmt.Sprint("o", n)), "value": json.RawMessage(fmt.Sprintf("%d.%02d", 10+rng.IntN(200), rng.IntN(100))), "currency": str("EUR")}})
-		}
+		segment.BenchVisit(rng, start, end, email, fmt.Sprint("o", n), func(ev *model.Event) {
+			ev.AnonymousID, ev.SessionID = anon, sess
+			add(ev)
+		})
 	}
 	if _, err := st.Append(batch, nil); err != nil {
 		b.Fatal(err)

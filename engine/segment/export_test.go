@@ -122,3 +122,11 @@ func Bare(raw []byte) bool {
 	r, err := Parse(raw)
 	return err == nil && r.matchesBare(0)
 }
+
+// The segments benchmarks' generated shop (shop_test.go).
+const PreviewRule = previewRule
+
+var (
+	BenchSources = benchSources
+	BenchVisit   = benchVisit
+)

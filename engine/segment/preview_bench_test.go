@@ -9,12 +9,8 @@ import (
 	"github.com/shoptrail/shoptrail/engine/segment"
 )
 
-// previewRule is the benchmarks' new 3-condition rule: a Facebook visit
-// within 30 days, two carts within 90 days, no order within 90 days.
-const previewRule = `{"name":"Facebook, carts, no order","conditions":[
- {"event":"visit_from_referrer","where":[{"prop":"source","value":"facebook"}],"within":"720h"},
- {"event":"add_to_cart","count":{"op":"gte","value":2},"within":"2160h"},
- {"not":{"event":"order","within":"2160h"}}]}`
+// previewRule is the benchmarks' new 3-condition rule (segment's).
+const previewRule = segment.PreviewRule
 
 // BenchmarkPreview times the preview of a new 3-condition rule over a
 // folded shop (-seg.events / 10, -seg.profiles / 10 of the big benchmark's)

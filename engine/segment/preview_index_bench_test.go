@@ -1,7 +1,6 @@
 package segment
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -18,10 +17,7 @@ import (
 // segments benchmark's new 3-condition rule (previewRule in
 // preview_bench_test.go), a rule with an any, and one with spent.
 var benchPreviewRules = []struct{ name, rule string }{
-	{"3-conditions", `{"name":"Facebook, carts, no order","conditions":[
- {"event":"visit_from_referrer","where":[{"prop":"source","value":"facebook"}],"within":"720h"},
- {"event":"add_to_cart","count":{"op":"gte","value":2},"within":"2160h"},
- {"not":{"event":"order","within":"2160h"}}]}`},
+	{"3-conditions", previewRule},
 	{"any", `{"name":"Paid, or keen on c3","match":"any","conditions":[
  {"event":"visit_from_referrer","where":[{"prop":"channel","op":"in","value":["Paid Search","Paid Social"]}],"within":"168h"},
  {"all":[{"event":"product_view","where":[{"prop":"category","value":"c3"}],"count":{"op":"gte","value":2},"within":"720h"},
@@ -51,17 +47,6 @@ func segProfiles() int {
 	return 1_000_000
 }
 
-// benchSources are the visits' sources and their share, as in
-// generateShop.
-var benchSources = []struct {
-	weight          int
-	source, channel string
-}{
-	{30, "google", "Organic Search"}, {20, "", "Direct"}, {12, "newsletter", "Email"}, {10, "google", "Paid Search"},
-	{8, "facebook", "Organic Social"}, {6, "facebook", "Paid Social"}, {5, "blog.example.org", "Referral"},
-	{4, "partner", "Affiliates"}, {3, "display", "Display"}, {2, "bing", "Organic Search"},
-}
-
 // fillBenchIndex fills an index the way its build does (profile by
 // profile, each profile's events at once, through add) with generateShop's
 // mix for n shoppers: about 10 events a shopper (3 in 10 visit twice), over
@@ -73,12 +58,7 @@ var benchSources = []struct {
 // profile: a profile a shopper, as the fold gives.
 func fillBenchIndex(x *index, n int, end time.Time) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	total := 0
-	for _, s := range benchSources {
-		total += s.weight
-	}
 	start := end.AddDate(0, 0, -180)
-	str := func(s string) json.RawMessage { j, _ := json.Marshal(s); return j }
 	var evs []*model.Event
 	seq := 0
 	for p := range n {
@@ -94,48 +74,11 @@ func fillBenchIndex(x *index, n int, end time.Time) {
 		}
 		for range visits {
 			seq++
-			t := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
-			add := func(ev *model.Event) {
+			benchVisit(rng, start, end, email, fmt.Sprint("o", seq), func(ev *model.Event) {
 				ev.Via = model.ViaAPI
 				known = known || ev.Email != ""
 				evs = append(evs, ev)
-			}
-			pick := rng.IntN(total)
-			src := benchSources[0]
-			for _, c := range benchSources {
-				if pick < c.weight {
-					src = c
-					break
-				}
-				pick -= c.weight
-			}
-			pv := &model.Event{Type: model.PageView, Time: t, URL: "https://shop.example/"}
-			if src.source != "" {
-				pv.Traffic = &model.Traffic{Source: src.source, Medium: "x", Channel: src.channel}
-			}
-			add(pv)
-			if pv.Traffic != nil {
-				add(&model.Event{Type: model.VisitFromReferrer, Time: t, Traffic: pv.Traffic,
-					Props: map[string]json.RawMessage{"source": str(src.source), "channel": str(src.channel)}})
-			}
-			for range 2 + rng.IntN(8) {
-				t = t.Add(time.Duration(20+rng.IntN(120)) * time.Second)
-				typ := model.ProductView
-				if rng.IntN(8) == 0 {
-					typ = model.AddToCart
-				}
-				add(&model.Event{Type: typ, Time: t,
-					Props: map[string]json.RawMessage{"product_id": str(fmt.Sprint(1000 + rng.IntN(5000))), "category": str(fmt.Sprint("c", rng.IntN(40)))}})
-			}
-			if email != "" && rng.IntN(4) == 0 {
-				t = t.Add(time.Minute)
-				add(&model.Event{Type: model.Login, Email: email, Time: t})
-			}
-			if rng.IntN(6) == 0 {
-				t = t.Add(2 * time.Minute)
-				add(&model.Event{Type: model.Order, Email: email, Time: t,
-					Props: map[string]json.RawMessage{"order_id": str(fmt.Sprint("o", seq)), "value": json.RawMessage(fmt.Sprintf("%d.%02d", 10+rng.IntN(200), rng.IntN(100))), "currency": str("EUR")}})
-			}
+			})
 		}
 		id := model.AnonymousProfileID(anonID)
 		if known {
