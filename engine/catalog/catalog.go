@@ -35,6 +35,7 @@ type Catalog struct {
 	now     func() time.Time
 
 	importing sync.Mutex
+	jobsDone  sync.WaitGroup // import jobs until they have recorded their end; Add under importing
 	shape     atomic.Pointer[shape]
 	writable  func() error // nil, or an error when imports must not write (a full disk)
 
@@ -172,6 +173,7 @@ func (c *Catalog) Close() error {
 	c.closeOnce.Do(func() { close(c.closing) })
 	c.importing.Lock() // the running import, if any, has ended
 	defer c.importing.Unlock()
+	c.jobsDone.Wait() // and its job has recorded so (no job starts while we hold importing)
 	return c.idx.Close()
 }
 

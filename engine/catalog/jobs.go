@@ -181,7 +181,9 @@ func (c *Catalog) StartImport(r io.Reader, size int64, source string, o ImportOp
 	c.jobs.add(j)
 	o.job = j
 	started := j.snapshot() // before the job can end: the answer says "running"
+	c.jobsDone.Add(1)
 	go func() {
+		defer c.jobsDone.Done()
 		rep, err := func() (feed.Report, error) {
 			// unlocked before the job says it ended: whoever saw it end
 			// may start the next import at once
