@@ -115,7 +115,7 @@ func (s *Store) Facts(after *Fact, limit int) ([]Fact, error) {
 				break // a staged generation's: not live yet
 			}
 			var ev model.Event
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &ev) }); err != nil {
+			if err := it.Item().Value(func(b []byte) error { return model.DecodeEvent(b, &ev) }); err != nil {
 				return fmt.Errorf("store: decode catalogue fact: %w", err)
 			}
 			out = append(out, Fact{key: k, Event: &ev})

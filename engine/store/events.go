@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -199,7 +198,7 @@ func (s *Store) scanIndex(pfx []byte, hi uint64, visit Visit) error {
 
 func decodeEvent(item *badger.Item) (*model.Event, error) {
 	ev := new(model.Event)
-	err := item.Value(func(b []byte) error { return json.Unmarshal(b, ev) })
+	err := item.Value(func(b []byte) error { return model.DecodeEvent(b, ev) })
 	if err != nil {
 		return nil, fmt.Errorf("store: decode event %x: %w", item.Key(), err)
 	}

@@ -2,6 +2,8 @@ package track
 
 import (
 	"encoding/json"
+
+	"github.com/shoptrail/shoptrail/engine/fastjson"
 )
 
 // segmentNames are the JSON names of segMessage's fields, and of the
@@ -24,42 +26,42 @@ var (
 // raw values point into body, except the properties' and traits', which
 // are copied (they are stored).
 func fastSegmentBatch(body []byte, msgs *[]segMessage, sentAt *json.RawMessage) bool {
-	d := fastDecoder{buf: body}
-	if !d.consume('{') {
+	d := fastDecoder{fastjson.NewDecoder(body)}
+	if !d.Consume('{') {
 		return false
 	}
 	seen := false
-	return d.object(func(key []byte) bool {
+	return d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "batch":
-			if seen || !d.consume('[') {
+			if seen || !d.Consume('[') {
 				return false // a repeated batch: encoding/json would merge them
 			}
 			seen = true
-			return d.array(func() bool {
-				d.ws()
-				start := d.i
+			return d.Array(func() bool {
+				d.WS()
+				start := d.Pos()
 				*msgs = append(*msgs, segMessage{})
-				if !d.consume('{') || !d.segMessage(&(*msgs)[len(*msgs)-1]) {
+				if !d.Consume('{') || !d.segMessage(&(*msgs)[len(*msgs)-1]) {
 					return false
 				}
-				return d.i-start <= SegmentMaxMessageBytes
+				return d.Pos()-start <= SegmentMaxMessageBytes
 			})
 		case "sentAt":
-			*sentAt = d.value()
+			*sentAt = d.Skip()
 			return true
 		}
-		if foldsTo(key, "batch", "sentAt", "context") {
+		if fastjson.FoldsTo(key, "batch", "sentAt", "context") {
 			return false
 		}
-		d.value()
+		d.Skip()
 		return true
 	})
 }
 
 // segMessage decodes the fields of a message whose '{' was consumed.
 func (d *fastDecoder) segMessage(m *segMessage) bool {
-	return d.object(func(key []byte) bool {
+	return d.Object(func(key []byte) bool {
 		var dst *json.RawMessage
 		switch string(key) {
 		case "type":
@@ -91,11 +93,11 @@ func (d *fastDecoder) segMessage(m *segMessage) bool {
 		case "traits":
 			return d.rawObject(&m.Traits)
 		case "context":
-			if d.null() {
+			if d.Null() {
 				m.Context = nil
 				return true
 			}
-			if !d.consume('{') {
+			if !d.Consume('{') {
 				return false
 			}
 			if m.Context == nil {
@@ -103,35 +105,35 @@ func (d *fastDecoder) segMessage(m *segMessage) bool {
 			}
 			return d.segContext(m.Context)
 		default:
-			if foldsTo(key, segMessageNames...) {
+			if fastjson.FoldsTo(key, segMessageNames...) {
 				return false
 			}
-			d.value()
+			d.Skip()
 			return true
 		}
-		*dst = d.value()
+		*dst = d.Skip()
 		return true
 	})
 }
 
 // segContext decodes the fields of a context whose '{' was consumed.
 func (d *fastDecoder) segContext(c *segContext) bool {
-	return d.object(func(key []byte) bool {
+	return d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "userAgent":
-			c.UserAgent = d.value()
+			c.UserAgent = d.Skip()
 			return true
 		case "page":
-			if d.null() {
+			if d.Null() {
 				c.Page = nil
 				return true
 			}
 			if c.Page == nil {
 				c.Page = &segPage{}
 			}
-			return d.consume('{') && d.fields(segPageNames, &c.Page.URL, &c.Page.Referrer)
+			return d.Consume('{') && d.fields(segPageNames, &c.Page.URL, &c.Page.Referrer)
 		case "campaign":
-			if d.null() {
+			if d.Null() {
 				c.Campaign = nil
 				return true
 			}
@@ -139,21 +141,21 @@ func (d *fastDecoder) segContext(c *segContext) bool {
 				c.Campaign = &segCampaign{}
 			}
 			cp := c.Campaign
-			return d.consume('{') && d.fields(segCampaignNames, &cp.Name, &cp.Source, &cp.Medium, &cp.Term, &cp.Content)
+			return d.Consume('{') && d.fields(segCampaignNames, &cp.Name, &cp.Source, &cp.Medium, &cp.Term, &cp.Content)
 		case "traits":
-			if d.null() {
+			if d.Null() {
 				c.Traits = nil
 				return true
 			}
 			if c.Traits == nil {
 				c.Traits = &segTraits{}
 			}
-			return d.consume('{') && d.fields([]string{"email"}, &c.Traits.Email)
+			return d.Consume('{') && d.fields([]string{"email"}, &c.Traits.Email)
 		}
-		if foldsTo(key, segContextNames...) {
+		if fastjson.FoldsTo(key, segContextNames...) {
 			return false
 		}
-		d.value()
+		d.Skip()
 		return true
 	})
 }
@@ -161,17 +163,17 @@ func (d *fastDecoder) segContext(c *segContext) bool {
 // fields decodes an object whose '{' was consumed into raw values, the
 // value of names[i] into dst[i]; other keys are skipped.
 func (d *fastDecoder) fields(names []string, dst ...*json.RawMessage) bool {
-	return d.object(func(key []byte) bool {
+	return d.Object(func(key []byte) bool {
 		for i, n := range names {
 			if string(key) == n {
-				*dst[i] = d.value()
+				*dst[i] = d.Skip()
 				return true
 			}
 		}
-		if foldsTo(key, names...) {
+		if fastjson.FoldsTo(key, names...) {
 			return false
 		}
-		d.value()
+		d.Skip()
 		return true
 	})
 }
@@ -179,18 +181,18 @@ func (d *fastDecoder) fields(names []string, dst ...*json.RawMessage) bool {
 // rawObject decodes an object of raw values into *m (copies), as
 // json.Unmarshal does into a map: null clears it, and keys are added.
 func (d *fastDecoder) rawObject(m *map[string]json.RawMessage) bool {
-	if d.null() {
+	if d.Null() {
 		*m = nil
 		return true
 	}
-	if !d.consume('{') {
+	if !d.Consume('{') {
 		return false
 	}
 	if *m == nil {
 		*m = map[string]json.RawMessage{}
 	}
-	return d.object(func(k []byte) bool {
-		(*m)[string(k)] = append(json.RawMessage(nil), d.value()...)
+	return d.Object(func(k []byte) bool {
+		(*m)[string(k)] = append(json.RawMessage(nil), d.Skip()...)
 		return true
 	})
 }
