@@ -45,6 +45,9 @@ type view struct {
 type viewerCount struct {
 	N      int       `json:"n"`
 	Oldest time.Time `json:"oldest"`
+	// Newest is the time of the product's latest view (zero in records
+	// written before it was kept: set by the next view).
+	Newest time.Time `json:"newest,omitzero"`
 }
 
 func viewKey(profile, product string) string { return "v/" + profile + "/" + product }
@@ -116,6 +119,17 @@ func indexView(tx *store.Tx, product, profile string, at, prev time.Time) error 
 			return err
 		}
 	}
+	if at.After(c.Newest) {
+		c.Newest = at
+	}
+	// A view more than the window older than the product's latest view is
+	// history that no fact will ask for: a fact acts only when it is recent
+	// (stale), so it comes after every view folded before it. Such views
+	// arrive when the log is folded again, or history is imported, in no
+	// order of time; indexed, each one made the next view prune.
+	if at.Before(c.Newest.Add(-viewWindow)) {
+		return tx.SetTTL(projSpace, countKey(product), c, viewWindow)
+	}
 	// the entry expires with the profile's v/ key, written with it: an
 	// erasure that finds no v/ key has nothing left in the index either
 	if err := tx.SetTTL(projSpace, indexKey(product, at, profile), 1, viewWindow); err != nil {
@@ -126,9 +140,11 @@ func indexView(tx *store.Tx, product, profile string, at, prev time.Time) error 
 		c.Oldest = at
 	}
 	// prune now and then, not at every view: over the bound by an eighth,
-	// or holding a view more than a day past the window
-	if c.N > maxViewers+maxViewers/8 || at.Sub(c.Oldest) > viewWindow+24*time.Hour {
-		if err := prune(tx, product, at.Add(-viewWindow), &c); err != nil {
+	// or holding a view more than a day past the window before the latest
+	// (a prune scans the index, and Badger sorts the fold's pending writes
+	// for every scan)
+	if c.N > maxViewers+maxViewers/8 || c.Newest.Sub(c.Oldest) > viewWindow+24*time.Hour {
+		if err := prune(tx, product, c.Newest.Add(-viewWindow), &c); err != nil {
 			return err
 		}
 	}

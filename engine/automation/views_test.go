@@ -3,6 +3,8 @@ package automation
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -115,4 +117,99 @@ func TestViewerIndexIsBounded(t *testing.T) {
 	if n := indexKeys(t, st, "p3"); n != 0 {
 		t.Errorf("p3's index holds %d entries after the erasure", n)
 	}
+}
+
+// History folded in no order of time (the log folded again, an import of
+// past events): the index keeps the views within the window before the
+// product's latest view, all of them, and nothing older.
+func TestViewerIndexInNoOrderOfTime(t *testing.T) {
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string]bool{}
+	var latest time.Time
+	ats := make([]time.Time, 3000)
+	for i := range ats {
+		ats[i] = end.Add(-time.Duration(rng.Int64N(int64(180 * 24 * time.Hour))))
+		if ats[i].After(latest) {
+			latest = ats[i]
+		}
+	}
+	for lo := 0; lo < len(ats); lo += 200 {
+		err := st.Project(func(tx *store.Tx) error {
+			set := false
+			for i := lo; i < lo+200; i++ {
+				if err := s.viewed(tx, model.UserProfileID(fmt.Sprintf("h%05d@example.com", i)), viewEvent("p4", ats[i]), end, &set); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, at := range ats {
+		if !at.Before(latest.Add(-viewWindow)) {
+			want[model.UserProfileID(fmt.Sprintf("h%05d@example.com", i))] = true
+		}
+	}
+	got := map[string]bool{}
+	st.Read(func(tx *store.Tx) error {
+		return viewers(tx, "p4", time.Time{}, func(profile string, at time.Time) {
+			if at.Before(latest.Add(-viewWindow)) {
+				t.Errorf("%s viewed at %s, more than the window before the latest view (%s)", profile, at, latest)
+			}
+			got[profile] = true
+		})
+	})
+	if len(want) == 0 || len(want) > maxViewers || !maps.Equal(got, want) {
+		t.Errorf("the index holds %d viewers, want the %d within the window", len(got), len(want))
+	}
+}
+
+// BenchmarkViewsInNoOrderOfTime folds product views of 100 products at
+// random times over 180 days, 4 000 to a transaction as the runner does:
+// before the product's latest view was kept, nearly every view pruned its
+// product's index, and Badger sorted the transaction's writes for each.
+func BenchmarkViewsInNoOrderOfTime(b *testing.B) {
+	st, err := store.Open(store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(Options{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	end := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const chunk = 4000
+	n := 0
+	for b.Loop() {
+		err := st.Project(func(tx *store.Tx) error {
+			set := false
+			for range chunk {
+				n++
+				at := end.Add(-time.Duration(rng.Int64N(int64(180 * 24 * time.Hour))))
+				product := fmt.Sprint("p", rng.IntN(100))
+				if err := s.viewed(tx, model.UserProfileID(fmt.Sprintf("b%07d@example.com", n)), viewEvent(product, at), end, &set); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(n), "µs/view")
 }
