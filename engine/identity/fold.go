@@ -135,6 +135,21 @@ func (f *fold) session(id string) (*model.Session, error) {
 	return &s, nil
 }
 
+// sessionExists reports whether a session with id exists.
+func (f *fold) sessionExists(id string) (bool, error) {
+	if _, ok := f.sessions[id]; ok {
+		return true, nil
+	}
+	if _, ok := f.cache.sessions[id]; ok {
+		return true, nil
+	}
+	_, err := f.tx.Session(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // link reads an identity or session link; "" when there is none.
 func (f *fold) link(kind byte, k string) (string, error) {
 	lk := linkKey(kind, k)
@@ -429,6 +444,19 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 		id = "srv-" + strconv.FormatUint(ev.Seq, 36)
 	case curID != "":
 		id += "~" + strconv.FormatUint(ev.Seq, 36)
+	default:
+		// No link, yet the id may be taken: an erasure removes the link of
+		// the session it erases, while an earlier session of the same
+		// browser session id may belong to a profile that stays (or a
+		// browser sent another's id). Taking it would overwrite that
+		// session and list it under two profiles.
+		taken, err := f.sessionExists(id)
+		if err != nil {
+			return nil, false, err
+		}
+		if taken {
+			id += "~" + strconv.FormatUint(ev.Seq, 36)
+		}
 	}
 	if err := f.setLink(kind, k, id); err != nil {
 		return nil, false, err
