@@ -33,14 +33,16 @@ func sessionsAreTheirProfiles(t *testing.T, a *enginetest.App, when string, prof
 	t.Helper()
 	read(t, a, func(tx *store.Tx) error {
 		for _, p := range profiles {
-			ss, err := tx.Sessions(p)
+			ids, err := tx.SessionEntries(p)
 			if err != nil {
-				t.Errorf("%s: sessions of %s: %v", when, p, err)
-				continue
+				return err
 			}
-			for _, s := range ss {
-				if s.ProfileID != p {
-					t.Errorf("%s: session %s listed under %s belongs to %s", when, s.ID, p, s.ProfileID)
+			for _, id := range ids {
+				s, err := tx.Session(id)
+				if err != nil {
+					t.Errorf("%s: session %s listed under %s: %v", when, id, p, err)
+				} else if s.ProfileID != p {
+					t.Errorf("%s: session %s listed under %s belongs to %s", when, id, p, s.ProfileID)
 				}
 			}
 		}

@@ -292,6 +292,18 @@ func (tx *Tx) Touchpoints(profileID string) ([]model.Touchpoint, error) {
 	return out, nil
 }
 
+// SessionEntries returns the ids of the sessions listed under a profile,
+// as stored: Sessions leaves out those that are not the profile's.
+func (tx *Tx) SessionEntries(profileID string) ([]string, error) {
+	pfx := nsProfSess.sub(profileID)
+	var out []string
+	err := tx.scanKeys(pfx, func(k []byte) error {
+		out = append(out, string(k[len(pfx):]))
+		return nil
+	})
+	return out, err
+}
+
 // Sessions returns the sessions of a profile, oldest first. An entry for a
 // session that is gone or that names another profile is not the profile's:
 // stores written before new sessions stopped taking ids in use (engine/
