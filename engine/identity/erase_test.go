@@ -130,3 +130,22 @@ func TestANewSessionTakesNoIdInUse(t *testing.T) {
 		return nil
 	})
 }
+
+// Nor does a session the fold names take an id a browser already used:
+// server-side sessions are named after the event that opens them (srv-…),
+// and a browser can send such an id first.
+func TestAServerSideSessionTakesNoIdInUse(t *testing.T) {
+	a := enginetest.NewApp(t)
+	send(t, a, ev("1", "page_view", "y", "srv-2", "https://shop.example/", "", day0)) // seq 1
+	// seq 2: a server-side event of a user, without a session id
+	send(t, a, map[string]any{"id": "2", "type": "x", "email": "u@x.com", "time": day0.Add(time.Minute)})
+	sessionsAreTheirProfiles(t, a, "after u's event", "a:y", "u:u@x.com")
+	read(t, a, func(tx *store.Tx) error {
+		y, _ := tx.Sessions("a:y")
+		u, _ := tx.Sessions("u:u@x.com")
+		if len(y) != 1 || y[0].ID != "srv-2" || len(u) != 1 || u[0].ID == "srv-2" {
+			t.Errorf("y's sessions %+v\nu's %+v", y, u)
+		}
+		return nil
+	})
+}

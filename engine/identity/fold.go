@@ -438,25 +438,28 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	}
 	// A new session. The first one of a browser session id keeps that id;
 	// later ones (after the timeout) get the id of the event that opened them.
+	seq := strconv.FormatUint(ev.Seq, 36)
 	id := ev.SessionID
 	switch {
 	case id == "":
-		id = "srv-" + strconv.FormatUint(ev.Seq, 36)
+		id = "srv-" + seq
 	case curID != "":
-		id += "~" + strconv.FormatUint(ev.Seq, 36)
-	default:
-		// No link, yet the id may be taken: an erasure removes the link of
-		// the session it erases, while an earlier session of the same
-		// browser session id may belong to a profile that stays (or a
-		// browser sent another's id). Taking it would overwrite that
-		// session and list it under two profiles.
+		id += "~" + seq
+	}
+	// The id may be taken: an erasure removes the link of the session it
+	// erases while an earlier session of the same browser session id may
+	// belong to a profile that stays, and a browser may send an id that the
+	// fold gave another session, or will give. Taking it would overwrite
+	// that session and list it under two profiles.
+	for {
 		taken, err := f.sessionExists(id)
 		if err != nil {
 			return nil, false, err
 		}
-		if taken {
-			id += "~" + strconv.FormatUint(ev.Seq, 36)
+		if !taken {
+			break
 		}
+		id += "~" + seq
 	}
 	if err := f.setLink(kind, k, id); err != nil {
 		return nil, false, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +17,14 @@ import (
 // Every session listed under a profile exists and names that profile, and
 // every browser session id's link names a session that exists, whatever
 // browsers do: visit, log in (merges), change hands, come back after the
-// timeout, send another browser's session id, and whoever is erased,
+// timeout, send another browser's session id or one the fold will choose,
+// users' server-side events come, and whoever is erased,
 // users and anonymous shoppers, in any order, the events before them
 // folded or not yet. A session listed under a
 // profile it is not (or no longer) the session of is what an erasure left
 // behind, and what stalled the identity stage's merges.
 func TestSessionEntriesStayTheirProfilesRandomly(t *testing.T) {
-	var stats struct{ steps, logins, erasures, foreign, timeouts, unfolded int }
+	var stats struct{ steps, logins, serverSide, erasures, foreign, timeouts, unfolded int }
 	for seed := range uint64(6) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0x1d))
@@ -51,9 +53,16 @@ func TestSessionEntriesStayTheirProfilesRandomly(t *testing.T) {
 				ev := &model.Event{Type: model.PageView, AnonymousID: anon, SessionID: "s-" + anon, URL: "https://shop.example/", Time: at}
 				switch k := rng.IntN(10); {
 				case k < 4: // a visit
-				case k < 7: // a login
+				case k < 6: // a login
 					ev.Type, ev.Email = model.Login, emails[rng.IntN(len(emails))]
 					stats.logins++
+				case k == 6: // a user's server-side event: no browser, no session id
+					ev.AnonymousID, ev.SessionID, ev.Email = "", "", emails[rng.IntN(len(emails))]
+					stats.serverSide++
+				case k == 7 && rng.IntN(3) == 0: // an id the fold will choose
+					next := strconv.FormatUint(uint64(n+2+rng.IntN(3)), 36) // a later event's seq
+					ev.SessionID = []string{"srv-" + next, "s-" + anon + "~" + next}[rng.IntN(2)]
+					stats.foreign++
 				case k == 7: // another browser's session id, or one the fold chose
 					if err := p.Store.Read(func(tx *store.Tx) error {
 						var ids []string
@@ -86,7 +95,9 @@ func TestSessionEntriesStayTheirProfilesRandomly(t *testing.T) {
 				}
 				n++
 				ev.ID = fmt.Sprint(n)
-				clientIDs[ev.SessionID] = true
+				if ev.SessionID != "" {
+					clientIDs[ev.SessionID] = true
+				}
 				log = append(log, fmt.Sprintf("%d: %s %s anon=%s session=%s email=%s", step, at.Format("01-02 15:04"), ev.Type, ev.AnonymousID, ev.SessionID, ev.Email))
 				if rng.IntN(3) > 0 {
 					p.Append(t, ev)
@@ -109,7 +120,7 @@ func TestSessionEntriesStayTheirProfilesRandomly(t *testing.T) {
 		}
 	}
 	t.Logf("%+v", stats)
-	if stats.erasures < 25 || stats.logins < 40 || stats.foreign < 12 || stats.timeouts < 50 || stats.unfolded < 50 {
+	if stats.erasures < 25 || stats.logins < 30 || stats.serverSide < 10 || stats.foreign < 12 || stats.timeouts < 50 || stats.unfolded < 50 {
 		t.Errorf("a weak test: %+v", stats)
 	}
 }
