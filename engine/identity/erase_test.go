@@ -149,3 +149,25 @@ func TestAServerSideSessionTakesNoIdInUse(t *testing.T) {
 		return nil
 	})
 }
+
+// A store written before new sessions stopped taking ids in use may hold a
+// browser session id's link to a session that is gone (the session was
+// overwritten by another browser's, then erased with it). The browser's
+// next event opens a new session instead of failing the fold for good.
+func TestALinkToASessionThatIsGoneOpensANewSession(t *testing.T) {
+	a := enginetest.NewApp(t)
+	if err := a.Store.Project(func(tx *store.Tx) error { return tx.SetClientSession("s-x", "s-x~9") }); err != nil {
+		t.Fatal(err)
+	}
+	send(t, a, ev("1", "page_view", "x", "s-x", "https://shop.example/", "", day0))
+	sessionsAreTheirProfiles(t, a, "after x's visit", "a:x")
+	read(t, a, func(tx *store.Tx) error {
+		if ss, err := tx.Sessions("a:x"); err != nil || len(ss) != 1 || ss[0].ID != "s-x" {
+			t.Errorf("x's sessions %+v, %v", ss, err)
+		}
+		if id, err := tx.ClientSession("s-x"); err != nil || id != "s-x" {
+			t.Errorf("s-x links to %q, %v", id, err)
+		}
+		return nil
+	})
+}

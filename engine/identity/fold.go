@@ -422,10 +422,15 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	}
 	if curID != "" {
 		s, err := f.session(curID)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// a link to a session that is gone, as stores written before
+			// new sessions stopped taking ids in use may hold: a new
+			// session, since failing would stop the identity stage for good
+			curID = ""
+		case err != nil:
 			return nil, false, err
-		}
-		if !ev.Time.After(s.Last.Add(f.timeout)) && !ev.Time.Before(s.Start.Add(-f.timeout)) {
+		case !ev.Time.After(s.Last.Add(f.timeout)) && !ev.Time.Before(s.Start.Add(-f.timeout)):
 			if ev.Time.Before(s.Start) {
 				s.Start = ev.Time
 			}
