@@ -135,6 +135,21 @@ func (f *fold) session(id string) (*model.Session, error) {
 	return &s, nil
 }
 
+// sessionExists reports whether a session with id exists.
+func (f *fold) sessionExists(id string) (bool, error) {
+	if _, ok := f.sessions[id]; ok {
+		return true, nil
+	}
+	if _, ok := f.cache.sessions[id]; ok {
+		return true, nil
+	}
+	_, err := f.tx.Session(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // link reads an identity or session link; "" when there is none.
 func (f *fold) link(kind byte, k string) (string, error) {
 	lk := linkKey(kind, k)
@@ -407,10 +422,15 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	}
 	if curID != "" {
 		s, err := f.session(curID)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// a link to a session that is gone, as stores written before
+			// new sessions stopped taking ids in use may hold: a new
+			// session, since failing would stop the identity stage for good
+			curID = ""
+		case err != nil:
 			return nil, false, err
-		}
-		if !ev.Time.After(s.Last.Add(f.timeout)) && !ev.Time.Before(s.Start.Add(-f.timeout)) {
+		case !ev.Time.After(s.Last.Add(f.timeout)) && !ev.Time.Before(s.Start.Add(-f.timeout)):
 			if ev.Time.Before(s.Start) {
 				s.Start = ev.Time
 			}
@@ -423,12 +443,28 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	}
 	// A new session. The first one of a browser session id keeps that id;
 	// later ones (after the timeout) get the id of the event that opened them.
+	seq := strconv.FormatUint(ev.Seq, 36)
 	id := ev.SessionID
 	switch {
 	case id == "":
-		id = "srv-" + strconv.FormatUint(ev.Seq, 36)
+		id = "srv-" + seq
 	case curID != "":
-		id += "~" + strconv.FormatUint(ev.Seq, 36)
+		id += "~" + seq
+	}
+	// The id may be taken: an erasure removes the link of the session it
+	// erases while an earlier session of the same browser session id may
+	// belong to a profile that stays, and a browser may send an id that the
+	// fold gave another session, or will give. Taking it would overwrite
+	// that session and list it under two profiles.
+	for {
+		taken, err := f.sessionExists(id)
+		if err != nil {
+			return nil, false, err
+		}
+		if !taken {
+			break
+		}
+		id += "~" + seq
 	}
 	if err := f.setLink(kind, k, id); err != nil {
 		return nil, false, err

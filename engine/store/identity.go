@@ -125,7 +125,8 @@ func (tx *Tx) TouchpointsBetween(profileID string, from, to time.Time) ([]model.
 	return out, nil
 }
 
-// errDangling is a profile's entry for a session that no longer exists.
+// errDangling is a profile's entry for a session that no longer exists,
+// or that belongs to another profile (see Sessions).
 var errDangling = errors.New("store: an entry for a session that is gone")
 
 // MoveProfile moves everything of profile from to profile to: its events,
@@ -143,9 +144,10 @@ func (tx *Tx) MoveProfile(from, to string) (moved []string, err error) {
 			// the session record names its profile: rewrite it too
 			id := string(k[len(nsProfSess.sub(from)):])
 			s, err := tx.Session(id)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, ErrNotFound) || err == nil && s.ProfileID != from {
 				// an entry left behind by an erasure: nothing to move, and
-				// failing would stop the identity stage for good
+				// failing would stop the identity stage for good; or one
+				// for another profile's session of the same id, which stays
 				return nil, errDangling
 			}
 			if err != nil {
@@ -240,13 +242,20 @@ func (tx *Tx) EraseProfile(profileID string) error {
 	if err != nil {
 		return err
 	}
-	// sessions, and the browser session ids that point to them
+	// sessions, and the browser session ids that point to them; every
+	// entry goes, the sessions of other profiles stay (see Sessions)
+	if err := tx.scanKeys(nsProfSess.sub(profileID), func(k []byte) error {
+		del = append(del, k)
+		return nil
+	}); err != nil {
+		return err
+	}
 	sessions, err := tx.Sessions(profileID)
 	if err != nil {
 		return err
 	}
 	for _, sess := range sessions {
-		del = append(del, nsSession.key(sess.ID), profileSessionKey(profileID, sess.ID))
+		del = append(del, nsSession.key(sess.ID))
 		if sess.ClientSessionID != "" {
 			if cur, err := tx.ClientSession(sess.ClientSessionID); err == nil && cur == sess.ID {
 				del = append(del, nsClientSess.key(sess.ClientSessionID))
@@ -283,7 +292,22 @@ func (tx *Tx) Touchpoints(profileID string) ([]model.Touchpoint, error) {
 	return out, nil
 }
 
-// Sessions returns the sessions of a profile, oldest first.
+// SessionEntries returns the ids of the sessions listed under a profile,
+// as stored: Sessions leaves out those that are not the profile's.
+func (tx *Tx) SessionEntries(profileID string) ([]string, error) {
+	pfx := nsProfSess.sub(profileID)
+	var out []string
+	err := tx.scanKeys(pfx, func(k []byte) error {
+		out = append(out, string(k[len(pfx):]))
+		return nil
+	})
+	return out, err
+}
+
+// Sessions returns the sessions of a profile, oldest first. An entry for a
+// session that is gone or that names another profile is not the profile's:
+// stores written before new sessions stopped taking ids in use (engine/
+// identity) may hold such entries, left by an erasure.
 func (tx *Tx) Sessions(profileID string) ([]model.Session, error) {
 	pfx := nsProfSess.sub(profileID)
 	var out []model.Session
@@ -291,10 +315,15 @@ func (tx *Tx) Sessions(profileID string) ([]model.Session, error) {
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		s, err := tx.Session(string(it.Item().Key()[len(pfx):]))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		if s.ProfileID == profileID {
+			out = append(out, s)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out, nil

@@ -161,3 +161,96 @@ func TestMoveProfileDropsAnEntryForASessionThatIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A store written before new sessions stopped taking ids in use (engine/
+// identity) may list a session under a profile it does not belong to (its
+// record overwritten by another profile's session of the same id) or one
+// that is gone (erased with that other profile). Such entries are not the
+// profile's sessions: they are not listed, a merge drops them, and erasing
+// the profile removes them and leaves the other profile's session alone.
+// Before, listing and erasure failed on the second (a user who could never
+// be erased), a merge took the other profile's session, and an erasure
+// deleted it.
+func TestAProfilesEntriesForSessionsNotItsOwn(t *testing.T) {
+	st := open(t, t.TempDir())
+	const u1, a = "u:u1@x.com", "a:b"
+	err := st.Project(func(tx *Tx) error {
+		for _, s := range []model.Session{
+			{ID: "s-own", ClientSessionID: "c-own", ProfileID: u1},
+			{ID: "s-b", ClientSessionID: "s-b", ProfileID: a}, // u1's, overwritten by a:b's
+		} {
+			if err := tx.PutSession(s); err != nil {
+				return err
+			}
+			if err := tx.SetClientSession(s.ClientSessionID, s.ID); err != nil {
+				return err
+			}
+		}
+		for _, e := range [][2]string{{u1, "s-own"}, {u1, "s-b"}, {u1, "s-gone"}, {a, "s-b"}} {
+			if err := tx.IndexSession(e[0], e[1]); err != nil {
+				return err
+			}
+		}
+		return tx.PutProfile(model.Profile{ID: u1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a merge of a:b's other entry for a session that is not a:b's moves
+	// nothing of that session
+	err = st.Project(func(tx *Tx) error {
+		if err := tx.PutSession(model.Session{ID: "s-y", ProfileID: "a:y"}); err != nil {
+			return err
+		}
+		for _, e := range [][2]string{{a, "s-y"}, {"a:y", "s-y"}} {
+			if err := tx.IndexSession(e[0], e[1]); err != nil {
+				return err
+			}
+		}
+		if moved, err := tx.MoveProfile(a, "u:u3@x.com"); err != nil || len(moved) != 1 || moved[0] != "s-b" {
+			t.Errorf("moved %v, %v; want [s-b]", moved, err)
+		}
+		if ss, err := tx.Sessions("a:y"); err != nil || len(ss) != 1 || ss[0].ID != "s-y" {
+			t.Errorf("sessions of a:y after a:b's merge: %+v, %v", ss, err)
+		}
+		if ss, err := tx.Sessions("u:u3@x.com"); err != nil || len(ss) != 1 || ss[0].ID != "s-b" {
+			t.Errorf("sessions of u3 after a:b's merge: %+v, %v", ss, err)
+		}
+		if _, err := tx.txn.Get(profileSessionKey("u:u3@x.com", "s-y")); !errors.Is(err, badger.ErrKeyNotFound) {
+			t.Errorf("u3's entry for s-y: %v, want none", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Read(func(tx *Tx) error {
+		ss, err := tx.Sessions(u1)
+		if err != nil || len(ss) != 1 || ss[0].ID != "s-own" {
+			t.Errorf("sessions of %s: %+v, %v; want s-own alone", u1, ss, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Erase(func(tx *Tx) error { return tx.EraseProfile(u1) }); err != nil {
+		t.Fatalf("erase %s: %v", u1, err)
+	}
+	if err := st.Read(func(tx *Tx) error {
+		for _, k := range [][]byte{profileSessionKey(u1, "s-own"), profileSessionKey(u1, "s-b"), profileSessionKey(u1, "s-gone"),
+			nsSession.key("s-own"), nsClientSess.key("c-own")} {
+			if _, err := tx.txn.Get(k); !errors.Is(err, badger.ErrKeyNotFound) {
+				t.Errorf("%q after the erasure: %v, want it gone", k, err)
+			}
+		}
+		if ss, err := tx.Sessions("u:u3@x.com"); err != nil || len(ss) != 1 || ss[0].ID != "s-b" {
+			t.Errorf("sessions of u3 after %s's erasure: %+v, %v", u1, ss, err)
+		}
+		if id, err := tx.ClientSession("s-b"); err != nil || id != "s-b" {
+			t.Errorf("s-b's link after %s's erasure: %q, %v", u1, id, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
