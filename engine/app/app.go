@@ -221,7 +221,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Logger:       log.With("component", "track"),
 	})
 	// the segments' preview index may take half the memory limit
-	if a.Segments, err = segment.New(st, a.Tracker, segment.Options{Logger: log.With("component", "segment"),
+	if a.Segments, err = segment.New(st, a.Tracker.Derived(), segment.Options{Logger: log.With("component", "segment"),
 		IndexBudget: cfg.Storage.MemoryLimit / 2}); err != nil {
 		return fail(err)
 	}

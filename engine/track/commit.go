@@ -30,7 +30,8 @@ type committer struct {
 	onCommit   func(stored []*model.Event) // the events stored, in seq order
 
 	pending    atomic.Int64 // events accepted but not yet committed
-	lastCommit atomic.Int64 // unix nanoseconds of the last commit
+	waiting    atomic.Int64 // requests not derived (busy) waiting for a commit
+	lastCommit atomic.Int64 // unix nanoseconds of the last commit of a request not derived
 	mu         sync.RWMutex // guards closed against sends on a closed reqs
 	closed     bool
 	reqs       chan *request
@@ -59,12 +60,20 @@ func newCommitter(st *store.Store, maxPending, maxBatch int, onCommit func([]*mo
 }
 
 // commit stores evs (and what also writes) and returns which were
-// duplicates.
-func (c *committer) commit(evs []*model.Event, also func(tx *store.Tx) error) ([]bool, error) {
+// duplicates. Unless derived, the committer is busy meanwhile and for a
+// moment after.
+func (c *committer) commit(evs []*model.Event, also func(tx *store.Tx) error, derived bool) ([]bool, error) {
 	n := int64(len(evs))
 	if c.pending.Add(n) > c.maxPending {
 		c.pending.Add(-n)
 		return nil, ErrOverloaded
+	}
+	if !derived {
+		c.waiting.Add(1)
+		defer func() {
+			c.lastCommit.Store(time.Now().UnixNano())
+			c.waiting.Add(-1)
+		}()
 	}
 	r := &request{evs: evs, also: also, done: make(chan struct{})}
 	c.mu.RLock()
@@ -134,7 +143,6 @@ func (c *committer) run() {
 			close(r.done)
 		}
 		c.pending.Add(-int64(len(evs)))
-		c.lastCommit.Store(time.Now().UnixNano())
 		clear(evs)
 		if c.onCommit != nil && len(stored) > 0 {
 			c.onCommit(stored)
@@ -142,9 +150,10 @@ func (c *committer) run() {
 	}
 }
 
-// busy reports whether events arrived in the last moment.
+// busy reports whether events other than derived ones arrived in the last
+// moment.
 func (c *committer) busy() bool {
-	return c.pending.Load() > 0 || time.Since(time.Unix(0, c.lastCommit.Load())) < 100*time.Millisecond
+	return c.waiting.Load() > 0 || time.Since(time.Unix(0, c.lastCommit.Load())) < 100*time.Millisecond
 }
 
 // close commits what was accepted and stops. Callers must have stopped

@@ -3,6 +3,7 @@ package track
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -63,15 +64,48 @@ func TestOverloadIsRefusedNotQueued(t *testing.T) {
 	defer st.Close()
 	c := newCommitter(st, 2, 100, nil)
 	defer c.close()
-	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}, {ID: "3"}}, nil); !errors.Is(err, ErrOverloaded) {
+	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}, {ID: "3"}}, nil, false); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("3 events with room for 2: %v", err)
 	}
-	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}}, nil); err != nil {
+	if _, err := c.commit([]*model.Event{{ID: "1"}, {ID: "2"}}, nil, false); err != nil {
 		t.Fatalf("2 events: %v", err)
 	}
 	c.close()
-	if _, err := c.commit([]*model.Event{{ID: "4"}}, nil); !errors.Is(err, ErrClosed) {
+	if _, err := c.commit([]*model.Event{{ID: "4"}}, nil, false); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// Facts the projections derive (segment entries and exits) do not make
+// the committer busy, so the folds that produce them are not slowed down
+// by their own output; anything else does, while it waits and for a moment
+// after.
+func TestDerivedRecordsLeaveTheCommitterIdle(t *testing.T) {
+	st, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := newCommitter(st, 1000, 100, nil)
+	defer c.close()
+	time.Sleep(150 * time.Millisecond)
+	for i := range 20 {
+		if _, err := c.commit([]*model.Event{{ID: fmt.Sprint("d", i)}}, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		if c.busy() {
+			t.Fatalf("busy after derived record %d", i)
+		}
+	}
+	if _, err := c.commit([]*model.Event{{ID: "x"}}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if !c.busy() {
+		t.Fatal("not busy right after a record")
+	}
+	time.Sleep(150 * time.Millisecond)
+	if c.busy() {
+		t.Fatal("still busy 150 ms after the last record")
 	}
 }
 
