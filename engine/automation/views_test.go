@@ -28,19 +28,26 @@ func indexKeys(t *testing.T, st *store.Store, product string) int {
 	return n
 }
 
+// openViews opens a store in a temporary directory and a Service on it.
+func openViews(tb testing.TB) (*store.Store, *Service) {
+	tb.Helper()
+	st, err := store.Open(store.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	s, err := New(Options{Store: st})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, s
+}
+
 // A product's index of viewers holds the most recent maxViewers people
 // (give or take the slack before a prune), none older than the window, and
 // one entry per person however often they view it.
 func TestViewerIndexIsBounded(t *testing.T) {
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := New(Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, s := openViews(t)
 	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	fold := func(from, to int, product string, at func(i int) time.Time) {
 		t.Helper()
@@ -123,15 +130,7 @@ func TestViewerIndexIsBounded(t *testing.T) {
 // past events): the index keeps the views within the window before the
 // product's latest view, all of them, and nothing older.
 func TestViewerIndexInNoOrderOfTime(t *testing.T) {
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := New(Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, s := openViews(t)
 	end := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := map[string]bool{}
@@ -181,15 +180,7 @@ func TestViewerIndexInNoOrderOfTime(t *testing.T) {
 // before the product's latest view was kept, nearly every view pruned its
 // product's index, and Badger sorted the transaction's writes for each.
 func BenchmarkViewsInNoOrderOfTime(b *testing.B) {
-	st, err := store.Open(store.Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	s, err := New(Options{Store: st})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, s := openViews(b)
 	end := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(1, 2))
 	const chunk = 4000

@@ -298,6 +298,27 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
+// RawMap reads an object of raw values into *m, as json.Unmarshal does
+// into a map[string]json.RawMessage: null clears it, and keys are added to
+// what is there. The values are copied, and validated (ValidValue).
+func (d *Decoder) RawMap(m *map[string]json.RawMessage) bool {
+	if d.Null() {
+		*m = nil
+		return true
+	}
+	if !d.Consume('{') {
+		return false
+	}
+	if *m == nil {
+		*m = map[string]json.RawMessage{}
+	}
+	return d.Object(func(k []byte) bool {
+		v, ok := d.ValidValue()
+		(*m)[string(k)] = append(json.RawMessage(nil), v...)
+		return ok
+	})
+}
+
 // TimeOrNull reads a JSON time string (nil for null); false when the value
 // is anything else.
 func (d *Decoder) TimeOrNull() (*time.Time, bool) {

@@ -71,7 +71,7 @@ func fastEvent(b []byte, e *Event) bool {
 		case "bot":
 			return d.Bool(&e.Bot)
 		case "props":
-			return fastProps(&d, &e.Props)
+			return d.RawMap(&e.Props)
 		case "traffic":
 			return fastTraffic(&d, &e.Traffic)
 		default:
@@ -96,26 +96,6 @@ func fastString(d *fastjson.Decoder, dst *string) bool {
 		*dst = s
 	}
 	return ok
-}
-
-// fastProps reads an object of raw values as json.Unmarshal does into a
-// map: null clears it, and keys are added to what is there.
-func fastProps(d *fastjson.Decoder, m *map[string]json.RawMessage) bool {
-	if d.Null() {
-		*m = nil
-		return true
-	}
-	if !d.Consume('{') {
-		return false
-	}
-	if *m == nil {
-		*m = map[string]json.RawMessage{}
-	}
-	return d.Object(func(k []byte) bool {
-		v, ok := d.ValidValue()
-		(*m)[string(k)] = append(json.RawMessage(nil), v...)
-		return ok
-	})
 }
 
 // fastTraffic reads a traffic object into *t, allocated if nil, as

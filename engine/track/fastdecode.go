@@ -1,8 +1,6 @@
 package track
 
 import (
-	"encoding/json"
-
 	"github.com/shoptrail/shoptrail/engine/fastjson"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
@@ -93,21 +91,7 @@ func (d *fastDecoder) event(ev *wire.Event) bool {
 			ev.Time, ok = d.TimeOrNull()
 			return ok
 		case "props":
-			if d.Null() {
-				ev.Props = nil
-				return true
-			}
-			if !d.Consume('{') {
-				return false
-			}
-			if ev.Props == nil {
-				ev.Props = map[string]json.RawMessage{}
-			}
-			return d.Object(func(k []byte) bool {
-				v, ok := d.ValidValue()
-				ev.Props[string(k)] = append(json.RawMessage(nil), v...)
-				return ok
-			})
+			return d.RawMap(&ev.Props)
 		default:
 			if fastjson.FoldsTo(key, eventFields...) {
 				return false

@@ -89,9 +89,9 @@ func (d *fastDecoder) segMessage(m *segMessage) bool {
 		case "sentAt":
 			dst = &m.SentAt
 		case "properties":
-			return d.rawObject(&m.Properties)
+			return d.RawMap(&m.Properties)
 		case "traits":
-			return d.rawObject(&m.Traits)
+			return d.RawMap(&m.Traits)
 		case "context":
 			if d.Null() {
 				m.Context = nil
@@ -174,25 +174,6 @@ func (d *fastDecoder) fields(names []string, dst ...*json.RawMessage) bool {
 			return false
 		}
 		d.Skip()
-		return true
-	})
-}
-
-// rawObject decodes an object of raw values into *m (copies), as
-// json.Unmarshal does into a map: null clears it, and keys are added.
-func (d *fastDecoder) rawObject(m *map[string]json.RawMessage) bool {
-	if d.Null() {
-		*m = nil
-		return true
-	}
-	if !d.Consume('{') {
-		return false
-	}
-	if *m == nil {
-		*m = map[string]json.RawMessage{}
-	}
-	return d.Object(func(k []byte) bool {
-		(*m)[string(k)] = append(json.RawMessage(nil), d.Skip()...)
 		return true
 	})
 }
