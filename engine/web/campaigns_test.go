@@ -447,7 +447,9 @@ func TestCampaignStateIsErasedWithTheUser(t *testing.T) {
 // session id; u1 logs in and sees step 1 (per_session 1), then u2 logs in
 // on it. Each person's visit is a session of their own (engine/identity):
 // the server's count holds u2 to the cap in u2's session, and u1, back on
-// the browser, is in a new session of his own and sees the step again.
+// the browser, is in a new session of his own and sees the step again (as
+// far as the server counts: the tracker's own count, sent with the
+// decision, is per browser session id).
 func TestPerSessionCapWhenTheBrowserChangesHands(t *testing.T) {
 	a := enginetest.NewApp(t)
 	c := createCampaign(t, a, nudge)
