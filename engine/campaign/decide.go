@@ -106,6 +106,22 @@ type page struct {
 	sites      func() channel.Sites
 	knowsVisit bool // channel, source, refHost and visitor are worked out
 	segments   []segmentAnswer
+	sessionID  string // the identity projection's session of this browser session id, once asked (session)
+}
+
+// session returns the session this page view is in as the identity
+// projection (and so the campaigns projection's counts) names it: the one
+// the browser session id links to, which is not the browser's id after the
+// timeout or once the browser changed hands (another user logged in on it),
+// else the browser session id.
+func (p *page) session() string {
+	if p.sessionID == "" && p.req.SessionID != "" {
+		p.sessionID = p.req.SessionID
+		if id, err := p.tx.ClientSession(p.req.SessionID); err == nil && id != "" {
+			p.sessionID = id
+		}
+	}
+	return p.sessionID
 }
 
 // segmentAnswer is whether the shopper is in a segment, asked once per
@@ -262,7 +278,7 @@ func (s *Service) decideGroup(p *page, c *compiled, gi int) (Shown, bool) {
 	userImpr := 0
 	if st != nil {
 		userImpr = st.Impressions
-		if st.Session == p.req.SessionID && st.SessionImpr > sessImpr {
+		if st.Session == p.session() && st.SessionImpr > sessImpr {
 			sessImpr = st.SessionImpr
 		}
 	}

@@ -411,6 +411,23 @@ func (f *fold) merge(anon, user string, ev *model.Event) error {
 // event, and whether it is new. A browser session id idle longer than the
 // timeout starts a new session; server-side events without a session id
 // are sessionised per profile by the same rule.
+//
+// A session is one profile's: every event in it is its profile's, since
+// the projections that fold later learn an event's profile from its
+// session (resolve). An event of another profile than the session its
+// browser session id names (a merge has made the session the event's
+// profile's already) is one of two things:
+//   - the browser changed hands: its anonymous id, one the session's
+//     profile had, now names another user (u1 logged in, then u2 on the
+//     same browser). The second person's visit is theirs: a new session,
+//     as after the timeout, that the browser session id links to from now
+//     on;
+//   - another shopper naming that browser's session (the shop's server
+//     sending a user's events with the session id but no anonymous id,
+//     another anonymous id): the event goes where it would without the
+//     session id, to the profile's own server-side session, and the
+//     browser keeps its session. Moving the link would make each event of
+//     the two a new session, turn by turn.
 func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, bool, error) {
 	kind, k := linkClient, ev.SessionID
 	if k == "" {
@@ -422,7 +439,23 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	}
 	if curID != "" {
 		s, err := f.session(curID)
+		if err == nil && s.ProfileID != profileID && kind == linkClient {
+			var handed bool
+			if handed, err = f.handedOver(ev, s.ProfileID); err != nil {
+				return nil, false, err
+			}
+			if !handed {
+				kind, k = linkOpen, profileID
+				if curID, err = f.link(kind, k); err != nil {
+					return nil, false, err
+				}
+				if curID != "" {
+					s, err = f.session(curID)
+				}
+			}
+		}
 		switch {
+		case curID == "": // the profile has no server-side session yet
 		case errors.Is(err, store.ErrNotFound):
 			// a link to a session that is gone, as stores written before
 			// new sessions stopped taking ids in use may hold: a new
@@ -430,6 +463,8 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 			curID = ""
 		case err != nil:
 			return nil, false, err
+		case s.ProfileID != profileID:
+			// another profile's: a new session (see above)
 		case !ev.Time.After(s.Last.Add(f.timeout)) && !ev.Time.Before(s.Start.Add(-f.timeout)):
 			if ev.Time.Before(s.Start) {
 				s.Start = ev.Time
@@ -442,9 +477,13 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 		}
 	}
 	// A new session. The first one of a browser session id keeps that id;
-	// later ones (after the timeout) get the id of the event that opened them.
+	// later ones (after the timeout, or the browser changed hands) get the
+	// id of the event that opened them.
 	seq := strconv.FormatUint(ev.Seq, 36)
 	id := ev.SessionID
+	if kind == linkOpen {
+		id = "" // a server-side session
+	}
 	switch {
 	case id == "":
 		id = "srv-" + seq
@@ -469,9 +508,38 @@ func (f *fold) sessionOf(ev *model.Event, profileID string) (*model.Session, boo
 	if err := f.setLink(kind, k, id); err != nil {
 		return nil, false, err
 	}
-	s := &model.Session{ID: id, ClientSessionID: ev.SessionID, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1, FirstSeq: ev.Seq,
+	client := ev.SessionID
+	if kind == linkOpen {
+		client = "" // the browser session id does not lead to it
+	}
+	s := &model.Session{ID: id, ClientSessionID: client, ProfileID: profileID, Start: ev.Time, Last: ev.Time, Events: 1, FirstSeq: ev.Seq,
 		UserAgent: ev.UserAgent, Bot: ev.Bot}
 	f.sessions[id] = s
 	f.newSessions = append(f.newSessions, s)
 	return s, true, nil
+}
+
+// handedOver reports whether an event of another profile than owner's, in
+// a session of owner's, says that the browser changed hands: its
+// anonymous id is one owner had (a login as another user re-linked it).
+func (f *fold) handedOver(ev *model.Event, owner string) (bool, error) {
+	if ev.AnonymousID == "" {
+		return false, nil
+	}
+	var anons []string
+	if p, ok := f.profiles[owner]; ok {
+		anons = p.AnonymousIDs
+	} else if p, ok := f.cache.profiles[owner]; ok {
+		anons = p.AnonymousIDs
+	} else {
+		p, err := f.tx.Profile(owner)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		anons = p.AnonymousIDs
+	}
+	return slices.Contains(anons, ev.AnonymousID), nil
 }

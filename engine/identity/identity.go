@@ -22,7 +22,11 @@ const Name = "identity"
 // version of what the projection stores: 2 added Session.FirstSeq and the
 // session id in the type index; 3 counts orders once per order_id, the
 // shop's confirmation superseding a browser's claim; 4 records the user
-// agent on sessions.
+// agent on sessions. A browser that changes hands within a session opening
+// a session of the new user's (sessionOf) kept 4: a new version folds every
+// projection again from what the log still holds, losing what retention
+// dropped, for sessions that only a login as another user within one
+// session shared; `shoptrail rebuild` splits those where the shop wants it.
 const version = 4
 
 // cacheEntries bounds each map of the in-memory working set (about 0.5 KiB

@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/shoptrail/shoptrail/engine/enginetest"
+	"github.com/shoptrail/shoptrail/engine/identity"
 	"github.com/shoptrail/shoptrail/engine/model"
+	"github.com/shoptrail/shoptrail/engine/project"
 	"github.com/shoptrail/shoptrail/engine/store"
 )
 
-// Every session listed under a profile exists and names that profile, and
+// Every session listed under a profile exists and names that profile,
+// every event listed under a profile is that profile's for Resolve too, and
 // every browser session id's link names a session that exists, whatever
 // browsers do: visit, log in (merges), change hands, come back after the
 // timeout, send another browser's session id or one the fold will choose,
@@ -153,6 +156,31 @@ func check(t *testing.T, p *enginetest.Pipeline, profiles []string, clientIDs ma
 			}
 			if _, err := tx.Session(id); err != nil {
 				t.Errorf("step %d: browser session id %s links to %s: %v", step, c, id, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Every event a profile lists is that profile's for the projections
+	// that fold later (Resolve finds it through its session), and in a
+	// session of that profile's.
+	if err := p.Store.Read(func(tx *store.Tx) error {
+		for _, pid := range profiles {
+			var evs []project.Event
+			if err := tx.ProfileEvents(pid, nil, func(ev *model.Event) error {
+				evs = append(evs, project.Event{Event: ev})
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := identity.New(12*time.Hour).Projection().Resolve(tx, evs); err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if ev.ProfileID != pid {
+					t.Errorf("step %d: event %s (%s) listed under %s resolves to %q, session %q", step, ev.ID, ev.Type, pid, ev.ProfileID, ev.SessionID)
+				}
 			}
 		}
 		return nil

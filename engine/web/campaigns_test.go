@@ -442,3 +442,44 @@ func TestCampaignStateIsErasedWithTheUser(t *testing.T) {
 		t.Fatalf("report after the erasure: %+v", rep.Groups[0])
 	}
 }
+
+// TestPerSessionCapWhenTheBrowserChangesHands: one browser, one browser
+// session id; u1 logs in and sees step 1 (per_session 1), then u2 logs in
+// on it. Each person's visit is a session of their own (engine/identity):
+// the server's count holds u2 to the cap in u2's session, and u1, back on
+// the browser, is in a new session of his own and sees the step again (as
+// far as the server counts: the tracker's own count, sent with the
+// decision, is per browser session id).
+func TestPerSessionCapWhenTheBrowserChangesHands(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := createCampaign(t, a, nudge)
+	product := "https://shop.example/p/1001"
+	login := func(email string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"events":[{"type":"login","anonymous_id":"b","session_id":"s1","email":%q,"url":"https://shop.example/"}]}`, email)
+		if st := a.Do(t, "POST", "/t", body, nil); st != 200 {
+			t.Fatalf("login: %d", st)
+		}
+		a.Fold(t)
+	}
+	seen := func(who string) {
+		t.Helper()
+		show := decision(t, a, "b", "s1", product, nil)
+		if len(show) != 1 {
+			t.Fatalf("%s's first product page: %+v", who, show)
+		}
+		a.Do(t, "POST", "/t", campaignEvent("campaign_impression", "b", "s1", c.ID, 0, show[0].Variation), nil)
+		a.Fold(t)
+		if show := decision(t, a, "b", "s1", product, nil); len(show) != 0 {
+			t.Fatalf("%s's second product page in the session (cap 1): %+v", who, show)
+		}
+	}
+	login("u1@example.com")
+	seen("u1")
+	login("u2@example.com")
+	seen("u2")
+	login("u1@example.com")
+	if show := decision(t, a, "b", "s1", product, nil); len(show) != 1 {
+		t.Fatalf("u1 back on the browser, a new session: %+v", show)
+	}
+}
