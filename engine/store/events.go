@@ -181,8 +181,14 @@ func (s *Store) scanIndex(pfx []byte, hi uint64, visit Visit) error {
 		start := append(append([]byte{}, pfx...), uint64Bytes(hi)...)
 		for it.Seek(start); it.Valid(); it.Next() {
 			item, err := txn.Get(eventKey(lastUint64(it.Item().Key())))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				// the event is gone (the retention sweep dropped it with
+				// the entries of the profile its session named, which was
+				// not always this one: see engine/identity): nothing to list
+				continue
+			}
 			if err != nil {
-				return fmt.Errorf("store: index %q points to a missing event: %w", it.Item().Key(), err)
+				return fmt.Errorf("store: index %q: %w", it.Item().Key(), err)
 			}
 			ev, err := decodeEvent(item)
 			if err != nil {
