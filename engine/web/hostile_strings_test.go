@@ -131,3 +131,79 @@ func TestHostileStringsAreStoredAsEncodingJSONReadsThem(t *testing.T) {
 		}
 	}
 }
+
+// Hostile shapes on every ingestion endpoint: deep nesting, numbers where
+// strings and times belong, null everywhere, repeated keys, keys in other
+// letter case, text after the body. Never a 5xx, always a JSON answer; the
+// log stays readable.
+func TestHostileShapesOnEveryEndpoint(t *testing.T) {
+	a := enginetest.NewApp(t)
+	deep := strings.Repeat(`[`, 20000) + strings.Repeat(`]`, 20000)
+	mid := strings.Repeat(`{"a":`, 50) + `1` + strings.Repeat(`}`, 50)
+	events := []string{
+		`{"id":"n1","type":"x","anonymous_id":"h","props":{"d":` + deep + `}}`,
+		`{"id":"n2","type":"x","anonymous_id":"h","props":{"d":` + mid + `}}`,
+		`{"id":12345,"type":"x","anonymous_id":"h"}`,
+		`{"id":"n4","type":"x","anonymous_id":"h","time":1e400}`,
+		`{"id":"n5","type":"x","anonymous_id":"h","time":-1}`,
+		`{"id":"n6","type":"order","anonymous_id":"h","props":{"order_id":"o6","value":1e400,"currency":"EUR"}}`,
+		`{"id":"n7","type":"order","anonymous_id":"h","props":{"order_id":"o7","value":-5,"currency":"EUR"}}`,
+		`{"id":"n8","type":"order","anonymous_id":"h","props":{"order_id":"o8","value":0.0000001,"currency":"EUR","quantity":1.5}}`,
+		`{"id":"n9","type":"order","anonymous_id":"h","props":{"order_id":"o9","value":99999999999999999999999,"currency":"EUR"}}`,
+		`{"id":null,"type":null,"anonymous_id":null,"session_id":null,"email":null,"url":null,"referrer":null,"time":null,"props":null}`,
+		`{"id":"n11","ID":"n11b","type":"x","Type":"y","anonymous_id":"h","ANONYMOUS_ID":"h2","props":{"a":1,"A":2,"a":3}}`,
+		`{"id":"n12","type":"x","anonymous_id":"h","props":{"a":null,"b":[null],"c":{"d":null}}}`,
+		`{"id":"n13","type":"x","anonymous_id":"h","ſession_id":"kelvin","props":{}}`,
+		`null`, `[]`, `"x"`, `1`,
+	}
+	bodies := []string{`{"events":[` + strings.Join(events, ",") + `]}`, `{"events":[]}`, `{"events":null}`, `{}`, `null`, `[]`,
+		`{"events":[{"id":"x1","type":"x","anonymous_id":"h"}]} {"events":[]}`, `{"events":[{"id":"x2","type":"x","anonymous_id":"h"}],"events":[{"id":"x3","type":"x","anonymous_id":"h"}]}`,
+		`{"EVENTS":[{"id":"x4","type":"x","anonymous_id":"h"}],"Sent_At":"2026-11-20T10:00:00Z"}`, `{"sent_at":5,"events":[]}`, deep}
+	for _, e := range events {
+		bodies = append(bodies, `{"events":[`+e+`]}`)
+	}
+	var segs []string
+	for _, b := range []string{`{"batch":[` + strings.Join([]string{
+		`{"type":"track","messageId":"g1","userId":"u","event":"E","properties":{"d":` + deep + `}}`,
+		`{"type":"track","messageId":"g2","userId":12,"event":"E"}`,
+		`{"type":"track","messageId":"g3","anonymousId":"x","event":"E","timestamp":12}`,
+		`{"type":"track","messageId":"g4","anonymousId":"x","event":null,"properties":null,"context":null}`,
+		`{"type":"track","messageId":"g5","anonymousId":"x","event":"E","Context":{"Page":{"URL":"javascript:alert(1)"}},"context":{"page":null}}`,
+		`{"type":"page","messageId":"g6","anonymousId":"x","context":{"page":{"url":1},"campaign":[]}}`,
+		`null`, `7`}, ",") + `]}`, `{"batch":[]}`, `{"batch":null,"context":{"page":{"url":"https://shop.example/"}}}`,
+		`{"batch":[{"type":"track","messageId":"g7","anonymousId":"x","event":"E"}],"batch":[{"type":"track","messageId":"g8","anonymousId":"x","event":"E"}]}`} {
+		segs = append(segs, b)
+	}
+	check := func(path, body string, hdr ...string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", a.PublicURL+path, strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		req.Header.Set("User-Agent", enginetest.BrowserUA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if testing.Verbose() {
+			t.Logf("POST %s %.100s: %d %.300s", path, body, resp.StatusCode, raw)
+		}
+		if resp.StatusCode >= 500 || !json.Valid(raw) {
+			t.Errorf("POST %s %.200s: %d %.300s", path, body, resp.StatusCode, raw)
+		}
+	}
+	for _, b := range bodies {
+		check("/t", b)
+		check("/api/v1/events", b, a.Auth()...)
+	}
+	for _, b := range segs {
+		check("/v1/batch", b, segAuth(a.Key)...)
+	}
+	a.Fold(t)
+	raw := getRaw(t, a, "/api/v1/events?limit=1000")
+	if testing.Verbose() {
+		t.Logf("%s", raw)
+	}
+}
