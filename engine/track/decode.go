@@ -151,30 +151,30 @@ var eventFields = []string{"id", "type", "time", "anonymous_id", "session_id", "
 // parsers refuse the escape (serde_json, PostgreSQL's jsonb). Browsers
 // send them: JSON.stringify escapes the half of an emoji that a string
 // cut in two ends with. Backslashes occur only in strings of valid JSON,
-// so b is scanned escape by escape without tracking strings; invalid JSON
-// is left to the decoder.
+// so b is searched for \u without tracking strings (a \u after an odd
+// number of backslashes is an escape); invalid JSON is left to the
+// decoder.
 func repairSurrogates(b []byte, n *int) []byte {
-	if bytes.IndexByte(b, '\\') < 0 {
-		return b
-	}
 	var out []byte
 	last := 0
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] != '\\' {
-			continue
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u`))
+		if j < 0 {
+			break
 		}
-		if b[i+1] != 'u' {
-			i++ // a one-character escape: \\ does not escape what follows
-			continue
+		i += j
+		k := 1 // the backslashes that end at i: an even run escapes itself
+		for i-k >= 0 && b[i-k] == '\\' {
+			k++
 		}
 		r, ok := hex4(b[i+2:])
-		if !ok || !utf16.IsSurrogate(r) {
-			i++
+		if k%2 == 0 || !ok || !utf16.IsSurrogate(r) {
+			i += 2
 			continue
 		}
 		if r < 0xDC00 && i+12 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
 			if r2, ok := hex4(b[i+8:]); ok && 0xDC00 <= r2 && r2 < 0xE000 {
-				i += 11 // a pair
+				i += 12 // a pair
 				continue
 			}
 		}
@@ -182,9 +182,9 @@ func repairSurrogates(b []byte, n *int) []byte {
 			out = make([]byte, 0, len(b))
 		}
 		out = append(append(out, b[last:i]...), `\ufffd`...)
-		last = i + 6
+		i += 6
+		last = i
 		*n++
-		i += 5
 	}
 	if out == nil {
 		return b
