@@ -159,7 +159,7 @@ func (s *Service) move(tx *store.Tx, from, to string) error {
 	if err := moveChanges(tx, from, to); err != nil {
 		return err
 	}
-	return moveViews(tx, from, to)
+	return moveViews(tx, from, to, s.now())
 }
 
 // erase forgets a profile: its timers, views and cooldowns.

@@ -93,7 +93,7 @@ func (s *Service) viewed(tx *store.Tx, profile string, ev *model.Event, now time
 		if model.ProfileEmail(profile) == "" {
 			continue
 		}
-		if err := indexView(tx, id, profile, v.At, prev); err != nil {
+		if err := indexView(tx, id, profile, v.At, prev, now); err != nil {
 			return err
 		}
 		if v.N == 2 {
@@ -108,8 +108,8 @@ func (s *Service) viewed(tx *store.Tx, profile string, ev *model.Event, now time
 }
 
 // indexView puts profile in product's index at its view at, in place of
-// its entry at prev (zero: none).
-func indexView(tx *store.Tx, product, profile string, at, prev time.Time) error {
+// its entry at prev (zero: none); now is the fold's clock.
+func indexView(tx *store.Tx, product, profile string, at, prev, now time.Time) error {
 	var c viewerCount
 	if err := tx.Get(projSpace, countKey(product), &c); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -118,6 +118,13 @@ func indexView(tx *store.Tx, product, profile string, at, prev time.Time) error 
 		if err := unindex(tx, product, profile, prev, &c); err != nil {
 			return err
 		}
+	}
+	// A latest view after the fold's clock was received while the clock
+	// ran ahead (and was put right since): measured against it, every
+	// view of today would be history, and back_in_stock would mail no one
+	// until the clock caught up with it.
+	if c.Newest.After(now) {
+		c.Newest = now
 	}
 	if at.After(c.Newest) {
 		c.Newest = at
@@ -224,7 +231,7 @@ func profileViews(tx *store.Tx, profile string) (products []string, views []view
 
 // moveViews gives profile to the views of profile from: counts add up, the
 // later time stays, and the index follows.
-func moveViews(tx *store.Tx, from, to string) error {
+func moveViews(tx *store.Tx, from, to string, now time.Time) error {
 	products, views, err := profileViews(tx, from)
 	if err != nil {
 		return err
@@ -249,7 +256,7 @@ func moveViews(tx *store.Tx, from, to string) error {
 			return err
 		}
 		if model.ProfileEmail(to) != "" {
-			if err := indexView(tx, product, to, merged.At, vt.At); err != nil {
+			if err := indexView(tx, product, to, merged.At, vt.At, now); err != nil {
 				return err
 			}
 		}

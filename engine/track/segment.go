@@ -172,6 +172,7 @@ func DecodeSegment(call string, body []byte, r *Request) error {
 	if !utf8.Valid(body) {
 		body, r.Repaired = repairUTF8(body)
 	}
+	body = repairSurrogates(body, &r.Repaired)
 	seg := &segment{}
 	r.seg = seg
 	var msgs []json.RawMessage
