@@ -276,6 +276,55 @@ func unquote(raw []byte) (string, bool) {
 	return string(out), true
 }
 
+// RepairSurrogates returns b with every \u escape of a lone UTF-16
+// surrogate (a high one not followed by the escape of a low one, a low
+// one alone) replaced by \ufffd, adding how many it replaced to *n.
+// encoding/json decodes such an escape as U+FFFD, so no decoded string
+// changes; but a property's value is stored and listed as sent, and strict
+// parsers refuse the escape (serde_json, PostgreSQL's jsonb). Browsers
+// send them: JSON.stringify escapes the half of an emoji that a string
+// cut in two ends with. Backslashes occur only in strings of valid JSON,
+// so b is searched for \u without tracking strings (a \u after an odd
+// number of backslashes is an escape); invalid JSON is left to the
+// decoder.
+func RepairSurrogates(b []byte, n *int) []byte {
+	var out []byte
+	last := 0
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u`))
+		if j < 0 {
+			break
+		}
+		i += j
+		k := 1 // the backslashes that end at i: an even run escapes itself
+		for i-k >= 0 && b[i-k] == '\\' {
+			k++
+		}
+		r, ok := hex4(b[i+2:])
+		if k%2 == 0 || !ok || !utf16.IsSurrogate(r) {
+			i += 2
+			continue
+		}
+		if r < 0xDC00 && i+12 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+			if r2, ok := hex4(b[i+8:]); ok && 0xDC00 <= r2 && r2 < 0xE000 {
+				i += 12 // a pair
+				continue
+			}
+		}
+		if out == nil {
+			out = make([]byte, 0, len(b))
+		}
+		out = append(append(out, b[last:i]...), `\ufffd`...)
+		i += 6
+		last = i
+		*n++
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
 // hex4 reads the four hex digits of a \u escape.
 func hex4(b []byte) (rune, bool) {
 	if len(b) < 4 {

@@ -1,15 +1,14 @@
 package track
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/shoptrail/shoptrail/engine/fastjson"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
 
@@ -22,7 +21,7 @@ type Request struct {
 
 	// Repaired counts the invalid UTF-8 sequences DecodeBatch replaced
 	// with U+FFFD, and the escapes of lone surrogates it replaced with
-	// \ufffd (repairSurrogates).
+	// \ufffd (fastjson.RepairSurrogates).
 	Repaired int
 	// bad holds the events that did not decode, by index; Events holds a
 	// zero event at each of these indexes.
@@ -55,7 +54,7 @@ func DecodeBatch(body []byte, r *Request) error {
 	if !utf8.Valid(body) {
 		body, r.Repaired = repairUTF8(body)
 	}
-	body = repairSurrogates(body, &r.Repaired)
+	body = fastjson.RepairSurrogates(body, &r.Repaired)
 	// The fast path: the whole batch at once, without reflection when it
 	// has the usual shape (and is valid JSON).
 	if fastDecode(body, &r.Batch) {
@@ -142,77 +141,6 @@ func eventDecodeError(raw json.RawMessage) FieldError {
 
 // eventFields are the JSON names of wire.Event's fields.
 var eventFields = []string{"id", "type", "time", "anonymous_id", "session_id", "email", "url", "referrer", "props"}
-
-// repairSurrogates returns b with every \u escape of a lone UTF-16
-// surrogate (a high one not followed by the escape of a low one, a low
-// one alone) replaced by \ufffd, adding how many it replaced to *n.
-// encoding/json decodes such an escape as U+FFFD, so no decoded string
-// changes; but a property's value is stored and listed as sent, and strict
-// parsers refuse the escape (serde_json, PostgreSQL's jsonb). Browsers
-// send them: JSON.stringify escapes the half of an emoji that a string
-// cut in two ends with. Backslashes occur only in strings of valid JSON,
-// so b is searched for \u without tracking strings (a \u after an odd
-// number of backslashes is an escape); invalid JSON is left to the
-// decoder.
-func repairSurrogates(b []byte, n *int) []byte {
-	var out []byte
-	last := 0
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte(`\u`))
-		if j < 0 {
-			break
-		}
-		i += j
-		k := 1 // the backslashes that end at i: an even run escapes itself
-		for i-k >= 0 && b[i-k] == '\\' {
-			k++
-		}
-		r, ok := hex4(b[i+2:])
-		if k%2 == 0 || !ok || !utf16.IsSurrogate(r) {
-			i += 2
-			continue
-		}
-		if r < 0xDC00 && i+12 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
-			if r2, ok := hex4(b[i+8:]); ok && 0xDC00 <= r2 && r2 < 0xE000 {
-				i += 12 // a pair
-				continue
-			}
-		}
-		if out == nil {
-			out = make([]byte, 0, len(b))
-		}
-		out = append(append(out, b[last:i]...), `\ufffd`...)
-		i += 6
-		last = i
-		*n++
-	}
-	if out == nil {
-		return b
-	}
-	return append(out, b[last:]...)
-}
-
-// hex4 reads the four hex digits of a \u escape.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
 
 // repairUTF8 returns b with every invalid UTF-8 byte replaced by U+FFFD
 // (as encoding/json does for the strings it decodes) and how many it

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/shoptrail/shoptrail/engine/fastjson"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
 
@@ -172,7 +173,7 @@ func DecodeSegment(call string, body []byte, r *Request) error {
 	if !utf8.Valid(body) {
 		body, r.Repaired = repairUTF8(body)
 	}
-	body = repairSurrogates(body, &r.Repaired)
+	body = fastjson.RepairSurrogates(body, &r.Repaired)
 	seg := &segment{}
 	r.seg = seg
 	var msgs []json.RawMessage

@@ -1,4 +1,4 @@
-package track
+package fastjson
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ func FuzzRepairSurrogates(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n := 0
-		out := repairSurrogates([]byte(s), &n)
+		out := RepairSurrogates([]byte(s), &n)
 		if n == 0 && string(out) != s || n > 0 && len(out) != len(s) {
 			t.Fatalf("%q -> %q with %d repairs", s, out, n)
 		}
@@ -28,7 +28,7 @@ func FuzzRepairSurrogates(f *testing.F) {
 			t.Fatalf("%q -> %q: %#v %v, %#v %v", s, out, a, errA, b, errB)
 		}
 		m := 0
-		if again := repairSurrogates(out, &m); m != 0 || string(again) != string(out) {
+		if again := RepairSurrogates(out, &m); m != 0 || string(again) != string(out) {
 			t.Fatalf("%q -> %q -> %q: %d more repairs", s, out, again, m)
 		}
 	})
