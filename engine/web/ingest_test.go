@@ -427,17 +427,7 @@ func TestInvalidUTF8IsRepairedAndCounted(t *testing.T) {
 		t.Fatalf("status %d, %+v; want accepted with 7 repairs", st, ans)
 	}
 	for _, path := range []string{"/api/v1/events", "/api/v1/events?type=search", "/api/v1/events?anonymous_id=a"} {
-		req, _ := http.NewRequest("GET", a.PublicURL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+a.Key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !json.Valid(raw) {
-			t.Fatalf("GET %s is not valid JSON: %q", path, raw)
-		}
+		raw := getRaw(t, a, path)
 		var l listing
 		json.Unmarshal(raw, &l)
 		if len(l.Events) != 1 || string(l.Events[0].Props["query"]) != "\"caf\uFFFD\"" || l.Events[0].URL != "https://shop.example/s?q=\uFFFD" {
