@@ -106,22 +106,46 @@ type page struct {
 	sites      func() channel.Sites
 	knowsVisit bool // channel, source, refHost and visitor are worked out
 	segments   []segmentAnswer
-	sessionID  string // the identity projection's session of this browser session id, once asked (session)
+	sess       model.Session // the identity projection's session of this page view, once asked (session)
+	sessKnown  bool
 }
 
 // session returns the session this page view is in as the identity
-// projection (and so the campaigns projection's counts) names it: the one
-// the browser session id links to, which is not the browser's id after the
-// timeout or once the browser changed hands (another user logged in on it),
-// else the browser session id.
-func (p *page) session() string {
-	if p.sessionID == "" && p.req.SessionID != "" {
-		p.sessionID = p.req.SessionID
-		if id, err := p.tx.ClientSession(p.req.SessionID); err == nil && id != "" {
-			p.sessionID = id
+// projection (and so the campaigns projection's counts) names it, if it
+// has folded it (ok):
+//   - the one the browser session id links to, when it is this shopper's
+//     (it is not the browser's id after the timeout, or once the browser
+//     changed hands);
+//   - else the shopper's own server-side session: where the fold puts the
+//     events of a shopper whose browser session id another profile named
+//     first (the shop's server sent a user's order with the cookie's
+//     session id before the browser's own events arrived).
+func (p *page) session() (s model.Session, ok bool) {
+	if p.sessKnown || p.req.SessionID == "" {
+		return p.sess, p.sess.ID != ""
+	}
+	p.sessKnown = true
+	for _, link := range []func() (string, error){
+		func() (string, error) { return p.tx.ClientSession(p.req.SessionID) },
+		func() (string, error) { return p.tx.OpenSession(p.profile) },
+	} {
+		if id, err := link(); err == nil && id != "" {
+			if s, err := p.tx.Session(id); err == nil && s.ProfileID == p.profile {
+				p.sess = s
+				return s, true
+			}
 		}
 	}
-	return p.sessionID
+	return p.sess, false
+}
+
+// sessionID is the id of session(), or the browser session id when the
+// identity projection has not folded it yet.
+func (p *page) sessionID() string {
+	if s, ok := p.session(); ok {
+		return s.ID
+	}
+	return p.req.SessionID
 }
 
 // segmentAnswer is whether the shopper is in a segment, asked once per
@@ -154,13 +178,11 @@ func (p *page) visit() {
 	p.knowsVisit = true
 	p.channel, p.source = "Direct", "(direct)"
 	p.visitor = "new"
-	var sess model.Session
-	if sid, err := p.tx.ClientSession(p.req.SessionID); err == nil && p.req.SessionID != "" {
-		if sess, err = p.tx.Session(sid); err == nil {
-			p.channel, p.source = sess.Channel, sess.Source
-			if u, err := url.Parse(sess.Referrer); err == nil {
-				p.refHost = strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
-			}
+	sess, _ := p.session()
+	if sess.ID != "" {
+		p.channel, p.source = sess.Channel, sess.Source
+		if u, err := url.Parse(sess.Referrer); err == nil {
+			p.refHost = strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
 		}
 	}
 	if sess.ID == "" {
@@ -278,7 +300,7 @@ func (s *Service) decideGroup(p *page, c *compiled, gi int) (Shown, bool) {
 	userImpr := 0
 	if st != nil {
 		userImpr = st.Impressions
-		if st.Session == p.session() && st.SessionImpr > sessImpr {
+		if st.Session == p.sessionID() && st.SessionImpr > sessImpr {
 			sessImpr = st.SessionImpr
 		}
 	}

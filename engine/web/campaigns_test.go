@@ -483,3 +483,30 @@ func TestPerSessionCapWhenTheBrowserChangesHands(t *testing.T) {
 		t.Fatalf("u1 back on the browser, a new session: %+v", show)
 	}
 }
+
+// The shop's server sends a user's order with the cookie's session id
+// before the browser's own events arrive: that session is the user's, and
+// the anonymous browser's events go to a session of its own. The server
+// still holds the browser to per_session through that session's count;
+// before, it followed the session id to the user's session, never matched
+// the browser's count, and showed the banner again.
+func TestPerSessionCapWhenTheServerNamedTheSessionFirst(t *testing.T) {
+	a := enginetest.NewApp(t)
+	c := createCampaign(t, a, nudge)
+	product := "https://shop.example/p/1001"
+	order := batch(map[string]any{"id": "srv-order-1", "type": "order", "email": "u@example.com", "session_id": "s1",
+		"props": map[string]any{"order_id": "A-1", "value": 1200, "currency": "EUR"}})
+	if st := a.Do(t, "POST", "/api/v1/events", order, nil, a.Auth()...); st != 200 {
+		t.Fatalf("the server's order: %d", st)
+	}
+	a.Fold(t)
+	show := decision(t, a, "b", "s1", product, nil)
+	if len(show) != 1 {
+		t.Fatalf("the browser's first product page: %+v", show)
+	}
+	a.Do(t, "POST", "/t", campaignEvent("campaign_impression", "b", "s1", c.ID, 0, show[0].Variation), nil)
+	a.Fold(t)
+	if show := decision(t, a, "b", "s1", product, nil); len(show) != 0 {
+		t.Fatalf("the browser's second product page in the session (cap 1): %+v", show)
+	}
+}
