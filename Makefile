@@ -69,7 +69,7 @@ test-short: wasm
 # Ingestion against a bare net/http handler in the same run, and more.
 bench: wasm
 	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=2h ./engine/app/ ./engine/demo/ ./engine/catalog/ ./engine/attribution/ ./engine/mail/ ./smtpfallback/ ./engine/campaign/ ./engine/segment/ ./engine/mailcampaign/ ./engine/automation/
-	$(GO) test -run='^$$' -bench=LongRunMemory -benchtime=1x -timeout=1h .
+	$(GO) test -run='^$$' -bench=LongRunMemory -benchtime=1x -timeout=2h .
 
 # 20 kill -9 cycles under mixed load with a disk-full episode (on a tmpfs,
 # as root): acknowledged / found / lost / duplicated per cycle.
