@@ -104,20 +104,28 @@ func (f *fold) profile(id string, ev *model.Event) (*model.Profile, error) {
 	if p, ok := f.profiles[id]; ok {
 		return p, nil
 	}
-	p, ok := f.cache.profiles[id]
-	if ok {
+	p, shared, err := f.storedProfile(id)
+	switch {
+	case shared:
 		p = cloneProfile(p)
-	} else {
-		var err error
-		p, err = f.tx.Profile(id)
-		if errors.Is(err, store.ErrNotFound) {
-			p = model.Profile{ID: id, FirstSeen: ev.Time, LastSeen: ev.Time}
-		} else if err != nil {
-			return nil, err
-		}
+	case errors.Is(err, store.ErrNotFound):
+		p = model.Profile{ID: id, FirstSeen: ev.Time, LastSeen: ev.Time}
+	case err != nil:
+		return nil, err
 	}
 	f.profiles[id] = &p
 	return &p, nil
+}
+
+// storedProfile reads a profile that is not in the fold's working set:
+// from the cache, shared with it (clone it before changing it), or from
+// the store.
+func (f *fold) storedProfile(id string) (p model.Profile, shared bool, err error) {
+	if p, ok := f.cache.profiles[id]; ok {
+		return p, true, nil
+	}
+	p, err = f.tx.Profile(id)
+	return p, false, err
 }
 
 func (f *fold) session(id string) (*model.Session, error) {
@@ -526,20 +534,12 @@ func (f *fold) handedOver(ev *model.Event, owner string) (bool, error) {
 	if ev.AnonymousID == "" {
 		return false, nil
 	}
-	var anons []string
 	if p, ok := f.profiles[owner]; ok {
-		anons = p.AnonymousIDs
-	} else if p, ok := f.cache.profiles[owner]; ok {
-		anons = p.AnonymousIDs
-	} else {
-		p, err := f.tx.Profile(owner)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		anons = p.AnonymousIDs
+		return slices.Contains(p.AnonymousIDs, ev.AnonymousID), nil
 	}
-	return slices.Contains(anons, ev.AnonymousID), nil
+	p, _, err := f.storedProfile(owner)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && slices.Contains(p.AnonymousIDs, ev.AnonymousID), err
 }
