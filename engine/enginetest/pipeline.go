@@ -40,7 +40,18 @@ func NewPipeline(t testing.TB, others ...*project.Projection) *Pipeline {
 // test ends.
 func RunPipeline(t testing.TB, st *store.Store, others ...*project.Projection) *Pipeline {
 	t.Helper()
-	r, err := project.New(st, identity.New(12*time.Hour).Projection(), others, project.Options{Logger: Logger(t), ProgressEvery: time.Millisecond})
+	return RunPipelineWith(t, st, project.Options{ProgressEvery: time.Millisecond}, others...)
+}
+
+// RunPipelineWith is RunPipeline with the runner's options (Busy, to hold
+// the projections other than the fast lane back); the test's logger when
+// o has none.
+func RunPipelineWith(t testing.TB, st *store.Store, o project.Options, others ...*project.Projection) *Pipeline {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = Logger(t)
+	}
+	r, err := project.New(st, identity.New(12*time.Hour).Projection(), others, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,15 +71,7 @@ func TestABrowserThatChangesHandsStartsASessionOfItsOwn(t *testing.T) {
 	st := enginetest.NewStore(t)
 	var busy atomic.Bool
 	busy.Store(true) // attribution waits, and catches up later through Resolve
-	r, err := project.New(st, identity.New(12*time.Hour).Projection(), []*project.Projection{attribution.Projection(30 * 24 * time.Hour), report.Rollups()},
-		project.Options{Logger: enginetest.Logger(t), Busy: busy.Load})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := enginetest.RunPipelineWith(t, st, project.Options{Busy: busy.Load}, attribution.Projection(30*24*time.Hour), report.Rollups()).Runner
 
 	const u1, u2 = "u:u1@x.com", "u:u2@x.com"
 	paid := &model.Traffic{Channel: "Paid Search", Source: "google", Medium: "cpc"}
@@ -207,7 +199,7 @@ func TestABrowserThatChangesHandsStartsASessionOfItsOwn(t *testing.T) {
 	}
 
 	// the retention sweep drops every event with its index entries
-	if n, err := r.Sweep(ctx, day0.Add(24*time.Hour), 1000); err != nil || n != len(evs) {
+	if n, err := r.Sweep(context.Background(), day0.Add(24*time.Hour), 1000); err != nil || n != len(evs) {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}
 	for _, p := range []string{u1, u2} {
