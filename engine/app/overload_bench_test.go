@@ -25,7 +25,7 @@ var (
 	overClients = flag.Int("overload.clients", 300, "concurrent clients in the overload phase")
 	overInfl    = flag.Int64("overload.inflight", 0, "[ingest] max_inflight_bytes for the run; 0: the default")
 	overMax     = flag.Float64("overload.max", 0, "skip the unsaturated phase and take this as its events/s (for profiling one phase)")
-	overProf    = flag.String("overload.cpuprofile", "", "write a CPU profile of each measured load to this file, suffixed -<round>-<phase> (-max8 for the maximum's 8 clients)")
+	overProf    = flag.String("overload.cpuprofile", "", "write a CPU profile of each measured load to this file, suffixed -<round>-eager, -<round>-polite and -<round>-max")
 	overRounds  = flag.Int("overload.rounds", 3, "rounds of (maximum, eager), (maximum, polite)")
 	overPause   = flag.Duration("overload.pause", 10*time.Millisecond, "how long an overload client waits after a 503 (it ignores Retry-After)")
 )
@@ -141,14 +141,14 @@ func overload(b *testing.B, url string, clients int, d, pause time.Duration, seq
 // Each overload phase is compared with a maximum measured beside it, for
 // as long, each after the projections have caught up and Badger has no
 // compaction due, and the order of the two alternates between rounds
-// (-overload.rounds). A maximum taken
-// once at the start, on an empty store, as the best of three 2-second
-// loads, counted none of the compactions that the loads and folds before
-// leave Badger to do: in a profile of a later polite phase they took 31 %
-// of the CPU, and two polite phases in a row kept 0.85 and then 0.62 of
-// such a maximum. For each phase it reports the median ratio, the worst
-// p99 of accepted requests, and the medians of accepted events/s, of the
-// maximum, of refusals/s and of p50, and it logs every round.
+// (-overload.rounds). A maximum taken once at the start, on an empty
+// store, as the best of three 2-second loads, counted none of the
+// compactions that the loads and folds before leave Badger to do: in a
+// profile of a later polite phase they took 31 % of the CPU, and two
+// polite phases in a row kept 0.85 and then 0.62 of such a maximum. For
+// each phase it reports the median ratio, the worst p99 of accepted
+// requests, and the medians of accepted events/s, of the maximum, of
+// refusals/s and of p50, and it logs every round.
 func BenchmarkIngestOverload(b *testing.B) {
 	a := enginetest.NewApp(b, func(c *config.Config) {
 		if *overInfl != 0 {
