@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,6 +37,59 @@ func feedCSV(n int) []byte {
 			100000+i, i, 100000+i, 11+i%40, i%40, i, 20+i%300, 100000+i, colors[i%5], i%97, i%50)
 	}
 	return b.Bytes()
+}
+
+// heapInUse is the Go heap in use that the admin /metrics report, 0 if
+// they cannot be read.
+func heapInUse(admin string) float64 {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes (\S+)`).FindSubmatch(body); m != nil {
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		return v
+	}
+	return 0
+}
+
+// mappedParts sums a process's resident pages of mapped files by kind:
+// Badger's value logs, tables and memtable logs, Bleve's segments, the
+// rest (the binary, libraries).
+func mappedParts(pid int) map[string]int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil
+	}
+	parts := map[string]int64{}
+	kind := ""
+	for l := range strings.Lines(string(b)) {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 6 && strings.Contains(f[0], "-") && strings.HasPrefix(f[5], "/"):
+			path := f[5]
+			switch {
+			case strings.HasSuffix(path, ".vlog"):
+				kind = "value logs"
+			case strings.HasSuffix(path, ".sst"):
+				kind = "tables"
+			case strings.HasSuffix(path, ".mem"):
+				kind = "memtable logs"
+			case strings.HasSuffix(path, ".zap"), strings.Contains(path, "bleve"), strings.Contains(path, "search"):
+				kind = "search index"
+			default:
+				kind = "other files"
+			}
+		case len(f) >= 1 && strings.Contains(f[0], "-"):
+			kind = "" // anonymous or special
+		case kind != "" && len(f) == 3 && f[0] == "Rss:":
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			parts[kind] += n << 10
+		}
+	}
+	return parts
 }
 
 // BenchmarkLongRunMemory is issue 15's memory workload on the built binary
@@ -73,12 +127,32 @@ func BenchmarkLongRunMemory(b *testing.B) {
 		var mu sync.Mutex
 		stop := make(chan struct{})
 		sampled := make(chan struct{})
+		start := time.Now()
+		// what the peaks were made of, looked at when one grows by 16 MiB
+		var anonAt, fileAt time.Duration
+		var anonHeap float64
+		var fileParts map[string]int64
 		go func() {
 			defer close(sampled)
 			t := time.NewTicker(200 * time.Millisecond)
 			defer t.Stop()
+			var anonSeen, fileSeen int64
 			for {
 				s := enginetest.ProcStatus(pid)
+				if a := s["RssAnon"]; a > anonSeen+16<<20 {
+					anonSeen = a
+					h := heapInUse(admin)
+					mu.Lock()
+					anonAt, anonHeap = time.Since(start), h
+					mu.Unlock()
+				}
+				if f := s["RssFile"]; f > fileSeen+16<<20 {
+					fileSeen = f
+					parts := mappedParts(pid)
+					mu.Lock()
+					fileAt, fileParts = time.Since(start), parts
+					mu.Unlock()
+				}
 				mu.Lock()
 				peak[0], peak[1], peak[2] = max(peak[0], s["VmRSS"]), max(peak[1], s["RssAnon"]), max(peak[2], s["RssFile"])
 				mu.Unlock()
@@ -161,6 +235,7 @@ func BenchmarkLongRunMemory(b *testing.B) {
 		wg.Wait()
 		ingest := time.Since(t0)
 		// the import's end, and the projections' catching up
+		var imported time.Duration
 		for {
 			var j struct{ State, Error string }
 			do("GET", public+job.URL, nil, &j)
@@ -168,6 +243,7 @@ func BenchmarkLongRunMemory(b *testing.B) {
 				b.Fatalf("feed import failed: %s", j.Error)
 			}
 			if j.State == "done" {
+				imported = time.Since(t0)
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -197,17 +273,20 @@ func BenchmarkLongRunMemory(b *testing.B) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		end := enginetest.ProcStatus(pid)
-		var heap float64
-		resp, err := http.Get(admin + "/metrics")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if m := regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes (\S+)`).FindSubmatch(body); m != nil {
-				heap, _ = strconv.ParseFloat(string(m[1]), 64)
-			}
-		}
+		heap := heapInUse(admin)
 		close(stop)
 		<-sampled
+		mib := func(n float64) float64 { return n / (1 << 20) }
+		b.Logf("ingestion ended at %.0f s, the import at %.0f s (it may end before the events), caught up at %.0f s",
+			ingest.Seconds(), imported.Seconds(), caughtUp.Seconds())
+		b.Logf("anonymous memory last grew past a 16 MiB step at %.0f s, with %.0f MiB of Go heap in use", anonAt.Seconds(), mib(anonHeap))
+		b.Logf("mapped files last grew past a 16 MiB step at %.0f s: %v (MiB)", fileAt.Seconds(), func() map[string]int64 {
+			out := map[string]int64{}
+			for k, v := range fileParts {
+				out[k] = v >> 20
+			}
+			return out
+		}())
 		b.ReportMetric(float64(sent.Load())/ingest.Seconds(), "events/s")
 		b.ReportMetric(caughtUp.Seconds(), "s-to-caught-up")
 		b.ReportMetric(float64(peak[0])/(1<<20), "peak-RSS-MiB")
