@@ -271,3 +271,54 @@ func TestCampaignSinglePageShop(t *testing.T) {
 		t.Fatalf("%d promos after leaving for the cart URL", k)
 	}
 }
+
+// TestCampaignCapsArePerPersonOnASharedBrowser: a banner capped at one per
+// session, on a browser where u1 and then u2 sign in within one browser
+// session. u1 has used the cap; u2 is a new session to the server and sees
+// the banner. The renderer's own counts went with each decision keyed by
+// the browser session id only, and held u2 to u1's cap, until the tracker
+// cleared them when another person was identified.
+func TestCampaignCapsArePerPersonOnASharedBrowser(t *testing.T) {
+	a := enginetest.NewApp(t)
+	create(t, a, `{"name":"nudge","status":"active","groups":[
+	 {"name":"banner","conditions":[{"kind":"url","op":"contains","value":"/p/"}],
+	  "placement":{"selector":"h1","mode":"after"},"limits":{"per_session":1},
+	  "variations":[{"name":"A","weight":100,"html":"<div id=\"promo\">Free shipping</div>"}]}]}`)
+	ctx := browser(t)
+	has := func(sel string) bool {
+		var n int
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll(`+fmt.Sprintf("%q", sel)+`).length`, &n)); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	identify := func(email string, logins int) {
+		t.Helper()
+		if err := chromedp.Run(ctx, waitWASM(), chromedp.Evaluate(fmt.Sprintf(`shoptrail("identify",{email:%q})`, email), nil)); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(events(t, a, "type=login", logins), "login"); got != logins {
+			t.Fatalf("%d logins on the server, want %d", got, logins)
+		}
+		a.Fold(t)
+	}
+	settle := chromedp.Sleep(300 * time.Millisecond) // the decision is in long before
+	if err := chromedp.Run(ctx, chromedp.Navigate(a.PublicURL+"/demo/p/1001"), chromedp.WaitVisible(`#promo`)); err != nil {
+		t.Fatal(err)
+	}
+	identify("u1@example.com", 1)
+	if err := chromedp.Run(ctx, chromedp.Navigate(a.PublicURL+"/demo/p/1002"), chromedp.WaitVisible(`h1`), settle); err != nil {
+		t.Fatal(err)
+	}
+	if has("#promo") {
+		t.Fatal("u1 saw the banner twice in the session (per_session 1)")
+	}
+	identify("u2@example.com", 2)
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Run(wait, chromedp.Navigate(a.PublicURL+"/demo/p/1001"), chromedp.WaitVisible(`#promo`)); err != nil {
+		var cs string
+		chromedp.Run(ctx, chromedp.Evaluate(`localStorage.getItem("shoptrail_cs")`, &cs))
+		t.Fatalf("u2, a new person on the browser, did not see the banner: %v (the renderer's counts: %s)", err, cs)
+	}
+}

@@ -124,6 +124,60 @@ func Session(st Storage, now, timeout int64, newID func() string) string {
 	return id
 }
 
+// Keys of the campaign renderer's state (engine/campaign/render.js) and of
+// who was identified last on this browser.
+const (
+	KeyCampaignCounts = "shoptrail_cs" // impressions per group in this browser session
+	KeyCampaignGoals  = "shoptrail_cg" // groups whose goal this browser reached
+	KeyWho            = "shoptrail_who"
+)
+
+// Identified records that the shopper on this browser is email (identify)
+// and reports whether another person was identified on it before. Then
+// the campaign renderer's impression counts and reached goals are the
+// other person's, and they are cleared: the server starts a session of
+// the new person's own (engine/identity), and the counts the renderer
+// sends with each decision would otherwise hold the new person to the
+// caps the first one used up, and unlock chained steps for them. Only a
+// hash of the email is kept (FNV-1a of its lower-case ASCII).
+func Identified(st Storage, email string) bool {
+	who := whoHash(email)
+	prev, _ := st.Get(KeyWho)
+	st.Set(KeyWho, who)
+	if prev == "" || prev == who {
+		return false
+	}
+	st.Set(KeyCampaignCounts, "")
+	st.Set(KeyCampaignGoals, "")
+	return true
+}
+
+func whoHash(email string) string {
+	h := uint64(14695981039346656037)
+	start, end := 0, len(email)
+	for start < end && (email[start] == ' ' || email[start] == '\t') {
+		start++
+	}
+	for end > start && (email[end-1] == ' ' || email[end-1] == '\t') {
+		end--
+	}
+	for i := start; i < end; i++ {
+		c := email[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	const hex = "0123456789abcdef"
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = hex[h&15]
+		h >>= 4
+	}
+	return string(b[:])
+}
+
 // AnonymousID returns the browser's anonymous id, making one the first time.
 func AnonymousID(st Storage, newID func() string) string {
 	if id, ok := st.Get(KeyAnonymous); ok && id != "" {

@@ -161,3 +161,37 @@ func TestOutboxIsBounded(t *testing.T) {
 		t.Fatal("a damaged outbox is dropped")
 	}
 }
+
+// A second person identified on the browser is not held to the campaign
+// caps and goals of the first: the renderer's counts go, as the server
+// starts a session of the second person's own. The same person again, in
+// other case or with spaces, keeps them.
+func TestAnotherPersonClearsTheCampaignCounts(t *testing.T) {
+	st := mem{}
+	counts := `{"s":"sid","n":{"c1/0":1}}`
+	st.Set(KeyCampaignCounts, counts)
+	st.Set(KeyCampaignGoals, "c1/0")
+	if Identified(st, "u1@example.com") {
+		t.Fatal("the first person identified cleared the anonymous shopper's counts")
+	}
+	if Identified(st, " U1@Example.com ") {
+		t.Fatal("the same person in other case cleared the counts")
+	}
+	if v, _ := st.Get(KeyCampaignCounts); v != counts {
+		t.Fatalf("counts %q", v)
+	}
+	if !Identified(st, "u2@example.com") {
+		t.Fatal("another person kept the first one's counts")
+	}
+	for _, k := range []string{KeyCampaignCounts, KeyCampaignGoals} {
+		if v, _ := st.Get(k); v != "" {
+			t.Errorf("%s = %q after another person was identified", k, v)
+		}
+	}
+	if v, _ := st.Get(KeyWho); v == "" || strings.Contains(v, "@") {
+		t.Errorf("who = %q: a hash, not the email", v)
+	}
+	if whoHash("a@b.c") == whoHash("a@b.d") {
+		t.Error("two emails share a hash")
+	}
+}

@@ -117,6 +117,7 @@ func (t *tracker) call(args []js.Value) {
 		if len(args) > 1 && args[1].Type() == js.TypeObject {
 			if e := args[1].Get("email"); e.Truthy() {
 				t.email = e.String()
+				client.Identified(t.st, t.email)
 				t.track("login", "")
 			}
 		}
