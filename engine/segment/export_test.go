@@ -3,6 +3,8 @@ package segment
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/shoptrail/shoptrail/engine/model"
 	"github.com/shoptrail/shoptrail/engine/store"
@@ -130,3 +132,19 @@ var (
 	BenchSources = benchSources
 	BenchVisit   = benchVisit
 )
+
+// SetRelayFullEvery sets how often RelayOnce reads the outbox from its
+// start.
+func (s *Service) SetRelayFullEvery(d time.Duration) {
+	s.relayMu.Lock()
+	s.relayFullEvery = d
+	s.relayMu.Unlock()
+}
+
+// PutChange writes an entry or exit to the outbox under key seq, as a
+// fold does.
+func (s *Service) PutChange(seq uint64, segment, email string, entered bool, at time.Time) error {
+	return s.st.Write(func(tx *store.Tx) error {
+		return tx.Set(sp, fmt.Sprintf("o/%020d", seq), change{Segment: segment, Name: segment, Profile: "u:" + email, Email: email, Entered: entered, At: at})
+	})
+}
