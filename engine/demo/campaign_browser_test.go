@@ -51,6 +51,16 @@ func watch(ctx context.Context) error {
 	}))
 }
 
+// present reports whether the page has an element matching sel.
+func present(t *testing.T, ctx context.Context, sel string) bool {
+	t.Helper()
+	var n int
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll(`+fmt.Sprintf("%q", sel)+`).length`, &n)); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 func readFrames(t *testing.T, ctx context.Context) frames {
 	t.Helper()
 	var f frames
@@ -115,13 +125,7 @@ func TestCampaignCapsChainingPopup(t *testing.T) {
 	  "placement":{"mode":"popup"},"trigger":{"kind":"exit_intent"},
 	  "variations":[{"name":"only","weight":100,"html":"<p id=\"exit\">Still thinking?</p>"}]}]}`)
 	ctx := browser(t)
-	has := func(sel string) bool {
-		var n int
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll(`+fmt.Sprintf("%q", sel)+`).length`, &n)); err != nil {
-			t.Fatal(err)
-		}
-		return n > 0
-	}
+	has := func(sel string) bool { return present(t, ctx, sel) }
 	settle := chromedp.Sleep(300 * time.Millisecond) // the decision is in long before
 	exit := chromedp.Evaluate(`document.dispatchEvent(new MouseEvent("mouseout",{clientY:-1,bubbles:true}))`, nil)
 
@@ -285,13 +289,7 @@ func TestCampaignCapsArePerPersonOnASharedBrowser(t *testing.T) {
 	  "placement":{"selector":"h1","mode":"after"},"limits":{"per_session":1},
 	  "variations":[{"name":"A","weight":100,"html":"<div id=\"promo\">Free shipping</div>"}]}]}`)
 	ctx := browser(t)
-	has := func(sel string) bool {
-		var n int
-		if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll(`+fmt.Sprintf("%q", sel)+`).length`, &n)); err != nil {
-			t.Fatal(err)
-		}
-		return n > 0
-	}
+	has := func(sel string) bool { return present(t, ctx, sel) }
 	identify := func(email string, logins int) {
 		t.Helper()
 		if err := chromedp.Run(ctx, waitWASM(), chromedp.Evaluate(fmt.Sprintf(`shoptrail("identify",{email:%q})`, email), nil)); err != nil {
