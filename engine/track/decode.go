@@ -40,6 +40,16 @@ type BodyError struct {
 
 func (e *BodyError) Error() string { return e.Message }
 
+// repair replaces invalid UTF-8 with U+FFFD and escapes of lone
+// surrogates with \ufffd, counting both in r.Repaired: what every decoder
+// of a request body does first.
+func (r *Request) repair(body []byte) []byte {
+	if !utf8.Valid(body) {
+		body, r.Repaired = repairUTF8(body)
+	}
+	return fastjson.RepairSurrogates(body, &r.Repaired)
+}
+
 // DecodeBatch decodes a request body {"sent_at":...,"events":[...]} into r.
 //
 // Invalid UTF-8 is replaced by U+FFFD before decoding, in every string of
@@ -51,10 +61,7 @@ func (e *BodyError) Error() string { return e.Message }
 // Ingest as that event's error and the others are stored. Text after the
 // batch, and a body that is not JSON, are a *BodyError.
 func DecodeBatch(body []byte, r *Request) error {
-	if !utf8.Valid(body) {
-		body, r.Repaired = repairUTF8(body)
-	}
-	body = fastjson.RepairSurrogates(body, &r.Repaired)
+	body = r.repair(body)
 	// The fast path: the whole batch at once, without reflection when it
 	// has the usual shape (and is valid JSON).
 	if fastDecode(body, &r.Batch) {

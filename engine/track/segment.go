@@ -10,9 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/shoptrail/shoptrail/engine/fastjson"
 	"github.com/shoptrail/shoptrail/tracker-wasm/wire"
 )
 
@@ -170,10 +168,7 @@ func (c *segContext) under(shared *segContext) *segContext {
 // context.campaign the utm tags of a page; context.userAgent the shopper's
 // user agent; timestamp is corrected for the sender's clock with sentAt.
 func DecodeSegment(call string, body []byte, r *Request) error {
-	if !utf8.Valid(body) {
-		body, r.Repaired = repairUTF8(body)
-	}
-	body = fastjson.RepairSurrogates(body, &r.Repaired)
+	body = r.repair(body)
 	seg := &segment{}
 	r.seg = seg
 	var msgs []json.RawMessage
