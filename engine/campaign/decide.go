@@ -178,19 +178,16 @@ func (p *page) visit() {
 	p.knowsVisit = true
 	p.channel, p.source = "Direct", "(direct)"
 	p.visitor = "new"
-	sess, _ := p.session()
-	if sess.ID != "" {
+	sess, folded := p.session()
+	if folded {
 		p.channel, p.source = sess.Channel, sess.Source
 		if u, err := url.Parse(sess.Referrer); err == nil {
 			p.refHost = strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
 		}
+	} else if t, ok := p.sites().Visit(p.req.URL, p.req.Referrer); ok {
+		p.channel, p.source, p.refHost = t.Channel, t.Source, strings.TrimPrefix(t.ReferrerHost, "www.")
 	}
-	if sess.ID == "" {
-		if t, ok := p.sites().Visit(p.req.URL, p.req.Referrer); ok {
-			p.channel, p.source, p.refHost = t.Channel, t.Source, strings.TrimPrefix(t.ReferrerHost, "www.")
-		}
-	}
-	if prof, err := p.tx.Profile(p.profile); err == nil && (prof.Sessions > 1 || (prof.Sessions == 1 && sess.ID == "")) {
+	if prof, err := p.tx.Profile(p.profile); err == nil && (prof.Sessions > 1 || (prof.Sessions == 1 && !folded)) {
 		p.visitor = "returning"
 	}
 }
